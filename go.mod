@@ -1,15 +1,16 @@
 module github.com/mqantgen/mqantgen
 
-go 1.26
+go 1.26.0
 
 require (
-	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/json-iterator/go v1.1.12 // indirect
+	github.com/gorilla/websocket v1.5.3
+	github.com/json-iterator/go v1.1.12
+	golang.org/x/tools v0.52.0
+)
+
+require (
 	github.com/modern-go/concurrent v0.0.0-20180228061459-e0a39a4cb421 // indirect
 	github.com/modern-go/reflect2 v1.0.2 // indirect
 	golang.org/x/mod v0.42.0 // indirect
-	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/tools v0.52.0 // indirect
 )

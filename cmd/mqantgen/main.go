@@ -1,0 +1,65 @@
+// Command mqantgen generates typed dispatch and typed clients for mqantgen
+// modules: structs marked //mqant:module whose Handler_ methods clients call
+// through the gate and whose //mqant:rpc methods other modules call.
+//
+// Usage:
+//
+//	mqantgen [-out dir] [-check] [packages]
+//
+// From a //go:generate line the package defaults to the current directory.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mqantgen/mqantgen/internal/gen"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mqantgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "output directory (default: each module's own package directory)")
+	check := fs.Bool("check", false, "write nothing; exit 1 when generated code is stale")
+	verbose := fs.Bool("v", false, "print the files written")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: mqantgen [-out dir] [-check] [-v] [packages]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	patterns := fs.Args()
+	if len(patterns) == 0 {
+		patterns = []string{"."}
+	}
+	outs, err := gen.Generate(gen.Options{Patterns: patterns, Out: *out})
+	if err != nil {
+		var ge *gen.Error
+		if errors.As(err, &ge) {
+			for _, p := range ge.Problems {
+				fmt.Fprintln(stderr, p)
+			}
+			fmt.Fprintf(stderr, "mqantgen: %d problem(s)\n", len(ge.Problems))
+		} else {
+			fmt.Fprintln(stderr, "mqantgen:", err)
+		}
+		return 1
+	}
+	written, err := gen.Write(outs, *check)
+	if err != nil {
+		fmt.Fprintln(stderr, "mqantgen:", err)
+		return 1
+	}
+	if *verbose {
+		for _, w := range written {
+			fmt.Fprintln(stdout, "mqantgen: wrote", w)
+		}
+	}
+	return 0
+}

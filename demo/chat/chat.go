@@ -1,0 +1,161 @@
+// Package chat is the chat demo's Chat module: rooms, joining, saying, and
+// leaving when a connection closes.
+package chat
+
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/chat .
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+
+	"github.com/mqantgen/mqantgen/demo/chat/chatapi"
+	"github.com/mqantgen/mqantgen/gate"
+	chatgen "github.com/mqantgen/mqantgen/generated/chat"
+	logingen "github.com/mqantgen/mqantgen/generated/login"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// Push topics.
+const (
+	TopicOnJoin  = "Chat/OnJoin"
+	TopicOnSay   = "Chat/OnSay"
+	TopicOnLeave = "Chat/OnLeave"
+)
+
+// Chat is the Chat module.
+//
+//mqant:module
+type Chat struct {
+	runtime.BaseModule
+	login *logingen.LoginClient
+
+	mu    sync.Mutex
+	rooms map[string]map[string]gate.Member // room -> user -> where the user is connected
+}
+
+// New returns a Chat module; register it with App.Register.
+func New() runtime.Module { return &Chat{} }
+
+// GetType implements runtime.Module.
+func (c *Chat) GetType() string { return chatgen.Chat_Type }
+
+// OnInit implements runtime.Module.
+func (c *Chat) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error {
+	c.Init(app, settings)
+	c.rooms = map[string]map[string]gate.Member{}
+	c.login = logingen.NewLoginClient(app)
+	chatgen.RegisterChatServer(c.RPCServer(), c)
+	return nil
+}
+
+var errNotLogined = errors.New("Not Logined")
+
+// Handler_JoinChat puts the user in a room and tells every member.
+func (c *Chat) Handler_JoinChat(ctx context.Context, s *gate.Session, req *chatapi.JoinRequest) (string, error) {
+	if req.RoomName == "" {
+		return "", errors.New("roomName cannot be nil")
+	}
+	if s.IsGuest() {
+		return "", errNotLogined
+	}
+	// Ask Login, through its generated client, whether it knows the user.
+	if _, err := c.login.GetUser(ctx, s.GetUserID()); err != nil {
+		return "", err
+	}
+	uid := s.GetUserID()
+	c.mu.Lock()
+	room := c.rooms[req.RoomName]
+	if room == nil {
+		room = map[string]gate.Member{}
+		c.rooms[req.RoomName] = room
+	}
+	if old, ok := room[uid]; ok && old.SessionID == s.GetSessionID() {
+		c.mu.Unlock()
+		return "", errors.New("Already in this chat room")
+	}
+	room[uid] = gate.Member{ServerID: s.GetServerID(), SessionID: s.GetSessionID()}
+	members := membersOf(room)
+	c.mu.Unlock()
+	c.push(ctx, members, TopicOnJoin, &chatapi.OnJoin{RoomName: req.RoomName, UserName: uid})
+	return "join success", nil
+}
+
+// Handler_Say sends a message to every member of a room.
+func (c *Chat) Handler_Say(ctx context.Context, s *gate.Session, req *chatapi.SayRequest) (string, error) {
+	if req.RoomName == "" || req.Say == "" {
+		return "", errors.New("roomName or say cannot be nil")
+	}
+	if s.IsGuest() {
+		return "", errNotLogined
+	}
+	uid := s.GetUserID()
+	c.mu.Lock()
+	room := c.rooms[req.RoomName]
+	if room == nil {
+		c.mu.Unlock()
+		return "", errors.New("No room")
+	}
+	if m, ok := room[uid]; !ok || m.SessionID != s.GetSessionID() {
+		c.mu.Unlock()
+		return "", errors.New("You haven't been in the room yet")
+	}
+	members := membersOf(room)
+	c.mu.Unlock()
+	c.push(ctx, members, TopicOnSay, &chatapi.OnSay{RoomName: req.RoomName, Say: req.Say, UserName: uid})
+	return "say success", nil
+}
+
+// OnSessionClosed is called by the gate when a client's connection closes:
+// the user leaves every room, and the rooms hear of it.
+//
+//mqant:rpc
+func (c *Chat) OnSessionClosed(ctx context.Context, s *gate.Session) error {
+	uid := s.GetUserID()
+	if uid == "" {
+		return nil
+	}
+	type leave struct {
+		room    string
+		members []gate.Member
+	}
+	var leaves []leave
+	c.mu.Lock()
+	for name, room := range c.rooms {
+		if m, ok := room[uid]; ok && m.SessionID == s.GetSessionID() {
+			delete(room, uid)
+			if len(room) == 0 {
+				delete(c.rooms, name)
+				continue
+			}
+			leaves = append(leaves, leave{name, membersOf(room)})
+		}
+	}
+	c.mu.Unlock()
+	sort.Slice(leaves, func(i, j int) bool { return leaves[i].room < leaves[j].room })
+	for _, l := range leaves {
+		c.push(ctx, l.members, TopicOnLeave, &chatapi.OnLeave{RoomName: l.room, UserName: uid})
+	}
+	return nil
+}
+
+func membersOf(room map[string]gate.Member) []gate.Member {
+	out := make([]gate.Member, 0, len(room))
+	for _, m := range room {
+		out = append(out, m)
+	}
+	return out
+}
+
+// push sends one message to every member: one call per gate, not per member.
+func (c *Chat) push(ctx context.Context, members []gate.Member, topic string, msg any) {
+	body, err := runtime.JSON.Marshal(msg)
+	if err != nil {
+		c.App.Logger().Error("chat: encode push", "topic", topic, "err", err)
+		return
+	}
+	if err := gate.Broadcast(ctx, c.App, members, topic, body); err != nil {
+		c.App.Logger().Warn("chat: push failed", "topic", topic, "err", err)
+	}
+}

@@ -1,0 +1,75 @@
+// Package login is the chat demo's Login module: it checks a user name and
+// password and binds the client's session to the user.
+package login
+
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/login .
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/mqantgen/mqantgen/demo/login/loginapi"
+	"github.com/mqantgen/mqantgen/gate"
+	logingen "github.com/mqantgen/mqantgen/generated/login"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// Login is the Login module.
+//
+//mqant:module
+type Login struct {
+	runtime.BaseModule
+
+	mu    sync.Mutex
+	users map[string]*loginapi.User
+}
+
+// New returns a Login module; register it with App.Register.
+func New() runtime.Module { return &Login{} }
+
+// GetType implements runtime.Module.
+func (l *Login) GetType() string { return logingen.Login_Type }
+
+// OnInit implements runtime.Module.
+func (l *Login) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error {
+	l.Init(app, settings)
+	l.users = map[string]*loginapi.User{}
+	logingen.RegisterLoginServer(l.RPCServer(), l)
+	return nil
+}
+
+// Handler_Login binds the session to the user name. The demo accepts any
+// non-empty password.
+func (l *Login) Handler_Login(ctx context.Context, s *gate.Session, req *loginapi.LoginRequest) (string, error) {
+	if req.UserName == "" || req.PassWord == "" {
+		return "", errors.New("userName or passWord cannot be nil")
+	}
+	if err := s.Bind(ctx, req.UserName); err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	u := l.users[req.UserName]
+	if u == nil {
+		u = &loginapi.User{Name: req.UserName}
+		l.users[req.UserName] = u
+	}
+	u.SessionID, u.Gate = s.GetSessionID(), s.GetServerID()
+	u.Logins++
+	l.mu.Unlock()
+	return "login success " + req.UserName, nil
+}
+
+// GetUser returns what Login knows of a user who has logged in.
+//
+//mqant:rpc
+func (l *Login) GetUser(ctx context.Context, uid string) (*loginapi.User, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u := l.users[uid]
+	if u == nil {
+		return nil, errors.New("Not Logined")
+	}
+	c := *u
+	return &c, nil
+}

@@ -1,0 +1,11 @@
+// Package gate is the gate module: it accepts MQTT clients over TCP and
+// WebSocket, owns their sessions, routes each PUBLISH on
+// "Module/Handler_X[/msgid]" to that module's handler by RPC, and publishes
+// the reply on the same topic. Modules reach clients through [Session]
+// (Bind, Push, Send, ...) and [Broadcast], which call the gate's own RPC
+// methods; clients can never call those, only Handler_ methods.
+//
+// The wire codec lives in the packets sub-package.
+package gate
+
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen .

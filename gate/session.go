@@ -1,0 +1,152 @@
+package gate
+
+import (
+	"context"
+
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// Session is a handler's view of one client connection: a snapshot of the
+// gate's session plus the calls that change it. Only the owning gate changes
+// the authoritative session; Bind, UnBind and Push send the change there and
+// refresh the snapshot from the answer.
+type Session struct {
+	inv   runtime.Invoker
+	data  *runtime.SessionData
+	owned bool // data is this Session's own copy, safe to change
+}
+
+// NewSession wraps session data received with a call. inv carries calls back
+// to the owning gate. Generated dispatch calls it.
+func NewSession(inv runtime.Invoker, data *runtime.SessionData) *Session {
+	if data == nil {
+		data = &runtime.SessionData{}
+	}
+	return &Session{inv: inv, data: data}
+}
+
+// Data returns the session's plain data; nil for a nil session.
+func (s *Session) Data() *runtime.SessionData {
+	if s == nil {
+		return nil
+	}
+	return s.data
+}
+
+// GetSessionID returns the id the gate gave the connection.
+func (s *Session) GetSessionID() string { return s.data.SessionID }
+
+// GetServerID returns the id of the gate instance that owns the connection.
+func (s *Session) GetServerID() string { return s.data.ServerID }
+
+// GetUserID returns the bound user id, or "".
+func (s *Session) GetUserID() string { return s.data.UserID }
+
+// GetNetwork returns "tcp" or "ws".
+func (s *Session) GetNetwork() string { return s.data.Network }
+
+// GetIP returns the client's remote address.
+func (s *Session) GetIP() string { return s.data.RemoteAddr }
+
+// IsGuest reports whether no user is bound.
+func (s *Session) IsGuest() bool { return s.data.UserID == "" }
+
+// Get returns a setting of the snapshot.
+func (s *Session) Get(key string) string { return s.data.Settings[key] }
+
+// Set changes a setting of the snapshot; Push sends the settings to the gate.
+func (s *Session) Set(key, value string) {
+	if !s.owned {
+		// The snapshot may be shared with the gate (in-process): copy on write.
+		s.data = s.data.Clone()
+		s.owned = true
+	}
+	if s.data.Settings == nil {
+		s.data.Settings = map[string]string{}
+	}
+	s.data.Settings[key] = value
+}
+
+func (s *Session) gate() *GateClient { return NewGateClient(s.inv).To(s.data.ServerID) }
+
+func (s *Session) refresh(d *runtime.SessionData, err error) error {
+	if err != nil {
+		return err
+	}
+	if d != nil {
+		s.data, s.owned = d, false
+	}
+	return nil
+}
+
+// Bind binds the session to a user id. A uid bound on another connection is
+// unbound and that connection closed (one session per user).
+func (s *Session) Bind(ctx context.Context, uid string) error {
+	return s.refresh(s.gate().Bind(ctx, s.data.SessionID, uid))
+}
+
+// UnBind removes the user id from the session.
+func (s *Session) UnBind(ctx context.Context) error {
+	return s.refresh(s.gate().UnBind(ctx, s.data.SessionID))
+}
+
+// Push sends the snapshot's settings to the gate, replacing the session's.
+func (s *Session) Push(ctx context.Context) error {
+	return s.refresh(s.gate().Push(ctx, s.data.SessionID, s.data.Settings))
+}
+
+// Send pushes a message to this client on topic. It does not wait for the
+// gate to deliver, but fails when the call cannot be sent.
+func (s *Session) Send(ctx context.Context, topic string, body []byte) error {
+	return s.gate().SendNR(ctx, s.data.SessionID, topic, body)
+}
+
+// Close closes the client's connection.
+func (s *Session) Close(ctx context.Context) error {
+	return s.gate().Close(ctx, s.data.SessionID)
+}
+
+// Member says where one client is connected: which gate, which session.
+type Member struct {
+	ServerID  string
+	SessionID string
+}
+
+// Broadcast sends one message to many clients with one call per gate, not
+// one per member: the gate fans out locally.
+func Broadcast(ctx context.Context, inv runtime.Invoker, members []Member, topic string, body []byte) error {
+	byGate := map[string][]string{}
+	var order []string
+	for _, m := range members {
+		if _, ok := byGate[m.ServerID]; !ok {
+			order = append(order, m.ServerID)
+		}
+		byGate[m.ServerID] = append(byGate[m.ServerID], m.SessionID)
+	}
+	var first error
+	c := NewGateClient(inv)
+	for _, g := range order {
+		if err := c.To(g).BroadcastNR(ctx, byGate[g], topic, body); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Online reports whether uid is bound to a session on any gate, and where.
+// It asks every configured gate instance.
+func Online(ctx context.Context, app *runtime.App, uid string) (*runtime.SessionData, error) {
+	c := NewGateClient(app)
+	var lastErr error
+	for _, id := range app.ServerIDs(Gate_Type) {
+		d, err := c.To(id).Lookup(ctx, uid)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if d != nil {
+			return d, nil
+		}
+	}
+	return nil, lastErr
+}

@@ -1,0 +1,548 @@
+package gen
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"regexp"
+	"sort"
+	"strings"
+
+	"golang.org/x/tools/go/packages"
+)
+
+const (
+	wantHandler = "want func(ctx context.Context, s *gate.Session, req *Request) (Result, error) " +
+		"or (error), where ctx, s and req are each optional, req is a pointer to a struct or a map " +
+		"with string keys, and Result is JSON-encodable; or mqant's legacy " +
+		"func(session map[string]interface{}, msg map[string]interface{}) (result string, err string)"
+	wantRPC = "want func(ctx context.Context, s *gate.Session, args...) (Result, error) or (error), " +
+		"where ctx and s are optional and every argument and Result is JSON-encodable"
+)
+
+// analyzer turns loaded packages into the model, collecting every rule
+// violation instead of stopping at the first.
+type analyzer struct {
+	pos     positioner
+	errs    []string
+	invalid bool // a signature held a type that did not type-check
+}
+
+func (a *analyzer) errorf(pos token.Pos, format string, args ...any) {
+	a.errs = append(a.errs, a.pos.pos(pos)+": "+fmt.Sprintf(format, args...))
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// target says where the generated code for a package goes.
+type target struct {
+	path string // import path of the output package
+	name string // its package name
+}
+
+// analyzePackage finds the modules of one package and models them into one
+// File per module.
+func (a *analyzer) analyzePackage(pkg *packages.Package, out target) []*File {
+	decls := map[token.Pos]*ast.FuncDecl{}
+	type found struct {
+		spec *ast.TypeSpec
+		dirs map[string]string
+	}
+	var mods []found
+	for _, f := range pkg.Syntax {
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				decls[d.Name.Pos()] = d
+			case *ast.GenDecl:
+				if d.Tok != token.TYPE {
+					continue
+				}
+				for _, sp := range d.Specs {
+					ts := sp.(*ast.TypeSpec)
+					groups := []*ast.CommentGroup{ts.Doc}
+					if len(d.Specs) == 1 {
+						groups = append(groups, d.Doc)
+					}
+					dirs := directives(groups...)
+					if _, ok := dirs["module"]; ok {
+						mods = append(mods, found{ts, dirs})
+					}
+				}
+			}
+		}
+	}
+	sort.Slice(mods, func(i, j int) bool { return mods[i].spec.Name.Name < mods[j].spec.Name.Name })
+	var files []*File
+	for _, m := range mods {
+		is := newImportSet(out.path)
+		is.use("context", "context")
+		is.use(runtimePath, "runtime")
+		mod := a.module(pkg, m.spec, m.dirs["module"], decls, is, out)
+		if mod == nil {
+			continue
+		}
+		for _, me := range mod.Methods {
+			if me.HasSession || me.Legacy {
+				if q := is.use(gatePath, "gate"); q != "" {
+					mod.GateQual = q + "."
+				}
+			}
+		}
+		nameParams(mod, is)
+		f := &File{Source: pkg.PkgPath, Package: out.name, Modules: []*Module{mod}}
+		for _, imp := range is.list() {
+			if first, _, _ := strings.Cut(imp.Path, "/"); strings.Contains(first, ".") {
+				f.Others = append(f.Others, imp)
+			} else {
+				f.Imports = append(f.Imports, imp)
+			}
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg string, decls map[token.Pos]*ast.FuncDecl, is *importSet, out target) *Module {
+	obj, _ := pkg.TypesInfo.Defs[spec.Name].(*types.TypeName)
+	if obj == nil {
+		a.errorf(spec.Pos(), "//mqant:module %s: no type information", spec.Name.Name)
+		return nil
+	}
+	named, ok := obj.Type().(*types.Named)
+	if !ok {
+		a.errorf(spec.Pos(), "//mqant:module must mark a defined struct type, not an alias")
+		return nil
+	}
+	if named.TypeParams().Len() > 0 {
+		a.errorf(spec.Pos(), "module %s: generic module types are not supported; want a non-generic struct type such as type %s struct{ ... }", obj.Name(), obj.Name())
+		return nil
+	}
+	if _, ok := named.Underlying().(*types.Struct); !ok {
+		a.errorf(spec.Pos(), "module %s: //mqant:module must mark a struct type, not %s", obj.Name(), named.Underlying())
+		return nil
+	}
+	mod := &Module{GoName: obj.Name(), Type: obj.Name()}
+	if typeArg != "" {
+		if !identRe.MatchString(typeArg) {
+			a.errorf(spec.Pos(), "module %s: module type %q must be an identifier such as Chat", obj.Name(), typeArg)
+		}
+		mod.Type = typeArg
+	}
+	// The pointer's method set holds value and pointer receivers and the
+	// methods promoted from embedded fields, sorted by name.
+	ms := types.NewMethodSet(types.NewPointer(named))
+	clientNames := map[string]string{"To": "(the client's own method)"}
+	for i := 0; i < ms.Len(); i++ {
+		fn := ms.At(i).Obj().(*types.Func)
+		decl := decls[fn.Pos()]
+		var dirs map[string]string
+		if decl != nil {
+			dirs = directives(decl.Doc)
+		}
+		_, isRPC := dirs["rpc"]
+		_, isSync := dirs["sync"]
+		isHandler := strings.HasPrefix(fn.Name(), "Handler_")
+		where := fn.Pos()
+		label := obj.Name() + "." + fn.Name()
+		switch {
+		case isHandler && isRPC:
+			a.errorf(where, "method %s: //mqant:rpc is for module-to-module methods; Handler_ methods are already callable by modules and clients", label)
+			continue
+		case !isHandler && !isRPC:
+			if isSync {
+				a.errorf(where, "method %s: //mqant:sync applies only to Handler_ methods and //mqant:rpc methods", label)
+			}
+			continue
+		case isRPC && !fn.Exported():
+			a.errorf(where, "method %s: //mqant:rpc methods must be exported", label)
+			continue
+		}
+		m := a.method(fn, label, isHandler, is, pkg.PkgPath, out)
+		if m == nil {
+			continue
+		}
+		m.Sync = isSync
+		if m.ClientName == "" {
+			a.errorf(where, "method %s: a handler needs a name after the Handler_ prefix, e.g. Handler_Say", label)
+			continue
+		}
+		for _, n := range []string{m.ClientName, m.ClientName + "NR"} {
+			if prev, dup := clientNames[n]; dup {
+				a.errorf(where, "method %s: its typed client method %s clashes with %s; rename one", label, n, prev)
+				m = nil
+				break
+			}
+			clientNames[n] = fn.Name()
+		}
+		if m != nil {
+			mod.Methods = append(mod.Methods, m)
+		}
+	}
+	return mod
+}
+
+func (a *analyzer) method(fn *types.Func, label string, handler bool, is *importSet, modPkg string, out target) *Method {
+	sig := fn.Signature()
+	where := fn.Pos()
+	want := wantRPC
+	m := &Method{Name: fn.Name(), ClientName: fn.Name(), Kind: KindRPC, Positional: true}
+	if handler {
+		want = wantHandler
+		m.Kind = KindHandler
+		m.ClientName = strings.TrimPrefix(fn.Name(), "Handler_")
+		m.Positional = false
+	}
+	bad := func(format string, args ...any) *Method {
+		a.errorf(where, "method %s: %s; %s", label, fmt.Sprintf(format, args...), want)
+		return nil
+	}
+	if sig.Variadic() {
+		return bad("variadic parameters are not allowed")
+	}
+	params, results := sig.Params(), sig.Results()
+	for _, tup := range []*types.Tuple{params, results} {
+		for j := 0; j < tup.Len(); j++ {
+			if !validType(tup.At(j).Type()) {
+				a.invalid = true
+				return bad("its signature does not type-check")
+			}
+		}
+	}
+	if handler && isLegacy(sig) {
+		m.Legacy = true
+		m.Params = []Param{{Type: Type{Go: types.TypeString(params.At(1).Type(), is.qualifier), IsMap: true}}}
+		m.Result = &Type{Go: "string"}
+		return m
+	}
+	i := 0
+	if i < params.Len() && isContext(params.At(i).Type()) {
+		m.HasCtx = true
+		i++
+	}
+	if i < params.Len() && isSession(params.At(i).Type()) {
+		m.HasSession = true
+		i++
+	}
+	var ok = true
+	for j := i; j < params.Len(); j++ {
+		t := params.At(j).Type()
+		switch {
+		case isContext(t):
+			return bad("context.Context must be the first parameter")
+		case isSession(t):
+			return bad("*gate.Session must come first, or right after ctx")
+		case isSessionValue(t):
+			return bad("the session must be *gate.Session, not gate.Session")
+		}
+	}
+	args := params.Len() - i
+	if handler && args > 1 {
+		return bad("Handler_ methods take at most one request argument, this one takes %d", args)
+	}
+	for j := i; j < params.Len(); j++ {
+		t := params.At(j).Type()
+		if handler && !isRequestType(t) {
+			return bad("the request must be a pointer to a struct or a map with string keys, not %s", types.TypeString(t, nil))
+		}
+		if why := jsonProblem(t, map[types.Type]bool{}); why != "" {
+			return bad("argument %s cannot be encoded as JSON: %s", types.TypeString(t, nil), why)
+		}
+		if !a.importable(t, modPkg, out, where, label) {
+			ok = false
+		}
+		p := Param{Name: params.At(j).Name(), Type: spell(t, is)}
+		m.Params = append(m.Params, p)
+	}
+	switch results.Len() {
+	case 1:
+		if !isError(results.At(0).Type()) {
+			return bad("a single result must be error")
+		}
+	case 2:
+		if !isError(results.At(1).Type()) {
+			return bad("the last result must be error")
+		}
+		t := results.At(0).Type()
+		if why := jsonProblem(t, map[types.Type]bool{}); why != "" {
+			return bad("result %s cannot be encoded as JSON: %s", types.TypeString(t, nil), why)
+		}
+		if !a.importable(t, modPkg, out, where, label) {
+			ok = false
+		}
+		rt := spell(t, is)
+		m.Result = &rt
+	default:
+		return bad("want one or two results, got %d", results.Len())
+	}
+	if !ok {
+		return nil
+	}
+	return m
+}
+
+// importable reports whether the generated package can refer to every named
+// type in t. Types of the module's own package cannot be used from another
+// output package: the module imports that package, so it would be a cycle.
+func (a *analyzer) importable(t types.Type, modPkg string, out target, where token.Pos, label string) bool {
+	if out.path == modPkg {
+		return true
+	}
+	var bad []string
+	walkNamed(t, map[types.Type]bool{}, func(n *types.Named) {
+		if p := n.Obj().Pkg(); p != nil && p.Path() == modPkg {
+			bad = append(bad, n.Obj().Name())
+		}
+	})
+	if len(bad) == 0 {
+		return true
+	}
+	a.errorf(where, "method %s: type %s is declared in the module's package %s, and code generated into %s cannot import it (the module imports the generated code: an import cycle); move the type to a types package such as %sapi, or generate into the module's own package", label, bad[0], modPkg, out.path, lastElem(modPkg))
+	return false
+}
+
+func lastElem(p string) string { return p[strings.LastIndex(p, "/")+1:] }
+
+// walkNamed calls f for every named type that appears in t's spelling.
+func walkNamed(t types.Type, seen map[types.Type]bool, f func(*types.Named)) {
+	if seen[t] {
+		return
+	}
+	seen[t] = true
+	switch t := t.(type) {
+	case *types.Named:
+		f(t)
+		for i := 0; i < t.TypeArgs().Len(); i++ {
+			walkNamed(t.TypeArgs().At(i), seen, f)
+		}
+	case *types.Alias:
+		walkNamed(types.Unalias(t), seen, f)
+	case *types.Pointer:
+		walkNamed(t.Elem(), seen, f)
+	case *types.Slice:
+		walkNamed(t.Elem(), seen, f)
+	case *types.Array:
+		walkNamed(t.Elem(), seen, f)
+	case *types.Map:
+		walkNamed(t.Key(), seen, f)
+		walkNamed(t.Elem(), seen, f)
+	}
+}
+
+func spell(t types.Type, is *importSet) Type {
+	ty := Type{Go: types.TypeString(t, is.qualifier)}
+	switch u := t.Underlying().(type) {
+	case *types.Pointer:
+		ty.IsPtr = true
+		ty.Elem = types.TypeString(u.Elem(), is.qualifier)
+	case *types.Map:
+		ty.IsMap = true
+	}
+	return ty
+}
+
+func validType(t types.Type) bool {
+	ok := true
+	var walk func(types.Type, int)
+	walk = func(t types.Type, depth int) {
+		if depth > 8 {
+			return
+		}
+		switch t := types.Unalias(t).(type) {
+		case *types.Basic:
+			if t.Kind() == types.Invalid {
+				ok = false
+			}
+		case *types.Pointer:
+			walk(t.Elem(), depth+1)
+		case *types.Slice:
+			walk(t.Elem(), depth+1)
+		case *types.Array:
+			walk(t.Elem(), depth+1)
+		case *types.Map:
+			walk(t.Key(), depth+1)
+			walk(t.Elem(), depth+1)
+		}
+	}
+	walk(t, 0)
+	return ok
+}
+
+func isNamed(t types.Type, path, name string) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == path && n.Obj().Name() == name
+}
+
+func isContext(t types.Type) bool { return isNamed(t, "context", "Context") }
+
+func isSession(t types.Type) bool {
+	p, ok := types.Unalias(t).(*types.Pointer)
+	return ok && isNamed(p.Elem(), gatePath, "Session")
+}
+
+func isSessionValue(t types.Type) bool { return isNamed(t, gatePath, "Session") }
+
+func isError(t types.Type) bool { return types.Identical(t, types.Universe.Lookup("error").Type()) }
+
+func isString(t types.Type) bool {
+	b, ok := types.Unalias(t).(*types.Basic)
+	return ok && b.Kind() == types.String
+}
+
+func isEmptyInterface(t types.Type) bool {
+	i, ok := types.Unalias(t).Underlying().(*types.Interface)
+	return ok && i.Empty()
+}
+
+// isLegacyMap: map[string]interface{} (or any), unnamed.
+func isLegacyMap(t types.Type) bool {
+	m, ok := types.Unalias(t).(*types.Map)
+	return ok && isString(m.Key()) && isEmptyInterface(m.Elem())
+}
+
+// isLegacy: mqant's func(session map[string]interface{}, msg map[string]interface{}) (string, string).
+func isLegacy(sig *types.Signature) bool {
+	p, r := sig.Params(), sig.Results()
+	return p.Len() == 2 && isLegacyMap(p.At(0).Type()) && isLegacyMap(p.At(1).Type()) &&
+		r.Len() == 2 && isString(r.At(0).Type()) && isString(r.At(1).Type())
+}
+
+func isRequestType(t types.Type) bool {
+	switch u := types.Unalias(t).Underlying().(type) {
+	case *types.Pointer:
+		_, ok := u.Elem().Underlying().(*types.Struct)
+		return ok
+	case *types.Map:
+		b, ok := u.Key().Underlying().(*types.Basic)
+		return ok && b.Kind() == types.String
+	}
+	return false
+}
+
+// jsonProblem says why values of t cannot go through encoding/json-style
+// JSON, or "" when they can.
+func jsonProblem(t types.Type, seen map[types.Type]bool) string {
+	t = types.Unalias(t)
+	if seen[t] {
+		return ""
+	}
+	seen[t] = true
+	if n, ok := t.(*types.Named); ok && hasMarshaler(n) {
+		return ""
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Basic:
+		switch {
+		case u.Info()&types.IsComplex != 0:
+			return "complex numbers have no JSON form"
+		case u.Kind() == types.UnsafePointer:
+			return "unsafe.Pointer has no JSON form"
+		}
+		return ""
+	case *types.Pointer:
+		return jsonProblem(u.Elem(), seen)
+	case *types.Slice:
+		return jsonProblem(u.Elem(), seen)
+	case *types.Array:
+		return jsonProblem(u.Elem(), seen)
+	case *types.Map:
+		k, ok := u.Key().Underlying().(*types.Basic)
+		if !ok || (k.Info()&(types.IsString|types.IsInteger) == 0) {
+			if n, named := types.Unalias(u.Key()).(*types.Named); !named || !hasTextMarshaler(n) {
+				return fmt.Sprintf("map key %s must be a string or an integer", u.Key())
+			}
+		}
+		return jsonProblem(u.Elem(), seen)
+	case *types.Struct:
+		for i := 0; i < u.NumFields(); i++ {
+			f := u.Field(i)
+			if !f.Exported() && !f.Embedded() {
+				continue
+			}
+			if strings.HasPrefix(reflectTag(u.Tag(i), "json"), "-") && reflectTag(u.Tag(i), "json") == "-" {
+				continue
+			}
+			if why := jsonProblem(f.Type(), seen); why != "" {
+				return "field " + f.Name() + ": " + why
+			}
+		}
+		return ""
+	case *types.Interface:
+		if u.Empty() {
+			return ""
+		}
+		return fmt.Sprintf("interface %s cannot be decoded (only interface{}/any can)", t)
+	case *types.Chan:
+		return "channels have no JSON form"
+	case *types.Signature:
+		return "functions have no JSON form"
+	}
+	return fmt.Sprintf("%s has no JSON form", t)
+}
+
+func hasMethod(t types.Type, name string) bool {
+	obj, _, _ := types.LookupFieldOrMethod(types.NewPointer(t), true, nil, name)
+	_, ok := obj.(*types.Func)
+	return ok
+}
+
+func hasMarshaler(n *types.Named) bool {
+	return hasMethod(n, "MarshalJSON") && hasMethod(n, "UnmarshalJSON")
+}
+
+func hasTextMarshaler(n *types.Named) bool {
+	return hasMethod(n, "MarshalText") && hasMethod(n, "UnmarshalText")
+}
+
+// reflectTag reads one key of a struct tag without the reflect package.
+func reflectTag(tag, key string) string {
+	for tag != "" {
+		tag = strings.TrimLeft(tag, " ")
+		i := strings.Index(tag, ":\"")
+		if i <= 0 {
+			return ""
+		}
+		name := tag[:i]
+		rest := tag[i+2:]
+		j := strings.Index(rest, "\"")
+		for j > 0 && rest[j-1] == '\\' {
+			k := strings.Index(rest[j+1:], "\"")
+			if k < 0 {
+				return ""
+			}
+			j += k + 1
+		}
+		if j < 0 {
+			return ""
+		}
+		if name == key {
+			return rest[:j]
+		}
+		tag = rest[j+1:]
+	}
+	return ""
+}
+
+// nameParams gives every argument a usable name: the author's own where it
+// cannot clash with anything in the generated file, a0, a1, ... otherwise.
+func nameParams(mod *Module, is *importSet) {
+	clash := is.names()
+	for _, n := range reservedNames {
+		clash[n] = true
+	}
+	for _, m := range mod.Methods {
+		used := map[string]bool{}
+		for i := range m.Params {
+			n := m.Params[i].Name
+			if m.Kind == KindHandler || n == "" || n == "_" || clash[n] || used[n] || token.IsKeyword(n) || strings.HasPrefix(n, "a") && len(n) > 1 && n[1] >= '0' && n[1] <= '9' {
+				n = fmt.Sprintf("a%d", i)
+			}
+			if m.Kind == KindHandler {
+				n = "in"
+			}
+			used[n] = true
+			m.Params[i].Name = n
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package gen
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Options configure one run of the generator.
+type Options struct {
+	Dir      string   // directory to load packages from; "" is the current one
+	Patterns []string // package patterns, e.g. "./demo/chat"
+	// Out is the output directory. Empty: each module's own package directory.
+	Out string
+}
+
+// Output is one generated file.
+type Output struct {
+	Path    string // where it goes
+	Content []byte
+}
+
+// Error is the generator's failure: every rule violation found, each
+// "file:line:col: message".
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string { return strings.Join(e.Problems, "\n") }
+
+// Generate loads the packages and renders the code for every module in them.
+// Nothing is written.
+func Generate(opts Options) ([]Output, error) {
+	wd := opts.Dir
+	if wd == "" {
+		var err error
+		if wd, err = os.Getwd(); err != nil {
+			return nil, err
+		}
+	}
+	wd, _ = filepath.Abs(wd)
+	pkgs, typeErrs, err := load(wd, opts.Patterns)
+	if err != nil {
+		return nil, err
+	}
+	var fixed *target
+	outDir := ""
+	if opts.Out != "" {
+		outDir = opts.Out
+		if !filepath.IsAbs(outDir) {
+			outDir = filepath.Join(wd, outDir)
+		}
+		path, err := importPathOf(outDir)
+		if err != nil {
+			return nil, fmt.Errorf("output directory: %w", err)
+		}
+		fixed = &target{path: path, name: sanitizePkgName(filepath.Base(outDir))}
+	}
+	a := &analyzer{pos: positioner{fset: pkgs[0].Fset, wd: wd}}
+	var outs []Output
+	for _, pkg := range pkgs {
+		tgt := target{path: pkg.PkgPath, name: pkg.Name}
+		dir := ""
+		if len(pkg.GoFiles) > 0 {
+			dir = filepath.Dir(pkg.GoFiles[0])
+		}
+		if fixed != nil {
+			tgt, dir = *fixed, outDir
+		}
+		for _, f := range a.analyzePackage(pkg, tgt) {
+			f.Source = pkg.PkgPath
+			if len(a.errs) > 0 {
+				continue
+			}
+			src, err := renderGo(f)
+			if err != nil {
+				return nil, err
+			}
+			name := strings.ToLower(f.Modules[0].GoName) + ".mqant.go"
+			outs = append(outs, Output{Path: filepath.Join(dir, name), Content: src})
+		}
+	}
+	if len(a.errs) > 0 {
+		if a.invalid {
+			// A signature did not type-check: show why.
+			a.errs = append(a.errs, typeErrs...)
+		}
+		return nil, &Error{Problems: a.errs}
+	}
+	if len(outs) == 0 {
+		return nil, fmt.Errorf("no //mqant:module structs in %s", strings.Join(opts.Patterns, " "))
+	}
+	return outs, nil
+}
+
+func sanitizePkgName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r == '_' || (r >= 'a' && r <= 'z') || (b.Len() > 0 && r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "generated"
+	}
+	return b.String()
+}
+
+// ErrStale is returned by Write in check mode when a file would change.
+var ErrStale = errors.New("generated code is stale")
+
+// Write writes each output whose content changed and returns the paths it
+// wrote. With check set it writes nothing and returns ErrStale listing the
+// files that differ.
+func Write(outs []Output, check bool) ([]string, error) {
+	var changed []string
+	for _, o := range outs {
+		old, err := os.ReadFile(o.Path)
+		if err == nil && bytes.Equal(old, o.Content) {
+			continue
+		}
+		changed = append(changed, o.Path)
+		if check {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
+			return changed, err
+		}
+		if err := os.WriteFile(o.Path, o.Content, 0o644); err != nil {
+			return changed, err
+		}
+	}
+	if check && len(changed) > 0 {
+		return changed, fmt.Errorf("%w: %s (run make generate)", ErrStale, strings.Join(changed, ", "))
+	}
+	return changed, nil
+}

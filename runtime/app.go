@@ -1,0 +1,315 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Version is the framework version printed at start-up.
+const Version = "0.1.0"
+
+// Options tune an App.
+type Options struct {
+	// ProcessID selects the instances whose ProcessID matches. Empty: the
+	// instances whose Host is an address of this machine.
+	ProcessID string
+	Logger    *slog.Logger
+	// DrainTimeout bounds how long shutdown waits for running calls. Default 5s.
+	DrainTimeout time.Duration
+	// Remote carries calls to instances outside this process (RabbitMQ).
+	// Nil: in-process only.
+	Remote Transport
+	// LocalAddrs replaces this machine's addresses for host matching (tests).
+	LocalAddrs []string
+}
+
+// App runs the modules of one process.
+type App struct {
+	cfg     *Config
+	opts    Options
+	log     *slog.Logger
+	local   *InProc
+	timeout time.Duration
+
+	factories map[string]func() Module
+	order     []string
+
+	mu      sync.Mutex
+	running []*instance
+	stopped bool
+}
+
+type instance struct {
+	mod       Module
+	settings  *ModuleSettings
+	closeSig  chan bool
+	runDone   chan struct{}
+	listeners []io.Closer
+	server    *Server
+	started   bool // Run was started; guarded by App.mu
+}
+
+// NewApp returns an app for cfg.
+func NewApp(cfg *Config, opts Options) *App {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
+	}
+	timeout := cfg.RPC.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRPCTimeout
+	}
+	return &App{cfg: cfg, opts: opts, log: opts.Logger, local: NewInProc(), timeout: timeout,
+		factories: map[string]func() Module{}}
+}
+
+// Register declares a module type and how to make an instance of it.
+// Modules start in registration order and stop in reverse.
+func (a *App) Register(typ string, factory func() Module) {
+	if _, dup := a.factories[typ]; !dup {
+		a.order = append(a.order, typ)
+	}
+	a.factories[typ] = factory
+}
+
+// Logger returns the app's logger.
+func (a *App) Logger() *slog.Logger { return a.log }
+
+// Config returns the app's configuration.
+func (a *App) Config() *Config { return a.cfg }
+
+// ServerIDs returns the ids of every configured instance of typ.
+func (a *App) ServerIDs(typ string) []string {
+	var ids []string
+	for _, m := range a.cfg.Modules {
+		if m.Type == typ {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
+
+// Run starts the modules, waits for SIGINT/SIGTERM or ctx to end, then
+// shuts down in reverse order.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Start(); err != nil {
+		return err
+	}
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	var reason string
+	select {
+	case s := <-sigc:
+		reason = "signal: " + s.String()
+	case <-ctx.Done():
+		reason = "context: " + ctx.Err().Error()
+	}
+	a.Stop(reason)
+	return nil
+}
+
+// Start initialises the selected modules in order, makes their RPC servers
+// reachable and starts each Run. On any error, what was started is stopped
+// again and nothing is left running.
+func (a *App) Start() error {
+	a.log.Info("mqantgen starting up", "version", Version, "process", a.opts.ProcessID)
+	selected, err := a.selectModules()
+	if err != nil {
+		return err
+	}
+	for _, ms := range selected {
+		mod := a.factories[ms.Type]()
+		if mod.GetType() != ms.Type {
+			a.Stop("start-up failed")
+			return fmt.Errorf("module %s: factory for %q made a module of type %q", ms.ID, ms.Type, mod.GetType())
+		}
+		if err := mod.OnInit(a, ms); err != nil {
+			a.Stop("start-up failed")
+			return fmt.Errorf("module %s: OnInit: %w", ms.ID, err)
+		}
+		inst := &instance{mod: mod, settings: ms, closeSig: make(chan bool), runDone: make(chan struct{})}
+		a.mu.Lock()
+		a.running = append(a.running, inst)
+		a.mu.Unlock()
+		a.log.Info("module initialised", "type", ms.Type, "id", ms.ID)
+		if rm, ok := mod.(RPCModule); ok && rm.RPCServer() != nil {
+			inst.server = rm.RPCServer()
+			for _, t := range a.transports() {
+				c, err := t.Listen(ms.Type, ms.ID, inst.server)
+				if err != nil {
+					a.Stop("start-up failed")
+					return fmt.Errorf("module %s: RPC listen: %w", ms.ID, err)
+				}
+				inst.listeners = append(inst.listeners, c)
+			}
+			a.log.Debug("RPCServer listening", "type", ms.Type, "id", ms.ID)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, inst := range a.running {
+		inst.started = true
+		go func(inst *instance) {
+			defer close(inst.runDone)
+			inst.mod.Run(inst.closeSig)
+		}(inst)
+	}
+	return nil
+}
+
+func (a *App) transports() []Transport {
+	if a.opts.Remote != nil {
+		return []Transport{a.local, a.opts.Remote}
+	}
+	return []Transport{a.local}
+}
+
+// Stop shuts the running modules down in reverse order: Run returns,
+// OnDestroy, RPC endpoints closed, running calls drained up to the drain
+// timeout. It is safe to call more than once.
+func (a *App) Stop(reason string) {
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return
+	}
+	a.stopped = true
+	running := a.running
+	started := make([]bool, len(running))
+	for i, inst := range running {
+		started[i] = inst.started
+	}
+	a.mu.Unlock()
+	for i := len(running) - 1; i >= 0; i-- {
+		inst := running[i]
+		close(inst.closeSig)
+		if started[i] {
+			select {
+			case <-inst.runDone:
+			case <-time.After(a.opts.DrainTimeout):
+				a.log.Warn("module Run did not return after closeSig", "id", inst.settings.ID)
+			}
+		}
+		inst.mod.OnDestroy()
+		for _, c := range inst.listeners {
+			_ = c.Close()
+		}
+		if inst.server != nil {
+			inst.server.Close(a.opts.DrainTimeout)
+			a.log.Debug("RPCServer closed", "id", inst.settings.ID)
+		}
+		a.log.Info("module stopped", "type", inst.settings.Type, "id", inst.settings.ID)
+	}
+	for _, t := range a.transports() {
+		_ = t.Close()
+	}
+	a.log.Info("mqantgen closing down", "reason", reason)
+}
+
+// selectModules validates the registry against the config and picks this
+// process's instances, in registration order.
+func (a *App) selectModules() ([]*ModuleSettings, error) {
+	var errs []error
+	for _, m := range a.cfg.Modules {
+		if _, ok := a.factories[m.Type]; !ok {
+			known := append([]string(nil), a.order...)
+			sort.Strings(known)
+			errs = append(errs, fmt.Errorf("$.Module.%s: unknown module type %q (registered: %s)", m.Type, m.Type, strings.Join(known, ", ")))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	local := a.localAddrs()
+	var out []*ModuleSettings
+	for _, typ := range a.order {
+		for _, m := range a.cfg.Modules {
+			if m.Type != typ {
+				continue
+			}
+			if a.opts.ProcessID != "" {
+				if m.ProcessID == a.opts.ProcessID {
+					out = append(out, m)
+				}
+			} else if local[m.Host] {
+				out = append(out, m)
+			}
+		}
+	}
+	if len(out) == 0 {
+		if a.opts.ProcessID != "" {
+			return nil, fmt.Errorf("no module instance has ProcessID %q", a.opts.ProcessID)
+		}
+		return nil, errors.New("no module instance has a Host of this machine; use -pid to choose a process")
+	}
+	return out, nil
+}
+
+func (a *App) localAddrs() map[string]bool {
+	m := map[string]bool{"": true, "127.0.0.1": true, "localhost": true, "::1": true}
+	if a.opts.LocalAddrs != nil {
+		for _, s := range a.opts.LocalAddrs {
+			m[s] = true
+		}
+		return m
+	}
+	if h, err := os.Hostname(); err == nil {
+		m[h] = true
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, ad := range addrs {
+		if ipn, ok := ad.(*net.IPNet); ok {
+			m[ipn.IP.String()] = true
+		}
+	}
+	return m
+}
+
+// Invoke sends a call to the target, in-process when the target lives here,
+// through the remote transport otherwise. A context without a deadline gets
+// the configured RPC timeout.
+func (a *App) Invoke(ctx context.Context, to Target, req *Request) (Reply, error) {
+	if !req.NoReply {
+		d, ok := ctx.Deadline()
+		if !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, a.timeout)
+			defer cancel()
+			d, _ = ctx.Deadline()
+		}
+		req.Deadline = d
+	}
+	if a.local.Reaches(to) {
+		return a.local.Invoke(ctx, to, req)
+	}
+	if a.opts.Remote != nil {
+		return a.opts.Remote.Invoke(ctx, to, req)
+	}
+	return Reply{}, notFound(to)
+}
+
+// Call invokes fn on the target with one argument and waits for the result.
+func (a *App) Call(ctx context.Context, to Target, fn string, arg any) (Reply, error) {
+	return a.Invoke(ctx, to, &Request{Fn: fn, Arg: arg})
+}
+
+// CallNR invokes fn without waiting for a reply. It still fails when the
+// call could not be delivered.
+func (a *App) CallNR(ctx context.Context, to Target, fn string, arg any) error {
+	_, err := a.Invoke(ctx, to, &Request{Fn: fn, Arg: arg, NoReply: true})
+	return err
+}

@@ -1,0 +1,52 @@
+package runtime
+
+// Module is one part of a server, with mqant's lifecycle names.
+type Module interface {
+	// GetType is the module type, the key under "Module" in the config.
+	GetType() string
+	// OnInit prepares the module; an error stops the app before it starts.
+	OnInit(app *App, settings *ModuleSettings) error
+	// Run does the module's own work until closeSig is closed.
+	Run(closeSig chan bool)
+	// OnDestroy releases what OnInit took, after Run has returned.
+	OnDestroy()
+}
+
+// RPCModule is a module with an RPC server. BaseModule provides it.
+type RPCModule interface {
+	RPCServer() *Server
+}
+
+// BaseModule gives a module its RPC server, settings and routing helpers.
+// Embed it and call Init from OnInit.
+type BaseModule struct {
+	App      *App
+	Settings *ModuleSettings
+	server   *Server
+}
+
+// Init sets the module up with the app and its settings, creating its RPC
+// server. Register generated handlers on RPCServer() after calling it.
+func (m *BaseModule) Init(app *App, settings *ModuleSettings) {
+	m.App = app
+	m.Settings = settings
+	m.server = NewServer(settings.Type, settings.ID, app, app.Logger())
+}
+
+// RPCServer returns the module's RPC server.
+func (m *BaseModule) RPCServer() *Server { return m.server }
+
+// GetServerID returns this instance's id.
+func (m *BaseModule) GetServerID() string { return m.Settings.ID }
+
+// GetRouteServersByType returns the ids of every configured instance of a
+// module type, in any process.
+func (m *BaseModule) GetRouteServersByType(typ string) []string {
+	return m.App.ServerIDs(typ)
+}
+
+// Run waits for closeSig; modules without work of their own keep it.
+func (m *BaseModule) Run(closeSig chan bool) { <-closeSig }
+
+// OnDestroy does nothing; override it to release resources.
+func (m *BaseModule) OnDestroy() {}

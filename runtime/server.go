@@ -1,0 +1,205 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// MethodHandler is the generated glue for one method: it takes the argument
+// out of req (typed in-process, decoding otherwise), calls the method on srv
+// and returns its result. inv lets the handler call back (e.g. the gate that
+// owns the session).
+type MethodHandler func(srv any, ctx context.Context, inv Invoker, req *Request) (any, error)
+
+// MethodDesc describes one callable method of a module.
+type MethodDesc struct {
+	Name string // what callers send as Request.Fn, e.g. "Handler_Say"
+	// Sync runs the method on the server's single goroutine, one call at a
+	// time (mqant's Register). The default runs calls concurrently
+	// (mqant's RegisterGO).
+	Sync    bool
+	Handler MethodHandler
+}
+
+// ModuleDesc is the descriptor table generated for a module type.
+type ModuleDesc struct {
+	Type    string // module type, e.g. "Chat"
+	Methods []MethodDesc
+}
+
+type methodEntry struct {
+	desc MethodDesc
+	impl any
+}
+
+// Server is a module instance's RPC server: generated code registers
+// handlers on it, transports deliver calls to it.
+type Server struct {
+	typ, id string
+	inv     Invoker
+	log     *slog.Logger
+
+	mu      sync.RWMutex
+	methods map[string]*methodEntry
+
+	pool     *workerPool
+	syncQ    chan task
+	syncDone chan struct{}
+	inflight sync.WaitGroup
+	closed   bool // guarded by mu
+	quit     chan struct{}
+	once     sync.Once
+}
+
+// NewServer returns a server for one module instance. inv is handed to
+// handlers for calls back into the system.
+func NewServer(typ, id string, inv Invoker, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{typ: typ, id: id, inv: inv, log: log, methods: map[string]*methodEntry{},
+		syncQ: make(chan task, 1024), syncDone: make(chan struct{}), quit: make(chan struct{})}
+	s.pool = newWorkerPool(s.run, 30*time.Second)
+	go s.syncLoop()
+	return s
+}
+
+// ID returns the instance id the server answers to.
+func (s *Server) ID() string { return s.id }
+
+// Type returns the module type.
+func (s *Server) Type() string { return s.typ }
+
+// Register adds every method of desc, implemented by impl. Registering a
+// name twice is a programming error and panics.
+func (s *Server) Register(desc *ModuleDesc, impl any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range desc.Methods {
+		if _, dup := s.methods[m.Name]; dup {
+			panic(fmt.Sprintf("runtime: %s: method %s registered twice", s.id, m.Name))
+		}
+		s.methods[m.Name] = &methodEntry{desc: m, impl: impl}
+	}
+}
+
+// Has reports whether fn is registered.
+func (s *Server) Has(fn string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.methods[fn] != nil
+}
+
+// Serve implements Endpoint.
+func (s *Server) Serve(ctx context.Context, req *Request, resp Responder) {
+	if err := ctx.Err(); err != nil {
+		// The caller gave up before the call started: drop it.
+		s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", req.Fn)
+		respond(resp, Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + req.Fn + " expired before it ran", Cause: err}})
+		return
+	}
+	s.mu.RLock()
+	m := s.methods[req.Fn]
+	closed := s.closed
+	if m != nil && !closed {
+		s.inflight.Add(1) // under the lock, so Close's Wait covers it
+	}
+	s.mu.RUnlock()
+	if m == nil {
+		respond(resp, Reply{Err: Errorf(ErrNotFound, "Remote function(%s) not found", req.Fn)})
+		return
+	}
+	if closed {
+		respond(resp, Reply{Err: Errorf(ErrTransport, "%s is shutting down", s.id)})
+		return
+	}
+	t := task{m: m, ctx: ctx, req: req, resp: resp}
+	if m.desc.Sync {
+		s.syncQ <- t
+		return
+	}
+	s.pool.submit(t)
+}
+
+func respond(r Responder, rep Reply) {
+	if r != nil {
+		r.Respond(rep)
+	}
+}
+
+func (s *Server) syncLoop() {
+	defer close(s.syncDone)
+	for {
+		select {
+		case t := <-s.syncQ:
+			s.run(t)
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+func (s *Server) run(t task) {
+	defer s.inflight.Done()
+	res, err := s.call(t)
+	if t.req.NoReply {
+		if err != nil {
+			s.log.Warn("rpc no-reply call failed", "id", s.id, "fn", t.req.Fn, "err", err)
+		}
+		return
+	}
+	t.resp.Respond(Reply{Result: res, Err: err})
+}
+
+func (s *Server) call(t task) (res any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			id := newErrorID()
+			s.log.Error("rpc handler panic", "id", s.id, "fn", t.req.Fn, "errorId", id,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res, err = nil, &Error{Kind: ErrRemotePanic, Msg: "internal error (id " + id + ")"}
+		}
+	}()
+	res, err = t.m.desc.Handler(t.m.impl, t.ctx, s.inv, t.req)
+	if err != nil {
+		return nil, AsRemote(err)
+	}
+	return res, nil
+}
+
+func newErrorID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Close stops taking calls and waits up to timeout for the running ones.
+// It reports whether everything finished in time.
+func (s *Server) Close(timeout time.Duration) bool {
+	drained := true
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		done := make(chan struct{})
+		go func() { s.inflight.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(timeout):
+			drained = false
+			s.log.Warn("rpc server closed with calls still running", "id", s.id)
+		}
+		close(s.quit)
+		if drained {
+			<-s.syncDone
+			s.pool.close()
+		}
+	})
+	return drained
+}
