@@ -1,0 +1,130 @@
+// Package demotest starts the chat demo inside a test process: Gate, Login
+// and Chat with in-process RPC, listening on free loopback ports, plus the
+// web client's HTTP server. Tests of the demo's clients use it.
+package demotest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqantgen/mqantgen/demo/chat"
+	"github.com/mqantgen/mqantgen/demo/login"
+	"github.com/mqantgen/mqantgen/demo/web"
+	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// Demo is a running chat demo.
+type Demo struct {
+	App     *runtime.App
+	Gate    *gate.Gate
+	TCPAddr string // host:port of the MQTT TCP listener
+	WSAddr  string // host:port of the MQTT WebSocket listener
+	WebURL  string // http://host:port/mqant/index.html
+	Logs    *LogBuffer
+}
+
+// LogBuffer collects the server's log lines for assertions.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// WaitFor polls until the log contains s or the deadline passes.
+func (l *LogBuffer) WaitFor(t testing.TB, s string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(l.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never contained %q; log:\n%s", s, l.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Config returns the demo's one-process config with the gate on free
+// loopback ports. extra gate settings are merged in.
+func Config(extra map[string]any) *runtime.Config {
+	settings := map[string]any{"TCPAddr": "127.0.0.1:0", "WSAddr": "127.0.0.1:0",
+		"SessionCloseListeners": []any{"Chat"}}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	return &runtime.Config{
+		RPC: runtime.RPCConfig{Timeout: 10 * time.Second},
+		Modules: []*runtime.ModuleSettings{
+			{Type: "Gate", ID: "127.0.0.1:Gate", Host: "127.0.0.1", ProcessID: "dev", Settings: settings},
+			{Type: "Login", ID: "127.0.0.1:Login", Host: "127.0.0.1", ProcessID: "dev"},
+			{Type: "Chat", ID: "127.0.0.1:Chat", Host: "127.0.0.1", ProcessID: "dev"},
+		},
+	}
+}
+
+// Start runs the demo until the test ends. gateSettings override the gate's
+// settings (limits, keep-alive, ...).
+func Start(t testing.TB, gateSettings map[string]any) *Demo {
+	t.Helper()
+	logs := &LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	app := runtime.NewApp(Config(gateSettings), runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second})
+	var g *gate.Gate
+	newGate := gate.New()
+	app.Register(gate.Gate_Type, func() runtime.Module {
+		m := newGate()
+		g = m.(*gate.Gate)
+		return m
+	})
+	app.Register("Login", login.New)
+	app.Register("Chat", chat.New)
+	if err := app.Start(); err != nil {
+		t.Fatalf("demo start: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		app.Stop("test setup failed")
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("web server", "err", err)
+		}
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		app.Stop("test finished")
+	})
+	d := &Demo{App: app, Gate: g, Logs: logs,
+		WebURL: fmt.Sprintf("http://%s/mqant/index.html", ln.Addr())}
+	if a := g.TCPAddr(); a != nil {
+		d.TCPAddr = a.String()
+	}
+	if a := g.WSAddr(); a != nil {
+		d.WSAddr = a.String()
+	}
+	return d
+}

@@ -1,0 +1,84 @@
+// Command server runs the chat demo: Gate, Login and Chat modules, and a web
+// server for the browser client.
+//
+//	go run ./demo/server                      # everything, in-process RPC
+//	go run ./demo/server -conf cluster.conf -pid gate1
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/mqantgen/mqantgen/demo/chat"
+	"github.com/mqantgen/mqantgen/demo/login"
+	"github.com/mqantgen/mqantgen/demo/web"
+	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	conf := flag.String("conf", "demo/conf/server.conf", "config file")
+	pid := flag.String("pid", "", "process id: run the modules whose ProcessID matches (default: those whose Host is this machine)")
+	webAddr := flag.String("web", "127.0.0.1:8080", "address of the web client's HTTP server; empty to disable")
+	level := flag.String("log", "info", "log level: debug, info, warn, error")
+	flag.Parse()
+
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("-log: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	slog.SetDefault(log)
+
+	cfg, err := runtime.LoadConfig(*conf)
+	if err != nil {
+		return err
+	}
+	app := runtime.NewApp(cfg, runtime.Options{ProcessID: *pid, Logger: log})
+	app.Register(gate.Gate_Type, gate.New())
+	app.Register("Login", login.New)
+	app.Register("Chat", chat.New)
+
+	if *webAddr != "" {
+		srv, err := serveWeb(*webAddr, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		}()
+	}
+	return app.Run(context.Background())
+}
+
+// serveWeb serves the browser client under /mqant/.
+func serveWeb(addr string, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("web listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("web server stopped", "err", err)
+		}
+	}()
+	log.Info("web client", "url", "http://"+ln.Addr().String()+"/mqant/index.html")
+	return srv, nil
+}
