@@ -7,6 +7,8 @@
 //	mqantgen [-out dir] [-check] [packages]
 //
 // From a //go:generate line the package defaults to the current directory.
+// MQANTGEN_CHECK=1 go generate ./... checks every generated file without
+// writing, which is how CI fails on stale generated code.
 package main
 
 import (
@@ -25,7 +27,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mqantgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "output directory (default: each module's own package directory)")
-	check := fs.Bool("check", false, "write nothing; exit 1 when generated code is stale")
+	check := fs.Bool("check", os.Getenv("MQANTGEN_CHECK") == "1", "write nothing; exit 1 when generated code is stale (also MQANTGEN_CHECK=1, for go generate)")
 	verbose := fs.Bool("v", false, "print the files written")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: mqantgen [-out dir] [-check] [-v] [packages]")

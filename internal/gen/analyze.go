@@ -25,12 +25,42 @@ const (
 // violation instead of stopping at the first.
 type analyzer struct {
 	pos     positioner
-	errs    []string
+	errs    []problem
 	invalid bool // a signature held a type that did not type-check
 }
 
+type problem struct {
+	at  token.Position
+	msg string
+}
+
 func (a *analyzer) errorf(pos token.Pos, format string, args ...any) {
-	a.errs = append(a.errs, a.pos.pos(pos)+": "+fmt.Sprintf(format, args...))
+	a.errs = append(a.errs, problem{a.pos.fset.Position(pos), fmt.Sprintf(format, args...)})
+}
+
+// problems returns the collected errors in file order, each prefixed by its
+// position relative to the working directory.
+func (a *analyzer) problems() []string {
+	sort.SliceStable(a.errs, func(i, j int) bool {
+		x, y := a.errs[i].at, a.errs[j].at
+		if x.Filename != y.Filename {
+			return x.Filename < y.Filename
+		}
+		if x.Line != y.Line {
+			return x.Line < y.Line
+		}
+		return x.Column < y.Column
+	})
+	out := make([]string, len(a.errs))
+	for i, e := range a.errs {
+		out[i] = fmt.Sprintf("%s:%d:%d: %s", a.pos.rel(e.at.Filename), e.at.Line, e.at.Column, e.msg)
+	}
+	return out
+}
+
+// short spells a type for messages: package names, not import paths.
+func short(t types.Type) string {
+	return types.TypeString(t, func(p *types.Package) string { return p.Name() })
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -120,7 +150,7 @@ func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg str
 		return nil
 	}
 	if _, ok := named.Underlying().(*types.Struct); !ok {
-		a.errorf(spec.Pos(), "module %s: //mqant:module must mark a struct type, not %s", obj.Name(), named.Underlying())
+		a.errorf(spec.Pos(), "module %s: //mqant:module must mark a struct type, not %s", obj.Name(), short(named.Underlying()))
 		return nil
 	}
 	mod := &Module{GoName: obj.Name(), Type: obj.Name()}
@@ -225,7 +255,7 @@ func (a *analyzer) method(fn *types.Func, label string, handler bool, is *import
 		m.HasSession = true
 		i++
 	}
-	var ok = true
+	var local []string // types that would make an import cycle
 	for j := i; j < params.Len(); j++ {
 		t := params.At(j).Type()
 		switch {
@@ -244,14 +274,12 @@ func (a *analyzer) method(fn *types.Func, label string, handler bool, is *import
 	for j := i; j < params.Len(); j++ {
 		t := params.At(j).Type()
 		if handler && !isRequestType(t) {
-			return bad("the request must be a pointer to a struct or a map with string keys, not %s", types.TypeString(t, nil))
+			return bad("the request must be a pointer to a struct or a map with string keys, not %s", short(t))
 		}
 		if why := jsonProblem(t, map[types.Type]bool{}); why != "" {
-			return bad("argument %s cannot be encoded as JSON: %s", types.TypeString(t, nil), why)
+			return bad("argument %s cannot be encoded as JSON: %s", short(t), why)
 		}
-		if !a.importable(t, modPkg, out, where, label) {
-			ok = false
-		}
+		local = append(local, localTypes(t, modPkg, out)...)
 		p := Param{Name: params.At(j).Name(), Type: spell(t, is)}
 		m.Params = append(m.Params, p)
 	}
@@ -266,28 +294,27 @@ func (a *analyzer) method(fn *types.Func, label string, handler bool, is *import
 		}
 		t := results.At(0).Type()
 		if why := jsonProblem(t, map[types.Type]bool{}); why != "" {
-			return bad("result %s cannot be encoded as JSON: %s", types.TypeString(t, nil), why)
+			return bad("result %s cannot be encoded as JSON: %s", short(t), why)
 		}
-		if !a.importable(t, modPkg, out, where, label) {
-			ok = false
-		}
+		local = append(local, localTypes(t, modPkg, out)...)
 		rt := spell(t, is)
 		m.Result = &rt
 	default:
 		return bad("want one or two results, got %d", results.Len())
 	}
-	if !ok {
+	if len(local) > 0 {
+		a.errorf(where, "method %s: type %s is declared in the module's package %s, and code generated into %s cannot import it (the module imports the generated code: an import cycle); move the type to a types package such as %sapi, or generate into the module's own package", label, local[0], modPkg, out.path, lastElem(modPkg))
 		return nil
 	}
 	return m
 }
 
-// importable reports whether the generated package can refer to every named
-// type in t. Types of the module's own package cannot be used from another
-// output package: the module imports that package, so it would be a cycle.
-func (a *analyzer) importable(t types.Type, modPkg string, out target, where token.Pos, label string) bool {
+// localTypes lists the named types in t that the generated package cannot
+// refer to: types of the module's own package, when the output goes
+// elsewhere (the module imports the output package, so it would be a cycle).
+func localTypes(t types.Type, modPkg string, out target) []string {
 	if out.path == modPkg {
-		return true
+		return nil
 	}
 	var bad []string
 	walkNamed(t, map[types.Type]bool{}, func(n *types.Named) {
@@ -295,11 +322,7 @@ func (a *analyzer) importable(t types.Type, modPkg string, out target, where tok
 			bad = append(bad, n.Obj().Name())
 		}
 	})
-	if len(bad) == 0 {
-		return true
-	}
-	a.errorf(where, "method %s: type %s is declared in the module's package %s, and code generated into %s cannot import it (the module imports the generated code: an import cycle); move the type to a types package such as %sapi, or generate into the module's own package", label, bad[0], modPkg, out.path, lastElem(modPkg))
-	return false
+	return bad
 }
 
 func lastElem(p string) string { return p[strings.LastIndex(p, "/")+1:] }

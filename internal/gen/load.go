@@ -83,11 +83,6 @@ type positioner struct {
 	wd   string
 }
 
-func (p positioner) pos(pos token.Pos) string {
-	ps := p.fset.Position(pos)
-	return fmt.Sprintf("%s:%d:%d", p.rel(ps.Filename), ps.Line, ps.Column)
-}
-
 func (p positioner) rel(name string) string {
 	if r, err := filepath.Rel(p.wd, name); err == nil && !strings.HasPrefix(r, "..") {
 		return filepath.ToSlash(r)

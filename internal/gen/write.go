@@ -84,9 +84,9 @@ func Generate(opts Options) ([]Output, error) {
 	if len(a.errs) > 0 {
 		if a.invalid {
 			// A signature did not type-check: show why.
-			a.errs = append(a.errs, typeErrs...)
+			return nil, &Error{Problems: append(a.problems(), typeErrs...)}
 		}
-		return nil, &Error{Problems: a.errs}
+		return nil, &Error{Problems: a.problems()}
 	}
 	if len(outs) == 0 {
 		return nil, fmt.Errorf("no //mqant:module structs in %s", strings.Join(opts.Patterns, " "))

@@ -1,0 +1,45 @@
+GO      ?= go
+RACE    ?= -race
+FUZZTIME ?= 10s
+
+.PHONY: run test deps vet check-generated generate unit fuzz-short fuzz bench lint build
+
+## run: start the chat demo (gate :3563 TCP, :3653 WebSocket, web client on :8080)
+run:
+	$(GO) run ./demo/server -conf demo/conf/server.conf
+
+## test: install what the tests need, then vet, check generated code, run every test and a short fuzz
+test: deps vet check-generated unit fuzz-short
+
+deps:
+	@scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+
+## check-generated: fail when generated code is stale (run make generate to fix)
+check-generated:
+	MQANTGEN_CHECK=1 $(GO) generate ./...
+
+generate:
+	$(GO) generate ./...
+
+unit:
+	$(GO) test $(RACE) -count=1 -timeout 20m ./...
+
+fuzz-short:
+	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./gate/packets
+
+## fuzz: fuzz the MQTT codec for longer
+fuzz:
+	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=5m ./gate/packets
+
+## bench: run the benchmarks and rewrite bench/results.md
+bench:
+	scripts/bench.sh
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+build:
+	$(GO) build ./...

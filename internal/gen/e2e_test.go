@@ -1,0 +1,146 @@
+package gen
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEndToEnd generates code for a module in a fresh Go module, builds it
+// and runs a program that calls the module through the generated client,
+// both typed in-process and with a JSON payload as the gate sends it.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a program; skipped with -short")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("go.sum", string(sum))
+	write("go.mod", "module example.com/e2e\n\ngo 1.26\n\nrequire github.com/mqantgen/mqantgen v0.0.0\n\nreplace github.com/mqantgen/mqantgen => "+root+"\n")
+	write("hello/helloapi/api.go", `package helloapi
+
+type GreetRequest struct {
+	Name string `+"`json:\"name\"`"+`
+}
+
+type GreetReply struct {
+	Text string `+"`json:\"text\"`"+`
+}
+`)
+	write("hello/hello.go", `package hello
+
+import (
+	"context"
+	"errors"
+
+	"example.com/e2e/gen/hello"
+	"example.com/e2e/hello/helloapi"
+	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+//mqant:module
+type Hello struct{ runtime.BaseModule }
+
+func (h *Hello) GetType() string { return hello.Hello_Type }
+
+func (h *Hello) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+	h.Init(app, s)
+	hello.RegisterHelloServer(h.RPCServer(), h)
+	return nil
+}
+
+func (h *Hello) Handler_Greet(ctx context.Context, s *gate.Session, req *helloapi.GreetRequest) (*helloapi.GreetReply, error) {
+	if req.Name == "" {
+		return nil, errors.New("name cannot be empty")
+	}
+	return &helloapi.GreetReply{Text: "hello " + req.Name + " from session " + s.GetSessionID()}, nil
+}
+
+//mqant:rpc
+func (h *Hello) Add(ctx context.Context, a, b int) (int, error) { return a + b, nil }
+`)
+	write("main.go", `package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	genhello "example.com/e2e/gen/hello"
+	"example.com/e2e/hello"
+	"example.com/e2e/hello/helloapi"
+	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+func main() {
+	cfg := &runtime.Config{Modules: []*runtime.ModuleSettings{{Type: "Hello", ID: "h1", Host: "127.0.0.1"}}}
+	app := runtime.NewApp(cfg, runtime.Options{})
+	app.Register("Hello", func() runtime.Module { return &hello.Hello{} })
+	if err := app.Start(); err != nil {
+		fmt.Println("start:", err)
+		os.Exit(1)
+	}
+	defer app.Stop("done")
+	ctx := context.Background()
+	c := genhello.NewHelloClient(app)
+	s := gate.NewSession(app, &runtime.SessionData{SessionID: "s7"})
+	r, err := c.Greet(ctx, s, &helloapi.GreetRequest{Name: "typed"})
+	fmt.Println("typed:", r.Text, err)
+	_, err = c.Greet(ctx, s, &helloapi.GreetRequest{})
+	fmt.Println("error:", err)
+	n, err := c.To("h1").Add(ctx, 2, 3)
+	fmt.Println("add:", n, err)
+	rep, err := app.Invoke(ctx, runtime.Target{Type: "Hello"}, &runtime.Request{Fn: "Handler_Greet", Session: s.Data(), Raw: []byte(`+"`"+`{"name":"json"}`+"`"+`)})
+	fmt.Println("json:", rep.Result.(*helloapi.GreetReply).Text, err)
+	rep, err = app.Invoke(ctx, runtime.Target{Type: "Hello"}, &runtime.Request{Fn: "Add", Raw: []byte("[40,2]")})
+	fmt.Println("positional:", rep.Result, err)
+}
+`)
+	// The temporary module lists only the framework; let go add the rest.
+	t.Setenv("GOFLAGS", "-mod=mod")
+	outs, err := Generate(Options{Dir: dir, Patterns: []string{"./hello"}, Out: "gen/hello"})
+	if err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+	if _, err := Write(outs, false); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "run", ".")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"typed: hello typed from session s7 <nil>",
+		"error: name cannot be empty",
+		"add: 5 <nil>",
+		"json: hello json from session s7 <nil>",
+		"positional: 42 <nil>",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
