@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,6 +227,17 @@ func (g *Gate) Stats() Stats {
 		Sends: s.sends.Load()}
 }
 
+// Sessions returns a copy of every session connected to this gate.
+func (g *Gate) Sessions() []runtime.SessionData {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]runtime.SessionData, 0, len(g.byID))
+	for _, c := range g.byID {
+		out = append(out, *c.session().Clone())
+	}
+	return out
+}
+
 // Run accepts connections until closeSig.
 func (g *Gate) Run(closeSig chan bool) {
 	for _, l := range g.listeners {
@@ -382,7 +392,8 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*runtime.Sessio
 	g.mu.Unlock()
 	if g.cfg.singleSession {
 		if old != nil && old != c {
-			old.update(func(s *runtime.SessionData) { s.UserID = "" })
+			// Closed with its user id still set, so the modules that hear
+			// of the close (Chat's OnLeave) know who left.
 			old.close("user " + uid + " logged in on another connection")
 		}
 		g.kickElsewhere(ctx, uid, sessionID)
@@ -416,7 +427,6 @@ func (g *Gate) Kick(ctx context.Context, uid, keep string) error {
 	}
 	g.mu.Unlock()
 	if c != nil {
-		c.update(func(s *runtime.SessionData) { s.UserID = "" })
 		c.close("user " + uid + " logged in on another gate")
 	}
 	return nil
@@ -516,5 +526,3 @@ func (g *Gate) Lookup(ctx context.Context, uid string) (*runtime.SessionData, er
 	}
 	return c.session().Clone(), nil
 }
-
-var _ = strings.Cut

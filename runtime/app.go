@@ -138,6 +138,9 @@ func (a *App) Start() error {
 			return fmt.Errorf("module %s: factory for %q made a module of type %q", ms.ID, ms.Type, mod.GetType())
 		}
 		if err := mod.OnInit(a, ms); err != nil {
+			if rm, ok := mod.(RPCModule); ok && rm.RPCServer() != nil {
+				rm.RPCServer().Close(0)
+			}
 			a.Stop("start-up failed")
 			return fmt.Errorf("module %s: OnInit: %w", ms.ID, err)
 		}

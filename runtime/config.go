@@ -320,7 +320,17 @@ func (m *ModuleSettings) Int(key string, def int) (int, error) {
 	if !ok {
 		return def, nil
 	}
-	f, ok := x.(float64)
+	var f float64
+	switch v := x.(type) {
+	case float64:
+		f = v
+	case int:
+		f = float64(v)
+	case int64:
+		f = float64(v)
+	default:
+		ok = false
+	}
 	if !ok || f != math.Trunc(f) || f > math.MaxInt32 || f < math.MinInt32 {
 		return def, fmt.Errorf("module %s setting %s: want a whole number, got %v", m.ID, key, x)
 	}

@@ -112,30 +112,31 @@ func (c *Chat) Handler_Say(ctx context.Context, s *gate.Session, req *chatapi.Sa
 //
 //mqant:rpc
 func (c *Chat) OnSessionClosed(ctx context.Context, s *gate.Session) error {
-	uid := s.GetUserID()
-	if uid == "" {
-		return nil
-	}
+	// Membership is found by session, not by the user now bound: the
+	// connection may have logged in under another name since it joined.
 	type leave struct {
-		room    string
-		members []gate.Member
+		room, user string
+		members    []gate.Member
 	}
 	var leaves []leave
 	c.mu.Lock()
 	for name, room := range c.rooms {
-		if m, ok := room[uid]; ok && m.SessionID == s.GetSessionID() {
+		for uid, m := range room {
+			if m.SessionID != s.GetSessionID() {
+				continue
+			}
 			delete(room, uid)
 			if len(room) == 0 {
 				delete(c.rooms, name)
-				continue
+				break
 			}
-			leaves = append(leaves, leave{name, membersOf(room)})
+			leaves = append(leaves, leave{name, uid, membersOf(room)})
 		}
 	}
 	c.mu.Unlock()
 	sort.Slice(leaves, func(i, j int) bool { return leaves[i].room < leaves[j].room })
 	for _, l := range leaves {
-		c.push(ctx, l.members, TopicOnLeave, &chatapi.OnLeave{RoomName: l.room, UserName: uid})
+		c.push(ctx, l.members, TopicOnLeave, &chatapi.OnLeave{RoomName: l.room, UserName: l.user})
 	}
 	return nil
 }

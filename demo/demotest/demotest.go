@@ -82,13 +82,23 @@ func Config(extra map[string]any) *runtime.Config {
 	}
 }
 
+// Extra is one more module to run beside the demo's.
+type Extra struct {
+	Type string
+	New  func() runtime.Module
+}
+
 // Start runs the demo until the test ends. gateSettings override the gate's
-// settings (limits, keep-alive, ...).
-func Start(t testing.TB, gateSettings map[string]any) *Demo {
+// settings (limits, keep-alive, ...); extras are more modules to run.
+func Start(t testing.TB, gateSettings map[string]any, extras ...Extra) *Demo {
 	t.Helper()
 	logs := &LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	app := runtime.NewApp(Config(gateSettings), runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second})
+	cfg := Config(gateSettings)
+	for _, e := range extras {
+		cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: e.Type, ID: "127.0.0.1:" + e.Type, Host: "127.0.0.1", ProcessID: "dev"})
+	}
+	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second})
 	var g *gate.Gate
 	newGate := gate.New()
 	app.Register(gate.Gate_Type, func() runtime.Module {
@@ -98,6 +108,9 @@ func Start(t testing.TB, gateSettings map[string]any) *Demo {
 	})
 	app.Register("Login", login.New)
 	app.Register("Chat", chat.New)
+	for _, e := range extras {
+		app.Register(e.Type, e.New)
+	}
 	if err := app.Start(); err != nil {
 		t.Fatalf("demo start: %v", err)
 	}

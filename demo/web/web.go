@@ -4,19 +4,36 @@ package web
 
 import (
 	"embed"
+	"io"
 	"net/http"
+	"time"
 )
 
 // Files is the web client: index.html, its script and style, and the
-// vendored MQTT.js.
+// vendored MQTT.js with its licence (see VENDORED.md).
 //
-//go:embed *.html *.js *.css
+//go:embed *.html *.js *.css mqtt.LICENSE.txt VENDORED.md
 var Files embed.FS
 
 // Handler serves the client under /mqant/ and redirects / to the page.
 func Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/mqant/", http.StripPrefix("/mqant/", http.FileServerFS(Files)))
+	// The file server would redirect /mqant/index.html to /mqant/; the page
+	// has been announced under its full name, so serve it there directly.
+	mux.HandleFunc("/mqant/index.html", serveIndex)
 	mux.Handle("/", http.RedirectHandler("/mqant/index.html", http.StatusFound))
 	return mux
+}
+
+func serveIndex(w http.ResponseWriter, r *http.Request) {
+	f, err := Files.Open("index.html")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	// Embedded files have no modification time; ServeContent then sends no
+	// Last-Modified, and the content type comes from the name.
+	http.ServeContent(w, r, "index.html", time.Time{}, f.(io.ReadSeeker))
 }
