@@ -1,0 +1,49 @@
+// Package benchmod is a module written for the benchmarks: one handler of
+// the usual shape, generated into this package, so dispatch and in-process
+// calls can be measured without the chat demo's logic.
+package benchmod
+
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen .
+
+import (
+	"context"
+
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// EchoRequest is the request.
+type EchoRequest struct {
+	N    int    `json:"n"`
+	Text string `json:"text"`
+}
+
+// EchoReply is the reply.
+type EchoReply struct {
+	N    int    `json:"n"`
+	Text string `json:"text"`
+}
+
+// Echo answers every request with one shared reply, so the benchmarks see
+// the cost of dispatch and transport, not of the handler's own allocations.
+//
+//mqant:module
+type Echo struct {
+	runtime.BaseModule
+	reply EchoReply
+}
+
+// GetType implements runtime.Module.
+func (e *Echo) GetType() string { return Echo_Type }
+
+// OnInit implements runtime.Module.
+func (e *Echo) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+	e.Init(app, s)
+	e.reply = EchoReply{N: 1, Text: "pong"}
+	RegisterEchoServer(e.RPCServer(), e)
+	return nil
+}
+
+// Handler_Echo returns the shared reply.
+func (e *Echo) Handler_Echo(ctx context.Context, req *EchoRequest) (*EchoReply, error) {
+	return &e.reply, nil
+}
