@@ -2,14 +2,18 @@ GO      ?= go
 RACE    ?= -race
 FUZZTIME ?= 10s
 
-.PHONY: run test deps vet check-generated generate unit fuzz-short fuzz bench lint build
+.PHONY: run run-cluster test deps vet check-generated generate unit fuzz-short fuzz bench lint build
 
 ## run: start the chat demo (gate :3563 TCP, :3653 WebSocket, web client on :8080)
 run:
 	$(GO) run ./demo/server -conf demo/conf/server.conf
 
+## run-cluster: the demo as four processes (two gates, Login, Chat) over a private RabbitMQ on :5673
+run-cluster:
+	scripts/run-cluster.sh
+
 ## test: install what the tests need, then vet, check generated code, run every test and a short fuzz
-test: deps vet check-generated unit fuzz-short
+test: deps lint check-generated unit fuzz-short
 
 deps:
 	@scripts/deps.sh

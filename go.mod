@@ -7,6 +7,7 @@ require (
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/gorilla/websocket v1.5.3
 	github.com/json-iterator/go v1.1.12
+	github.com/rabbitmq/amqp091-go v1.16.0
 	golang.org/x/tools v0.52.0
 )
 

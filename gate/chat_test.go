@@ -21,26 +21,26 @@ func TestChatOverTCPAndWebSocket(t *testing.T) {
 	loginJoin(alice, "alice", "room1")
 	loginJoin(bob, "bob", "room1")
 	loginJoin(carol, "carol", "room2")
-	alice.waitOne(func(m msg) bool {
-		return m.topic == "Chat/OnJoin" && m.payload == `{"roomName":"room1","userName":"bob"}`
+	alice.WaitOne(func(m msg) bool {
+		return m.Topic == "Chat/OnJoin" && m.Payload == `{"roomName":"room1","userName":"bob"}`
 	}, "alice hears bob join")
 
-	if got := alice.must("Chat/Handler_Say", `{"roomName":"room1","say":"hello from tcp"}`); got != `"say success"` {
+	if got := alice.Must("Chat/Handler_Say", `{"roomName":"room1","say":"hello from tcp"}`); got != `"say success"` {
 		t.Fatalf("say result %s", got)
 	}
-	bob.waitOne(func(m msg) bool {
-		return m.topic == "Chat/OnSay" && m.payload == `{"roomName":"room1","say":"hello from tcp","userName":"alice"}`
+	bob.WaitOne(func(m msg) bool {
+		return m.Topic == "Chat/OnSay" && m.Payload == `{"roomName":"room1","say":"hello from tcp","userName":"alice"}`
 	}, "bob (ws) gets alice's say")
-	bob.must("Chat/Handler_Say", `{"roomName":"room1","say":"hello from ws"}`)
-	alice.waitOne(func(m msg) bool { return m.topic == "Chat/OnSay" && strings.Contains(m.payload, "hello from ws") }, "alice gets bob's say")
+	bob.Must("Chat/Handler_Say", `{"roomName":"room1","say":"hello from ws"}`)
+	alice.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnSay" && strings.Contains(m.Payload, "hello from ws") }, "alice gets bob's say")
 
 	// Room isolation: carol hears her own room, never room1.
-	carol.must("Chat/Handler_Say", `{"roomName":"room2","say":"only room2"}`)
-	carol.waitOne(func(m msg) bool { return m.topic == "Chat/OnSay" && strings.Contains(m.payload, "only room2") }, "carol's own say")
-	if n := len(carol.find(func(m msg) bool { return strings.Contains(m.payload, "room1") })); n != 0 {
+	carol.Must("Chat/Handler_Say", `{"roomName":"room2","say":"only room2"}`)
+	carol.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnSay" && strings.Contains(m.Payload, "only room2") }, "carol's own say")
+	if n := len(carol.Find(func(m msg) bool { return strings.Contains(m.Payload, "room1") })); n != 0 {
 		t.Errorf("carol received %d room1 messages", n)
 	}
-	if n := alice.count("Chat/OnSay", "only room2"); n != 0 {
+	if n := alice.Count("Chat/OnSay", "only room2"); n != 0 {
 		t.Errorf("alice received room2's say")
 	}
 
@@ -52,25 +52,25 @@ func TestChatOverTCPAndWebSocket(t *testing.T) {
 		{"Chat/Handler_JoinChat", `{}`, "roomName cannot be nil"},
 		{"Login/Handler_Login", `{"userName":"x"}`, "userName or passWord cannot be nil"},
 	} {
-		r := alice.request(tc.route, 0, tc.body)
+		r := alice.Request(tc.route, 0, tc.body)
 		if r.Error != tc.want || string(r.Result) != "null" {
 			t.Errorf("%s %s: got %+v, want error %q and null result", tc.route, tc.body, r, tc.want)
 		}
 	}
 	dave := newPaho(t, "tcp://"+d.TCPAddr, "dave-client")
-	if r := dave.request("Chat/Handler_JoinChat", 1, `{"roomName":"room1"}`); r.Error != "Not Logined" {
+	if r := dave.Request("Chat/Handler_JoinChat", 1, `{"roomName":"room1"}`); r.Error != "Not Logined" {
 		t.Errorf("join before login: %+v", r)
 	}
 
 	// Bob disconnects: alice hears OnLeave; bob can log in again and rejoin.
-	bob.c.Disconnect(0)
-	alice.waitOne(func(m msg) bool {
-		return m.topic == "Chat/OnLeave" && m.payload == `{"roomName":"room1","userName":"bob"}`
+	bob.C.Disconnect(0)
+	alice.WaitOne(func(m msg) bool {
+		return m.Topic == "Chat/OnLeave" && m.Payload == `{"roomName":"room1","userName":"bob"}`
 	}, "OnLeave for bob")
 	bob2 := newPaho(t, "ws://"+d.WSAddr+"/anything", "bob-client")
 	loginJoin(bob2, "bob", "room1")
-	alice.must("Chat/Handler_Say", `{"roomName":"room1","say":"welcome back"}`)
-	bob2.waitOne(func(m msg) bool { return m.topic == "Chat/OnSay" && strings.Contains(m.payload, "welcome back") }, "bob back in the room")
+	alice.Must("Chat/Handler_Say", `{"roomName":"room1","say":"welcome back"}`)
+	bob2.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnSay" && strings.Contains(m.Payload, "welcome back") }, "bob back in the room")
 }
 
 // TestQoSHandledOnce publishes a say at QoS 0, 1 and 2 and checks each is
@@ -84,20 +84,20 @@ func TestQoSHandledOnce(t *testing.T) {
 	loginJoin(bob, "bob", "q")
 	for _, qos := range []byte{0, 1, 2} {
 		text := "qos" + string(rune('0'+qos))
-		r := alice.request("Chat/Handler_Say", qos, `{"roomName":"q","say":"`+text+`"}`)
+		r := alice.Request("Chat/Handler_Say", qos, `{"roomName":"q","say":"`+text+`"}`)
 		if r.Error != "" {
 			t.Fatalf("qos %d: %s", qos, r.Error)
 		}
 	}
 	// A final marker: once it arrived, any duplicate of the earlier ones would have too.
-	alice.must("Chat/Handler_Say", `{"roomName":"q","say":"final"}`)
-	bob.waitOne(func(m msg) bool { return strings.Contains(m.payload, `"say":"final"`) }, "final marker")
+	alice.Must("Chat/Handler_Say", `{"roomName":"q","say":"final"}`)
+	bob.WaitOne(func(m msg) bool { return strings.Contains(m.Payload, `"say":"final"`) }, "final marker")
 	for _, text := range []string{"qos0", "qos1", "qos2"} {
-		if n := bob.count("Chat/OnSay", `"say":"`+text+`"`); n != 1 {
+		if n := bob.Count("Chat/OnSay", `"say":"`+text+`"`); n != 1 {
 			t.Errorf("%s delivered %d times, want 1", text, n)
 		}
 	}
-	replies := alice.find(func(m msg) bool { return strings.HasPrefix(m.topic, "Chat/Handler_Say/") })
+	replies := alice.Find(func(m msg) bool { return strings.HasPrefix(m.Topic, "Chat/Handler_Say/") })
 	if len(replies) != 4 {
 		t.Errorf("%d replies for 4 says", len(replies))
 	}
@@ -109,10 +109,10 @@ func TestOneSessionPerUser(t *testing.T) {
 	leakcheck.Check(t)
 	d := demotest.Start(t, nil)
 	first := newPaho(t, "tcp://"+d.TCPAddr, "first")
-	first.must("Login/Handler_Login", `{"userName":"sam","passWord":"x"}`)
+	first.Must("Login/Handler_Login", `{"userName":"sam","passWord":"x"}`)
 	second := newPaho(t, "tcp://"+d.TCPAddr, "second")
-	second.must("Login/Handler_Login", `{"userName":"sam","passWord":"x"}`)
-	poll(t, "first connection closed", func() bool { return !first.c.IsConnectionOpen() })
+	second.Must("Login/Handler_Login", `{"userName":"sam","passWord":"x"}`)
+	poll(t, "first connection closed", func() bool { return !first.C.IsConnectionOpen() })
 	if s, err := d.Gate.Lookup(t.Context(), "sam"); err != nil || s == nil || s.ClientID != "second" {
 		t.Errorf("sam is on %+v (%v), want the second connection", s, err)
 	}

@@ -46,6 +46,7 @@ type conn struct {
 	qmu      sync.Mutex
 	queues   map[string]*callQueue
 	inflight int
+	calls    sync.WaitGroup // dispatched calls not yet finished
 
 	qos2 map[uint16]struct{} // QoS 2 ids received, awaiting PUBREL (reader only)
 }
@@ -98,7 +99,14 @@ func (c *conn) serve() {
 	if !c.connect(cp) {
 		return
 	}
-	defer c.g.unregister(c)
+	defer func() {
+		// The session outlives the calls already read: a handler still
+		// running after the client left (a login sent just before
+		// DISCONNECT) can Bind, and modules hear of the close only after
+		// the connection's last call (no member joins a room after leaving).
+		c.calls.Wait()
+		c.g.unregister(c)
+	}()
 	go c.writeLoop()
 	rd.SetMaxSize(c.g.cfg.maxMsgLen)
 	c.qos2 = map[uint16]struct{}{}
@@ -371,6 +379,7 @@ func (c *conn) dispatch(cl call) {
 		return
 	}
 	c.inflight++
+	c.calls.Add(1)
 	q := c.queues[cl.typ]
 	if q == nil {
 		q = &callQueue{}
@@ -403,11 +412,15 @@ func (c *conn) drain(q *callQueue) {
 		c.qmu.Lock()
 		c.inflight--
 		c.qmu.Unlock()
+		c.calls.Done()
 	}
 }
 
 func (c *conn) invoke(cl call) {
-	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload, NoReply: cl.msgid == ""}
+	// Without a msgid the client gets no reply, but the gate still waits for
+	// the call to finish: the next call of this connection to this module
+	// runs only after it, and sees the session it left (a Bind).
+	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload}
 	rep, err := c.g.App.Invoke(context.Background(), runtime.Target{Type: cl.typ}, req)
 	if cl.msgid == "" {
 		if err != nil {

@@ -465,9 +465,12 @@ func (g *Gate) Push(ctx context.Context, sessionID string, settings map[string]s
 	}), nil
 }
 
-// Send queues a message to one client.
+// Send queues a message to one client. Sends and Broadcasts run on the
+// gate's single goroutine, so a client receives pushes in the order the
+// modules sent them.
 //
 //mqant:rpc
+//mqant:sync
 func (g *Gate) Send(ctx context.Context, sessionID, topic string, body []byte) error {
 	c, err := g.conn(sessionID)
 	if err != nil {
@@ -483,6 +486,7 @@ func (g *Gate) Send(ctx context.Context, sessionID, topic string, body []byte) e
 // how many it reached. Sessions gone meanwhile are skipped.
 //
 //mqant:rpc
+//mqant:sync
 func (g *Gate) Broadcast(ctx context.Context, sessionIDs []string, topic string, body []byte) (int, error) {
 	g.stats.broadcastCalls.Add(1)
 	conns := make([]*conn, 0, len(sessionIDs))

@@ -191,12 +191,12 @@ var Gate_ModuleDesc = runtime.ModuleDesc{
 	Type: Gate_Type,
 	Methods: []runtime.MethodDesc{
 		{Name: Gate_Bind_MethodName, Handler: _Gate_Bind_Handler},
-		{Name: Gate_Broadcast_MethodName, Handler: _Gate_Broadcast_Handler},
+		{Name: Gate_Broadcast_MethodName, Sync: true, Handler: _Gate_Broadcast_Handler},
 		{Name: Gate_Close_MethodName, Handler: _Gate_Close_Handler},
 		{Name: Gate_Kick_MethodName, Handler: _Gate_Kick_Handler},
 		{Name: Gate_Lookup_MethodName, Handler: _Gate_Lookup_Handler},
 		{Name: Gate_Push_MethodName, Handler: _Gate_Push_Handler},
-		{Name: Gate_Send_MethodName, Handler: _Gate_Send_Handler},
+		{Name: Gate_Send_MethodName, Sync: true, Handler: _Gate_Send_Handler},
 		{Name: Gate_UnBind_MethodName, Handler: _Gate_UnBind_Handler},
 	},
 }

@@ -104,7 +104,7 @@ func (w *wsListener) Close() error {
 	return nil
 }
 
-func (w *wsListener) Addr() net.Addr { return w.ln.Addr() }
+func (w *wsListener) Addr() net.Addr  { return w.ln.Addr() }
 func (w *wsListener) Network() string { return "ws" }
 
 // wsConn presents a WebSocket as a byte stream. MQTT packets may span

@@ -102,6 +102,17 @@ func (a *App) ServerIDs(typ string) []string {
 	return ids
 }
 
+// SetRemote sets the transport for instances outside this process. Call it
+// before Start.
+func (a *App) SetRemote(t Transport) { a.opts.Remote = t }
+
+// RunsEverything reports whether this process runs every configured
+// instance, in which case in-process RPC is all it needs.
+func (a *App) RunsEverything() (bool, error) {
+	sel, err := a.selectModules()
+	return len(sel) == len(a.cfg.Modules), err
+}
+
 // Run starts the modules, waits for SIGINT/SIGTERM or ctx to end, then
 // shuts down in reverse order.
 func (a *App) Run(ctx context.Context) error {

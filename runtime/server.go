@@ -147,6 +147,14 @@ func (s *Server) syncLoop() {
 
 func (s *Server) run(t task) {
 	defer s.inflight.Done()
+	if err := t.ctx.Err(); err != nil {
+		// The call waited behind others until its caller gave up: drop it.
+		s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", t.req.Fn)
+		if !t.req.NoReply {
+			t.resp.Respond(Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + t.req.Fn + " expired before it ran", Cause: err}})
+		}
+		return
+	}
 	res, err := s.call(t)
 	if t.req.NoReply {
 		if err != nil {

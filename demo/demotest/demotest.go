@@ -92,6 +92,17 @@ type Extra struct {
 // settings (limits, keep-alive, ...); extras are more modules to run.
 func Start(t testing.TB, gateSettings map[string]any, extras ...Extra) *Demo {
 	t.Helper()
+	d, err := StartErr(t, gateSettings, extras...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// StartErr is Start for tests of start-up failures: it returns the error
+// instead of failing the test.
+func StartErr(t testing.TB, gateSettings map[string]any, extras ...Extra) (*Demo, error) {
+	t.Helper()
 	logs := &LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := Config(gateSettings)
@@ -112,12 +123,12 @@ func Start(t testing.TB, gateSettings map[string]any, extras ...Extra) *Demo {
 		app.Register(e.Type, e.New)
 	}
 	if err := app.Start(); err != nil {
-		t.Fatalf("demo start: %v", err)
+		return nil, fmt.Errorf("demo start: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		app.Stop("test setup failed")
-		t.Fatal(err)
+		return nil, err
 	}
 	srv := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -139,5 +150,5 @@ func Start(t testing.TB, gateSettings map[string]any, extras ...Extra) *Demo {
 	if a := g.WSAddr(); a != nil {
 		d.WSAddr = a.String()
 	}
-	return d
+	return d, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mqantgen/mqantgen/demo/web"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/runtime/rabbitmq"
 )
 
 func main() {
@@ -35,6 +36,7 @@ func run() error {
 	pid := flag.String("pid", "", "process id: run the modules whose ProcessID matches (default: those whose Host is this machine)")
 	webAddr := flag.String("web", "127.0.0.1:8080", "address of the web client's HTTP server; empty to disable")
 	level := flag.String("log", "info", "log level: debug, info, warn, error")
+	brokerWait := flag.Duration("broker-wait", 30*time.Second, "how long to wait for RabbitMQ at start-up")
 	flag.Parse()
 
 	var lv slog.Level
@@ -52,6 +54,28 @@ func run() error {
 	app.Register(gate.Gate_Type, gate.New())
 	app.Register("Login", login.New)
 	app.Register("Chat", chat.New)
+
+	all, err := app.RunsEverything()
+	if err != nil {
+		return err
+	}
+	switch {
+	case cfg.Rabbitmq != nil && !all:
+		t := rabbitmq.New(cfg.Rabbitmq.URI, log)
+		ctx, cancel := context.WithTimeout(context.Background(), *brokerWait)
+		err := t.WaitReady(ctx)
+		cancel()
+		if err != nil {
+			_ = t.Close()
+			return err
+		}
+		app.SetRemote(t)
+		log.Info("RPC between processes through RabbitMQ")
+	case !all:
+		return fmt.Errorf("this process runs only some of the modules, and the config has no Rabbitmq section to reach the others")
+	default:
+		log.Info("RPC in-process (every module runs here)")
+	}
 
 	if *webAddr != "" {
 		srv, err := serveWeb(*webAddr, log)

@@ -20,11 +20,11 @@ var goldenCases = []struct {
 	pattern string
 	out     string // output directory; "" for the module's own package
 }{
-	{"shapes", "./testdata/src/shapes", ""},                      // every accepted shape, value/pointer receivers, embedded methods
+	{"shapes", "./testdata/src/shapes", ""},                        // every accepted shape, value/pointer receivers, embedded methods
 	{"shapes_out", "./testdata/src/shapes", "testdata/out/shapes"}, // the same generated into another package
-	{"collide", "./testdata/src/collide", ""},                    // two imports named api, parameter names that clash
-	{"rejected", "./testdata/src/rejected", ""},                  // every rejected rule, all reported
-	{"cycle", "./testdata/src/cycle", "testdata/out/cycle"},      // module-package types with an outside output
+	{"collide", "./testdata/src/collide", ""},                      // two imports named api, parameter names that clash
+	{"rejected", "./testdata/src/rejected", ""},                    // every rejected rule, all reported
+	{"cycle", "./testdata/src/cycle", "testdata/out/cycle"},        // module-package types with an outside output
 }
 
 func TestGolden(t *testing.T) {

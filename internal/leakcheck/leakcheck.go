@@ -14,7 +14,9 @@ import (
 // Check registers a cleanup that fails t when goroutines started during the
 // test are still running 5 s after it ended. Call it first in the test, so
 // its cleanup runs after the others (cleanups run last-in first-out).
-func Check(t testing.TB) {
+// Goroutines whose stack contains one of ignore are not counted (helpers
+// that outlive the test on purpose, such as a shared test broker's).
+func Check(t testing.TB, ignore ...string) {
 	t.Helper()
 	before := goroutines()
 	t.Cleanup(func() {
@@ -23,7 +25,7 @@ func Check(t testing.TB) {
 		for {
 			leaked = leaked[:0]
 			for id, stack := range goroutines() {
-				if _, ok := before[id]; !ok && !benign(stack) {
+				if _, ok := before[id]; !ok && !benign(stack) && !ignored(stack, ignore) {
 					leaked = append(leaked, stack)
 				}
 			}
@@ -38,6 +40,15 @@ func Check(t testing.TB) {
 		sort.Strings(leaked)
 		t.Errorf("%d goroutine(s) leaked:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 	})
+}
+
+func ignored(stack string, ignore []string) bool {
+	for _, s := range ignore {
+		if strings.Contains(stack, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // benign goroutines belong to the runtime or the test framework.

@@ -12,7 +12,9 @@ import (
 //mqant:module
 type Collide struct{}
 
-func (c *Collide) Handler_Both(ctx context.Context, req *aapi.Req) (*api.Reply, error) { return nil, nil }
+func (c *Collide) Handler_Both(ctx context.Context, req *aapi.Req) (*api.Reply, error) {
+	return nil, nil
+}
 
 //mqant:rpc
 func (c *Collide) Mixed(ctx context.Context, in aapi.Req, api api.Reply, req string) (map[string]*api.Reply, error) {

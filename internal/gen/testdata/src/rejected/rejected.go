@@ -23,21 +23,21 @@ type Named struct{}
 //mqant:module
 type Bad struct{}
 
-func (b *Bad) Handler_Variadic(ctx context.Context, req ...*Req) error  { return nil }
-func (b *Bad) Handler_CtxLate(req *Req, ctx context.Context) error      { return nil }
-func (b *Bad) Handler_SessionValue(s gate.Session) error                { return nil }
+func (b *Bad) Handler_Variadic(ctx context.Context, req ...*Req) error                  { return nil }
+func (b *Bad) Handler_CtxLate(req *Req, ctx context.Context) error                      { return nil }
+func (b *Bad) Handler_SessionValue(s gate.Session) error                                { return nil }
 func (b *Bad) Handler_SessionLate(ctx context.Context, req *Req, s *gate.Session) error { return nil }
-func (b *Bad) Handler_TwoArgs(ctx context.Context, a *Req, c *Req) error { return nil }
-func (b *Bad) Handler_StructValue(req Req) error                        { return nil }
-func (b *Bad) Handler_IntReq(n int) error                               { return nil }
-func (b *Bad) Handler_IntKeyMap(m map[int]string) error                 { return nil }
-func (b *Bad) Handler_NoResults()                                       {}
-func (b *Bad) Handler_NotError() string                                 { return "" }
-func (b *Bad) Handler_ThreeResults() (int, int, error)                  { return 0, 0, nil }
-func (b *Bad) Handler_LastNotError() (string, int)                      { return "", 0 }
-func (b *Bad) Handler_ChanResult() (chan int, error)                    { return nil, nil }
-func (b *Bad) Handler_FuncField(req *struct{ F func() }) error          { return nil }
-func (b *Bad) Handler_() error                                          { return nil }
+func (b *Bad) Handler_TwoArgs(ctx context.Context, a *Req, c *Req) error                { return nil }
+func (b *Bad) Handler_StructValue(req Req) error                                        { return nil }
+func (b *Bad) Handler_IntReq(n int) error                                               { return nil }
+func (b *Bad) Handler_IntKeyMap(m map[int]string) error                                 { return nil }
+func (b *Bad) Handler_NoResults()                                                       {}
+func (b *Bad) Handler_NotError() string                                                 { return "" }
+func (b *Bad) Handler_ThreeResults() (int, int, error)                                  { return 0, 0, nil }
+func (b *Bad) Handler_LastNotError() (string, int)                                      { return "", 0 }
+func (b *Bad) Handler_ChanResult() (chan int, error)                                    { return nil, nil }
+func (b *Bad) Handler_FuncField(req *struct{ F func() }) error                          { return nil }
+func (b *Bad) Handler_() error                                                          { return nil }
 
 //mqant:rpc
 func (b *Bad) Handler_Both() error { return nil }

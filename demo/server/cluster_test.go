@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/rabbittest"
+)
+
+// TestClusterChat runs the chat demo as four real processes (two gates,
+// Login, Chat) built from this command, sharing a private RabbitMQ broker:
+// clients on different gates chat in one room, pushes cross processes,
+// rooms stay separate, and a disconnect on one gate reaches the other.
+func TestClusterChat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and four processes; skipped with -short")
+	}
+	broker := rabbittest.StartT(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "server")
+	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ports := freePorts(t, 4)
+	conf := fmt.Sprintf(`{
+  "Rabbitmq": {"Uri": %q},
+  "Module": {
+    "Gate": [
+      {"Id": "Gate1", "Host": "127.0.0.1", "ProcessID": "gate1",
+       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}},
+      {"Id": "Gate2", "Host": "127.0.0.1", "ProcessID": "gate2",
+       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}}
+    ],
+    "Login": [{"Id": "Login1", "Host": "127.0.0.1", "ProcessID": "login"}],
+    "Chat":  [{"Id": "Chat1",  "Host": "127.0.0.1", "ProcessID": "chat"}]
+  }
+}`, broker.URI, ports[0], ports[1], ports[2], ports[3])
+	confFile := filepath.Join(dir, "cluster.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	procs := map[string]*exec.Cmd{}
+	for _, pid := range []string{"login", "chat", "gate1", "gate2"} {
+		logf, err := os.Create(filepath.Join(dir, pid+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-conf", confFile, "-pid", pid, "-web", "", "-log", "debug")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[pid] = cmd
+		t.Cleanup(func() {
+			// Ctrl+C: every process shuts down cleanly on its own.
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s exited with %v", pid, err)
+				}
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Errorf("%s did not stop on SIGINT", pid)
+			}
+			logf.Close()
+			b, _ := os.ReadFile(logf.Name())
+			if !strings.Contains(string(b), "closing down") {
+				t.Errorf("%s log lacks the shutdown line:\n%s", pid, b)
+			}
+			if t.Failed() {
+				t.Logf("%s log:\n%s", pid, b)
+			}
+		})
+	}
+	gate1 := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	gate2ws := fmt.Sprintf("127.0.0.1:%d", ports[3])
+	gate2 := fmt.Sprintf("127.0.0.1:%d", ports[2])
+	waitListening(t, gate1, gate2, gate2ws)
+
+	alice := mqtttest.NewPaho(t, "tcp://"+gate1, "alice")
+	// Login and Chat may still be connecting to the broker: retry until served.
+	mqtttest.Poll(t, "Login reachable across processes", func() bool {
+		return alice.Request("Login/Handler_Login", 1, `{"userName":"alice","passWord":"x"}`).Error == ""
+	})
+	mqtttest.Poll(t, "Chat reachable across processes", func() bool {
+		r := alice.Request("Chat/Handler_JoinChat", 1, `{"roomName":"lobby"}`)
+		return r.Error == "" || r.Error == "Already in this chat room"
+	})
+	bob := mqtttest.NewPaho(t, "ws://"+gate2ws+"/mqtt", "bob")
+	bob.LoginJoin("bob", "lobby")
+	carol := mqtttest.NewPaho(t, "tcp://"+gate2, "carol")
+	carol.LoginJoin("carol", "other")
+
+	alice.Must("Chat/Handler_Say", `{"roomName":"lobby","say":"hi from gate1"}`)
+	bob.WaitOne(func(m mqtttest.Msg) bool {
+		return m.Topic == "Chat/OnSay" && m.Payload == `{"roomName":"lobby","say":"hi from gate1","userName":"alice"}`
+	}, "bob on gate2 hears alice on gate1")
+	bob.Must("Chat/Handler_Say", `{"roomName":"lobby","say":"hi from gate2"}`)
+	alice.WaitOne(func(m mqtttest.Msg) bool {
+		return m.Topic == "Chat/OnSay" && strings.Contains(m.Payload, "hi from gate2")
+	}, "alice on gate1 hears bob on gate2")
+	carol.Must("Chat/Handler_Say", `{"roomName":"other","say":"elsewhere"}`)
+	carol.WaitOne(func(m mqtttest.Msg) bool { return strings.Contains(m.Payload, "elsewhere") }, "carol's own room")
+	if n := len(carol.Find(func(m mqtttest.Msg) bool { return strings.Contains(m.Payload, "lobby") })); n != 0 {
+		t.Errorf("carol got %d lobby messages", n)
+	}
+	if n := alice.Count("Chat/OnSay", "elsewhere"); n != 0 {
+		t.Error("room isolation broken across processes")
+	}
+	// Bob leaves gate2: Chat hears of it across processes, alice gets OnLeave.
+	bob.C.Disconnect(0)
+	alice.WaitOne(func(m mqtttest.Msg) bool {
+		return m.Topic == "Chat/OnLeave" && m.Payload == `{"roomName":"lobby","userName":"bob"}`
+	}, "OnLeave across processes")
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func waitListening(t *testing.T, addrs ...string) {
+	t.Helper()
+	for _, a := range addrs {
+		mqtttest.Poll(t, a+" listening", func() bool {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+}

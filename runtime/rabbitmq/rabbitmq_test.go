@@ -1,0 +1,297 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/rpctest"
+	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/runtime/rabbitmq"
+)
+
+// One private broker for the package's tests.
+var broker *rabbittest.Broker
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rabbitmq-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	broker, err = rabbittest.Start(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "private RabbitMQ broker:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = broker.Stop()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// idle is a module with no handlers, for a process that only calls.
+type idle struct{ runtime.BaseModule }
+
+func (*idle) GetType() string { return "Idle" }
+func (m *idle) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+	m.Init(app, s)
+	return nil
+}
+
+// cluster is several Apps, each a "process" with its own broker connection.
+type cluster struct {
+	apps   map[string]*runtime.App
+	probes map[string]*rpctest.Probe
+	logs   *syncBuf
+	mu     sync.Mutex
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startCluster runs process "caller" (module Idle) and one process per
+// Probe instance id given.
+func startCluster(t *testing.T, timeout time.Duration, probeIDs ...string) *cluster {
+	t.Helper()
+	cfg := &runtime.Config{RPC: runtime.RPCConfig{Timeout: timeout}, Rabbitmq: &runtime.RabbitmqConfig{URI: broker.URI}}
+	cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: "Idle", ID: "caller", Host: "127.0.0.1", ProcessID: "caller"})
+	for _, id := range probeIDs {
+		cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: rpctest.Probe_Type, ID: id, Host: "127.0.0.1", ProcessID: id})
+	}
+	c := &cluster{apps: map[string]*runtime.App{}, probes: map[string]*rpctest.Probe{}, logs: &syncBuf{}}
+	log := slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	for _, pid := range append([]string{"caller"}, probeIDs...) {
+		app := runtime.NewApp(cfg, runtime.Options{ProcessID: pid, Logger: log.With("process", pid), DrainTimeout: 2 * time.Second})
+		app.Register("Idle", func() runtime.Module { return &idle{} })
+		app.Register(rpctest.Probe_Type, func() runtime.Module {
+			p := &rpctest.Probe{}
+			c.mu.Lock()
+			c.probes[pid] = p
+			c.mu.Unlock()
+			return p
+		})
+		tr := rabbitmq.New(broker.URI, log.With("process", pid))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := tr.WaitReady(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		app.SetRemote(tr)
+		if err := app.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { app.Stop("test end") })
+		c.apps[pid] = app
+	}
+	return c
+}
+
+func (c *cluster) client() *rpctest.ProbeClient { return rpctest.NewProbeClient(c.apps["caller"]) }
+
+func TestCallsAcrossProcesses(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	c := startCluster(t, 10*time.Second, "p1", "p2")
+	ctx := context.Background()
+	cl := c.client()
+
+	// Typed call with a session; the reply decodes into the typed result.
+	s := gate.NewSession(c.apps["caller"], &runtime.SessionData{SessionID: "s1", UserID: "u1", ServerID: "g"})
+	r, err := cl.Echo(ctx, s, &rpctest.EchoRequest{Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Text != "hi" || r.Session != "s1" || r.User != "u1" || (r.Instance != "p1" && r.Instance != "p2") {
+		t.Errorf("reply %+v", r)
+	}
+	// Byte slices and several positional arguments keep their types.
+	b, err := cl.Bytes(ctx, []byte{1, 2, 3, 0, 255}, "!")
+	if err != nil || string(b) != string([]byte{255, 0, 3, 2, 1, '!'}) {
+		t.Errorf("bytes: %v %v", b, err)
+	}
+	// Load is shared by the two instances of the type.
+	seen := map[string]int{}
+	for i := 0; i < 40; i++ {
+		r, err := cl.Echo(ctx, s, &rpctest.EchoRequest{Text: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[r.Instance]++
+	}
+	if seen["p1"] == 0 || seen["p2"] == 0 {
+		t.Errorf("load not shared: %v", seen)
+	}
+	// An addressed call reaches the instance named, every time.
+	for i := 0; i < 10; i++ {
+		r, err := cl.To("p2").Echo(ctx, s, &rpctest.EchoRequest{Text: "y"})
+		if err != nil || r.Instance != "p2" {
+			t.Fatalf("addressed call: %+v %v", r, err)
+		}
+	}
+	// No-reply calls run.
+	if err := cl.To("p1").NoteNR(ctx, "note-1"); err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "note delivered", func() bool { return len(c.probes["p1"].Notes()) == 1 })
+}
+
+func TestErrorsAcrossProcesses(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	c := startCluster(t, 10*time.Second, "p1")
+	ctx := context.Background()
+	cl := c.client()
+	app := c.apps["caller"]
+
+	_, err := cl.Fail(ctx, &rpctest.EchoRequest{Text: "why"})
+	if !errors.Is(err, runtime.ErrRemote) || err.Error() != "failed: why" {
+		t.Errorf("remote error: %v", err)
+	}
+	err = cl.Panic(ctx)
+	if !errors.Is(err, runtime.ErrRemotePanic) || !strings.HasPrefix(err.Error(), "internal error (id ") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("remote panic: %v", err)
+	}
+	_, err = app.Invoke(ctx, runtime.Target{Type: rpctest.Probe_Type}, &runtime.Request{Fn: "Handler_Nope", Raw: []byte(`{}`)})
+	if !errors.Is(err, runtime.ErrNotFound) || err.Error() != "Remote function(Handler_Nope) not found" {
+		t.Errorf("unknown handler: %v", err)
+	}
+	// Missing module type and instance: refused by the broker at once,
+	// not after the 10 s timeout.
+	for _, to := range []runtime.Target{{Type: "Ghost"}, {Type: rpctest.Probe_Type, ID: "p9"}} {
+		t0 := time.Now()
+		_, err := app.Invoke(ctx, to, &runtime.Request{Fn: "Handler_Echo", Raw: []byte(`{}`)})
+		if !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("%v: err = %v", to, err)
+		}
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Errorf("%v: took %v, want at once", to, d)
+		}
+		t0 = time.Now()
+		err = app.CallNR(ctx, to, "Handler_Echo", nil)
+		if !errors.Is(err, runtime.ErrNotFound) || time.Since(t0) > 2*time.Second {
+			t.Errorf("%v: CallNR err = %v after %v, want not found at once", to, err, time.Since(t0))
+		}
+	}
+	if err := cl.To("p1").NoteNR(ctx, "still fine"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTimeoutsAcrossProcesses(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	c := startCluster(t, 10*time.Second, "p1")
+	cl := c.client()
+	p1 := c.probes["p1"]
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	_, err := cl.Slow(ctx, 5000)
+	if !errors.Is(err, runtime.ErrTimeout) {
+		t.Fatalf("slow handler: err = %v, want timeout", err)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("timeout after %v", d)
+	}
+
+	// A call that waits in the queue behind a slow one, on the module's
+	// single goroutine, is dropped by the server when it gets there late.
+	before := p1.SlowRan.Load()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = cl.SlowSync(ctx, 800)
+	}()
+	pollFor(t, "first SlowSync running", func() bool { return p1.SlowRan.Load() == before+1 })
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel2()
+	if _, err := cl.SlowSync(ctx2, 1); !errors.Is(err, runtime.ErrTimeout) {
+		t.Fatalf("queued call: err = %v", err)
+	}
+	pollFor(t, "server drops the expired call", func() bool {
+		return strings.Contains(c.logs.String(), "rpc call dropped, deadline passed")
+	})
+	if got := p1.SlowRan.Load(); got != before+1 {
+		t.Errorf("the expired call ran anyway (%d Slow runs, want %d)", got, before+1)
+	}
+}
+
+func TestBrokerRestart(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	c := startCluster(t, 5*time.Second, "p1")
+	ctx := context.Background()
+	cl := c.client()
+	if _, err := cl.Echo(ctx, nil, &rpctest.EchoRequest{Text: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.StopBroker(); err != nil {
+		t.Fatal(err)
+	}
+	// While it is down: calls and no-reply calls fail at once with a transport error.
+	pollFor(t, "transport notices the broker is gone", func() bool {
+		_, err := cl.Echo(ctx, nil, &rpctest.EchoRequest{Text: "down"})
+		return errors.Is(err, runtime.ErrTransport)
+	})
+	t0 := time.Now()
+	if _, err := cl.Echo(ctx, nil, &rpctest.EchoRequest{Text: "down"}); !errors.Is(err, runtime.ErrTransport) {
+		t.Errorf("call while down: %v", err)
+	}
+	if err := cl.NoteNR(ctx, "lost"); !errors.Is(err, runtime.ErrTransport) {
+		t.Errorf("CallNR while down: %v (a no-reply call must not vanish silently)", err)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("failing took %v; want at once", d)
+	}
+	if err := broker.StartAgain(); err != nil {
+		t.Fatal(err)
+	}
+	// Back: consumers, replies and no-reply calls work again, no restart.
+	pollFor(t, "calls work after the broker is back", func() bool {
+		r, err := cl.Echo(ctx, nil, &rpctest.EchoRequest{Text: "after"})
+		return err == nil && r.Text == "after"
+	})
+	if err := cl.To("p1").NoteNR(ctx, "after"); err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "note after restart", func() bool {
+		n := c.probes["p1"].Notes()
+		return len(n) > 0 && n[len(n)-1] == "after"
+	})
+	if !strings.Contains(c.logs.String(), "broker connection lost") || !strings.Contains(c.logs.String(), "broker connected") {
+		t.Error("the log does not say what happened to the broker connection")
+	}
+}
+
+func pollFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,298 @@
+package rabbitmq
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// session is one broker connection and the channels on it. A reconnect
+// makes a new session; nothing is reused across connections.
+type session struct {
+	t    *Transport
+	conn *amqp.Connection
+
+	// callCh publishes calls that want a reply and consumes their replies
+	// (direct reply-to needs both on one channel).
+	callCh  *amqp.Channel
+	pmu     sync.Mutex
+	pending map[string]*pendingCall
+
+	// nrCh is in confirm mode: no-reply calls wait for the broker's
+	// confirm, and a basic.return before it means nobody serves the target.
+	nrCh      *amqp.Channel
+	nrPublish sync.Mutex // makes "next tag + publish" atomic
+	nrMu      sync.Mutex
+	nrWait    map[uint64]*nrWaiter
+	nrRet     map[string]bool // ids of no-reply calls the broker returned
+
+	// replyCh publishes replies of the calls this process serves.
+	replyCh *amqp.Channel
+
+	smu       sync.Mutex
+	consumers map[string]*amqp.Channel // instance id -> its consuming channel
+
+	lost     chan struct{}
+	lostOnce sync.Once
+	errMu    sync.Mutex
+	err      error
+	wg       sync.WaitGroup
+}
+
+type pendingCall struct {
+	to runtime.Target
+	ch chan runtime.Reply
+}
+
+type nrWaiter struct {
+	id string
+	to runtime.Target
+	ch chan error
+}
+
+func (t *Transport) connect() (*session, error) {
+	conn, err := amqp.DialConfig(t.uri, amqp.Config{Heartbeat: 5 * time.Second, Locale: "en_US",
+		Properties: amqp.Table{"connection_name": "mqantgen"}})
+	if err != nil {
+		return nil, err
+	}
+	s := &session{t: t, conn: conn, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrWaiter{},
+		nrRet: map[string]bool{}, consumers: map[string]*amqp.Channel{}, lost: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = conn.Close()
+			s.wg.Wait()
+		}
+	}()
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if e, open := <-connClosed; open && e != nil {
+			s.fail(e)
+		} else {
+			s.fail(nil)
+		}
+	}()
+	if s.callCh, err = s.channel(); err != nil {
+		return nil, err
+	}
+	replies, err := s.callCh.Consume(replyTo, "", true, false, false, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	callReturns := s.callCh.NotifyReturn(make(chan amqp.Return))
+	s.wg.Add(1)
+	go s.callEvents(replies, callReturns)
+
+	if s.nrCh, err = s.channel(); err != nil {
+		return nil, err
+	}
+	if err := s.nrCh.Confirm(false); err != nil {
+		return nil, err
+	}
+	// Unbuffered returns: the client library hands over a return before it
+	// processes the confirm that follows it, and one goroutine reads both,
+	// so a return is always seen before its confirm.
+	nrReturns := s.nrCh.NotifyReturn(make(chan amqp.Return))
+	confirms := s.nrCh.NotifyPublish(make(chan amqp.Confirmation, 1024))
+	s.wg.Add(1)
+	go s.nrEvents(nrReturns, confirms)
+
+	if s.replyCh, err = s.channel(); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	eps := make([]*endpoint, 0, len(t.endpoints))
+	for _, e := range t.endpoints {
+		eps = append(eps, e)
+	}
+	t.mu.Unlock()
+	for _, e := range eps {
+		if err := s.listen(e); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+// channel opens a channel whose closing (for any reason) fails the
+// session: the supervisor then reconnects from scratch.
+func (s *session) channel() (*amqp.Channel, error) {
+	ch, err := s.conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if e, open := <-closed; open && e != nil {
+			s.fail(e)
+		}
+	}()
+	return ch, nil
+}
+
+// fail marks the session lost; the supervisor reacts.
+func (s *session) fail(err error) {
+	s.lostOnce.Do(func() {
+		s.errMu.Lock()
+		s.err = err
+		s.errMu.Unlock()
+		close(s.lost)
+	})
+}
+
+func (s *session) lostErr() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+func (s *session) close() {
+	_ = s.conn.Close()
+	s.wg.Wait()
+}
+
+// failAll fails every call still waiting on this session.
+func (s *session) failAll(err error) {
+	s.pmu.Lock()
+	for id, p := range s.pending {
+		p.ch <- runtime.Reply{Err: err}
+		delete(s.pending, id)
+	}
+	s.pmu.Unlock()
+	s.nrMu.Lock()
+	for tag, w := range s.nrWait {
+		w.ch <- err
+		delete(s.nrWait, tag)
+	}
+	s.nrMu.Unlock()
+}
+
+func (s *session) take(id string) *pendingCall {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	p := s.pending[id]
+	delete(s.pending, id)
+	return p
+}
+
+// callEvents routes replies and returns of calls to their waiters.
+func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.Return) {
+	defer s.wg.Done()
+	for replies != nil || returns != nil {
+		select {
+		case d, ok := <-replies:
+			if !ok {
+				replies = nil
+				continue
+			}
+			if p := s.take(d.CorrelationId); p != nil {
+				p.ch <- decodeReply(d.Body)
+			}
+		case r, ok := <-returns:
+			if !ok {
+				returns = nil
+				continue
+			}
+			if p := s.take(r.CorrelationId); p != nil {
+				p.ch <- runtime.Reply{Err: notFound(p.to)}
+			}
+		}
+	}
+}
+
+func (s *session) call(ctx context.Context, to runtime.Target, fn string, msg amqp.Publishing) (runtime.Reply, error) {
+	id := msg.CorrelationId
+	p := &pendingCall{to: to, ch: make(chan runtime.Reply, 1)}
+	s.pmu.Lock()
+	s.pending[id] = p
+	s.pmu.Unlock()
+	msg.ReplyTo = replyTo
+	if err := s.callCh.PublishWithContext(ctx, "", queueFor(to), true, false, msg); err != nil {
+		s.take(id)
+		return runtime.Reply{}, runtime.Errorf(runtime.ErrTransport, "rabbitmq: publish %s.%s: %v", to, fn, err)
+	}
+	select {
+	case r := <-p.ch:
+		return r, r.Err
+	case <-ctx.Done():
+		s.take(id)
+		return runtime.Reply{}, timeoutError(ctx, to, fn)
+	}
+}
+
+// nrEvents matches confirms to no-reply calls, noting returns first.
+func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Confirmation) {
+	defer s.wg.Done()
+	for returns != nil || confirms != nil {
+		select {
+		case r, ok := <-returns:
+			if !ok {
+				returns = nil
+				continue
+			}
+			s.nrMu.Lock()
+			s.nrRet[r.CorrelationId] = true
+			s.nrMu.Unlock()
+		case c, ok := <-confirms:
+			if !ok {
+				confirms = nil
+				continue
+			}
+			s.nrMu.Lock()
+			w := s.nrWait[c.DeliveryTag]
+			delete(s.nrWait, c.DeliveryTag)
+			var returned bool
+			if w != nil {
+				returned = s.nrRet[w.id]
+				delete(s.nrRet, w.id)
+			}
+			s.nrMu.Unlock()
+			switch {
+			case w == nil:
+			case returned:
+				w.ch <- notFound(w.to)
+			case !c.Ack:
+				w.ch <- runtime.Errorf(runtime.ErrTransport, "rabbitmq: broker refused the call to %s", w.to)
+			default:
+				w.ch <- nil
+			}
+		}
+	}
+}
+
+func (s *session) publishNR(ctx context.Context, to runtime.Target, msg amqp.Publishing) error {
+	w := &nrWaiter{id: msg.CorrelationId, to: to, ch: make(chan error, 1)}
+	s.nrPublish.Lock()
+	tag := s.nrCh.GetNextPublishSeqNo()
+	s.nrMu.Lock()
+	s.nrWait[tag] = w
+	s.nrMu.Unlock()
+	err := s.nrCh.PublishWithContext(ctx, "", queueFor(to), true, false, msg)
+	s.nrPublish.Unlock()
+	if err != nil {
+		s.nrMu.Lock()
+		delete(s.nrWait, tag)
+		s.nrMu.Unlock()
+		return runtime.Errorf(runtime.ErrTransport, "rabbitmq: publish to %s: %v", to, err)
+	}
+	timer := time.NewTimer(confirmWait)
+	defer timer.Stop()
+	select {
+	case err := <-w.ch:
+		return err
+	case <-ctx.Done():
+		return timeoutError(ctx, to, "(no reply)")
+	case <-timer.C:
+		return runtime.Errorf(runtime.ErrTransport, "rabbitmq: no confirm from the broker for a call to %s", to)
+	}
+}
