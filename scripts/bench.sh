@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-5}"
-PKGS="./internal/benchmod ./gate/packets"
+PKGS="./internal/benchmod ./gate/packets ./runtime/rabbitmq"
 raw="$(mktemp)"
 trap 'rm -f "$raw"' EXIT
-cmd="go test -run NONE -bench . -benchmem -count 1 $PKGS"
+cmd="go test -run NONE -bench . -benchmem -count 1 -benchtime ${BENCHTIME:-1s} $PKGS"
 for i in $(seq "$RUNS"); do
 	echo "bench: run $i/$RUNS" >&2
 	$cmd >>"$raw"

@@ -21,24 +21,28 @@ import (
 	"time"
 )
 
-// ratio is one goal: num/den (or den/num when Inverse) against a bound.
+// ratio is one goal: Num's Metric divided by Den's, against a bound.
 type ratio struct {
 	Name     string
 	Num, Den string // benchmark names without the -N suffix
+	Metric   string // a unit of the benchmark line: ns/op, calls/s, p50-us, ...
 	Goal     string
 	Check    func(float64) bool
 }
 
 var ratios = []ratio{
 	{"generated dispatch speed-up over reflect.Value.Call (reflect ns / generated ns)",
-		"BenchmarkDispatchReflect", "BenchmarkDispatchGenerated", ">= 10x", func(r float64) bool { return r >= 10 }},
+		"BenchmarkDispatchReflect", "BenchmarkDispatchGenerated", "ns/op", ">= 10x", func(r float64) bool { return r >= 10 }},
 	{"in-process typed Call / bare channel round trip (ns / ns)",
-		"BenchmarkCallInProc", "BenchmarkChanRoundTrip", "<= 3x", func(r float64) bool { return r <= 3 }},
+		"BenchmarkCallInProc", "BenchmarkChanRoundTrip", "ns/op", "<= 3x", func(r float64) bool { return r <= 3 }},
+	{"RabbitMQ, 64 concurrent callers: framework calls/s / bare amqp091-go loop calls/s",
+		"BenchmarkRabbitFramework/conc=64", "BenchmarkRabbitBare/conc=64", "calls/s", ">= 0.80", func(r float64) bool { return r >= 0.8 }},
+	{"RabbitMQ, 1 caller: framework p50 latency / bare loop p50 latency",
+		"BenchmarkRabbitFramework/conc=1", "BenchmarkRabbitBare/conc=1", "p50-us", "<= 1.3x", func(r float64) bool { return r <= 1.3 }},
 }
 
-type result struct {
-	ns, bytes, allocs float64
-}
+// result is one benchmark line: value per unit.
+type result map[string]float64
 
 func main() {
 	in := flag.String("in", "", "go test -bench output (several runs appended)")
@@ -88,20 +92,13 @@ func parse(r io.Reader) []map[string]result {
 		if i := strings.LastIndex(name, "-"); i > 0 {
 			name = name[:i]
 		}
-		var res result
+		res := result{}
 		for i := 2; i+1 < len(fields); i += 2 {
 			v, err := strconv.ParseFloat(fields[i], 64)
 			if err != nil {
 				continue
 			}
-			switch fields[i+1] {
-			case "ns/op":
-				res.ns = v
-			case "B/op":
-				res.bytes = v
-			case "allocs/op":
-				res.allocs = v
-			}
+			res[fields[i+1]] = v
 		}
 		cur[name] = res
 	}
@@ -138,8 +135,8 @@ func write(b *strings.Builder, runs []map[string]result, cmdline string) {
 		for _, run := range runs {
 			n, ok1 := run[r.Num]
 			d, ok2 := run[r.Den]
-			if ok1 && ok2 && d.ns > 0 {
-				vals = append(vals, n.ns/d.ns)
+			if ok1 && ok2 && d[r.Metric] > 0 {
+				vals = append(vals, n[r.Metric]/d[r.Metric])
 			}
 		}
 		if len(vals) == 0 {
@@ -151,7 +148,7 @@ func write(b *strings.Builder, runs []map[string]result, cmdline string) {
 		if r.Check(m) {
 			met = "yes"
 		}
-		fmt.Fprintf(b, "| %s | %s | %.2fx | %.2fx | %.2fx | %s |\n", r.Name, r.Goal, m, vals[0], vals[len(vals)-1], met)
+		fmt.Fprintf(b, "| %s | %s | %.2f | %.2f | %.2f | %s |\n", r.Name, r.Goal, m, vals[0], vals[len(vals)-1], met)
 	}
 	names := map[string]bool{}
 	for _, run := range runs {
@@ -164,17 +161,31 @@ func write(b *strings.Builder, runs []map[string]result, cmdline string) {
 		sorted = append(sorted, n)
 	}
 	sort.Strings(sorted)
-	fmt.Fprintf(b, "\n## Benchmarks (median of runs)\n\n| benchmark | ns/op | B/op | allocs/op | runs |\n| --- | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(b, "\n## Benchmarks (median of runs)\n\n| benchmark | ns/op | B/op | allocs/op | other metrics | runs |\n| --- | ---: | ---: | ---: | --- | ---: |\n")
 	for _, n := range sorted {
-		var ns, by, al []float64
+		vals := map[string][]float64{}
+		count := 0
 		for _, run := range runs {
 			if r, ok := run[n]; ok {
-				ns = append(ns, r.ns)
-				by = append(by, r.bytes)
-				al = append(al, r.allocs)
+				count++
+				for unit, v := range r {
+					vals[unit] = append(vals[unit], v)
+				}
 			}
 		}
-		fmt.Fprintf(b, "| %s | %.1f | %.0f | %.0f | %d |\n", strings.TrimPrefix(n, "Benchmark"), median(ns), median(by), median(al), len(ns))
+		var other []string
+		units := make([]string, 0, len(vals))
+		for u := range vals {
+			units = append(units, u)
+		}
+		sort.Strings(units)
+		for _, u := range units {
+			if u != "ns/op" && u != "B/op" && u != "allocs/op" {
+				other = append(other, fmt.Sprintf("%.0f %s", median(vals[u]), u))
+			}
+		}
+		fmt.Fprintf(b, "| %s | %.1f | %.0f | %.0f | %s | %d |\n", strings.TrimPrefix(n, "Benchmark"),
+			median(vals["ns/op"]), median(vals["B/op"]), median(vals["allocs/op"]), strings.Join(other, ", "), count)
 	}
 }
 

@@ -10,9 +10,10 @@
 // nobody serves comes straight back (basic.return) and fails at once with
 // runtime.ErrNotFound instead of waiting for its timeout.
 //
-// Calls travel in a versioned JSON envelope (call id in the AMQP
-// correlation id; function, session, encoded argument, no-reply flag, and
-// the remaining time, never a wall-clock deadline). The message's AMQP
+// Calls travel in a small versioned binary envelope (envelope.go; the call
+// id is the AMQP correlation id) carrying the function, the session, the
+// JSON-encoded argument, the no-reply flag and the remaining time, never a
+// wall-clock deadline. The message's AMQP
 // expiration matches that remaining time, so the broker drops stale calls.
 // Replies come back by direct reply-to (amq.rabbitmq.reply-to). No-reply
 // calls go through a channel in confirm mode and wait for the broker's

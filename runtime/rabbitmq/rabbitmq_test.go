@@ -295,3 +295,45 @@ func pollFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSlowCallDoesNotHoldOthers: completions behind a call that is still
+// running are acknowledged anyway, so more calls than the prefetch window
+// (512) pass while it runs.
+func TestSlowCallDoesNotHoldOthers(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	c := startCluster(t, 30*time.Second, "p1")
+	cl := c.client().To("p1")
+	slowDone := make(chan struct{})
+	go func() {
+		defer close(slowDone)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, _ = cl.Slow(ctx, 5000)
+	}()
+	pollFor(t, "slow call running", func() bool { return c.probes["p1"].SlowRan.Load() == 1 })
+	var wg sync.WaitGroup
+	errs := make(chan error, 1200)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 150; i++ {
+				if _, err := cl.Echo(context.Background(), nil, &rpctest.EchoRequest{Text: "x"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	select {
+	case <-slowDone:
+		t.Fatal("the 1200 calls only passed once the slow call ended: its acknowledgement held theirs")
+	default:
+	}
+	<-slowDone
+}

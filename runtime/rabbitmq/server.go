@@ -29,21 +29,23 @@ func (s *session) listen(e *endpoint) error {
 	if _, err := ch.QueueDeclare(tq, false, true, false, false, nil); err != nil {
 		return err
 	}
+	a := newAcker(s, ch)
 	for _, q := range []string{iq, tq} {
 		deliveries, err := ch.Consume(q, "", false, false, false, false, nil)
 		if err != nil {
+			close(a.stop)
 			return err
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			for d := range deliveries {
-				s.serve(e, d)
+				s.serve(e, a, d)
 			}
 		}()
 	}
 	s.smu.Lock()
-	s.consumers[e.id] = ch
+	s.consumers[e.id] = consumer{ch, a}
 	s.smu.Unlock()
 	s.t.log.Debug("RPC endpoint consuming", "id", e.id, "queues", iq+","+tq)
 	return nil
@@ -52,47 +54,49 @@ func (s *session) listen(e *endpoint) error {
 // unlisten stops consuming for an instance that is shutting down.
 func (s *session) unlisten(id string) {
 	s.smu.Lock()
-	ch := s.consumers[id]
+	c, ok := s.consumers[id]
 	delete(s.consumers, id)
 	s.smu.Unlock()
-	if ch != nil {
-		_ = ch.Close() // a deliberate close: its NotifyClose gets no error
+	if ok {
+		close(c.acker.stop)
+		_ = c.ch.Close() // a deliberate close: its NotifyClose gets no error
 	}
 }
 
 // serve hands one delivered call to the endpoint.
-func (s *session) serve(e *endpoint, d amqp.Delivery) {
-	r := &responder{s: s, d: d}
-	var env callEnvelope
-	if err := runtime.JSON.Unmarshal(d.Body, &env); err != nil {
-		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrBadRequest, "rabbitmq: bad call envelope: %v", err)})
+func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery) {
+	r := &responder{s: s, a: a, d: d}
+	c, err := decodeCall(d.Body)
+	if err != nil {
+		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrBadRequest, "rabbitmq: %v", err)})
 		return
 	}
-	r.noReply = env.NoReply
-	if env.V != envelopeVersion {
-		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrBadRequest, "rabbitmq: call envelope version %d, want %d", env.V, envelopeVersion)})
-		return
-	}
+	r.noReply, r.fn = c.noReply, c.fn
 	if d.Redelivered {
 		// Its first consumer died mid-call: it may have run. At most once.
-		s.t.log.Warn("redelivered call not run again", "id", e.id, "fn", env.Fn)
-		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "call %s was interrupted by a consumer failure and is not run twice", env.Fn)})
+		s.t.log.Warn("redelivered call not run again", "id", e.id, "fn", c.fn)
+		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "call %s was interrupted by a consumer failure and is not run twice", c.fn)})
 		return
 	}
 	ctx := context.Background()
-	if env.TimeoutMs > 0 {
-		ctx, r.cancel = context.WithTimeout(ctx, time.Duration(env.TimeoutMs)*time.Millisecond)
+	if c.timeoutMs > 0 {
+		ctx, r.cancel = context.WithTimeout(ctx, time.Duration(c.timeoutMs)*time.Millisecond)
 	}
 	// The server answers even no-reply calls here, so the delivery is
 	// acknowledged after the handler ran; the responder sends nothing back.
-	req := &runtime.Request{Fn: env.Fn, Session: env.Session, Raw: env.Arg}
-	r.fn = env.Fn
-	e.ep.Serve(ctx, req, r)
+	e.ep.Serve(ctx, &runtime.Request{Fn: c.fn, Session: c.session, Raw: c.arg}, r)
+}
+
+// consumer is one endpoint's consuming channel.
+type consumer struct {
+	ch    *amqp.Channel
+	acker *acker
 }
 
 // responder publishes a call's reply and then acknowledges the call.
 type responder struct {
 	s       *session
+	a       *acker
 	d       amqp.Delivery
 	fn      string
 	noReply bool
@@ -109,12 +113,10 @@ func (r *responder) Respond(rep runtime.Reply) {
 		}
 	} else if r.d.ReplyTo != "" {
 		err := r.s.replyCh.Publish("", r.d.ReplyTo, false, false, amqp.Publishing{
-			ContentType: "application/json", CorrelationId: r.d.CorrelationId, Body: encodeReply(rep)})
+			ContentType: "application/x-mqant-reply", CorrelationId: r.d.CorrelationId, Body: encodeReply(rep)})
 		if err != nil {
 			r.s.t.log.Warn("reply not sent", "fn", r.fn, "err", err)
 		}
 	}
-	if err := r.d.Ack(false); err != nil {
-		r.s.t.log.Debug("ack failed", "fn", r.fn, "err", err)
-	}
+	r.a.complete(r.d.DeliveryTag)
 }

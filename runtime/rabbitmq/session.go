@@ -34,7 +34,7 @@ type session struct {
 	replyCh *amqp.Channel
 
 	smu       sync.Mutex
-	consumers map[string]*amqp.Channel // instance id -> its consuming channel
+	consumers map[string]consumer // instance id -> its consuming channel
 
 	lost     chan struct{}
 	lostOnce sync.Once
@@ -61,7 +61,7 @@ func (t *Transport) connect() (*session, error) {
 		return nil, err
 	}
 	s := &session{t: t, conn: conn, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrWaiter{},
-		nrRet: map[string]bool{}, consumers: map[string]*amqp.Channel{}, lost: make(chan struct{})}
+		nrRet: map[string]bool{}, consumers: map[string]consumer{}, lost: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {

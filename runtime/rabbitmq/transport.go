@@ -200,20 +200,18 @@ func (t *Transport) Invoke(ctx context.Context, to runtime.Target, req *runtime.
 	if err != nil {
 		return runtime.Reply{}, runtime.Errorf(runtime.ErrBadRequest, "encode argument of %s: %v", req.Fn, err)
 	}
-	env := callEnvelope{V: envelopeVersion, Fn: req.Fn, Session: req.Session, Arg: arg, NoReply: req.NoReply}
-	msg := amqp.Publishing{ContentType: "application/json", CorrelationId: t.prefix + strconv.FormatUint(t.seq.Add(1), 36)}
+	msg := amqp.Publishing{ContentType: "application/x-mqant-call", CorrelationId: t.prefix + strconv.FormatUint(t.seq.Add(1), 36)}
+	var timeoutMs uint64
 	if d, ok := ctx.Deadline(); ok && !req.NoReply {
 		left := time.Until(d)
 		if left <= 0 {
 			return runtime.Reply{}, timeoutError(ctx, to, req.Fn)
 		}
 		ms := max(left.Milliseconds(), 1)
-		env.TimeoutMs = ms
+		timeoutMs = uint64(ms)
 		msg.Expiration = strconv.FormatInt(ms, 10)
 	}
-	if msg.Body, err = runtime.JSON.Marshal(&env); err != nil {
-		return runtime.Reply{}, runtime.Errorf(runtime.ErrBadRequest, "encode call %s: %v", req.Fn, err)
-	}
+	msg.Body = encodeCall(req, timeoutMs, arg)
 	if req.NoReply {
 		return runtime.Reply{}, s.publishNR(ctx, to, msg)
 	}

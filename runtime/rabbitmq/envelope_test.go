@@ -1,0 +1,90 @@
+package rabbitmq
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+func TestCallEnvelopeRoundTrip(t *testing.T) {
+	sess := &runtime.SessionData{SessionID: "s1", ServerID: "g1", ClientID: "c", Network: "ws", RemoteAddr: "10.0.0.1",
+		UserID: "alice", Settings: map[string]string{"b": "2", "a": "1", "": "empty key"}}
+	for _, tc := range []struct {
+		req     *runtime.Request
+		timeout uint64
+		arg     string
+	}{
+		{&runtime.Request{Fn: "Handler_Say", Session: sess}, 9999, `{"roomName":"r"}`},
+		{&runtime.Request{Fn: "Note", NoReply: true}, 0, `["x",1]`},
+		{&runtime.Request{Fn: "Ping"}, 1, ``},
+		{&runtime.Request{Fn: "S", Session: &runtime.SessionData{}}, 5, `null`},
+	} {
+		b := encodeCall(tc.req, tc.timeout, []byte(tc.arg))
+		c, err := decodeCall(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.req.Fn, err)
+		}
+		if c.fn != tc.req.Fn || c.noReply != tc.req.NoReply || c.timeoutMs != tc.timeout || string(c.arg) != tc.arg {
+			t.Errorf("%s: got %+v", tc.req.Fn, c)
+		}
+		want := tc.req.Session
+		if want != nil && want.Settings == nil {
+			want = &runtime.SessionData{Settings: map[string]string{}}
+		}
+		if !reflect.DeepEqual(c.session, want) {
+			t.Errorf("%s: session %+v, want %+v", tc.req.Fn, c.session, want)
+		}
+		// Every truncation is an error, never a panic or a wrong call.
+		for i := 0; i < len(b)-len(tc.arg); i++ {
+			if _, err := decodeCall(b[:i]); err == nil {
+				t.Errorf("%s: truncated to %d bytes decoded without error", tc.req.Fn, i)
+			}
+		}
+	}
+	if _, err := decodeCall([]byte{9, 0, 0, 0}); err == nil {
+		t.Error("unknown version accepted")
+	}
+}
+
+func TestReplyEnvelopeRoundTrip(t *testing.T) {
+	ok := decodeReply(encodeReply(runtime.Reply{Result: map[string]int{"n": 1}}))
+	if ok.Err != nil || string(ok.Raw) != `{"n":1}` {
+		t.Errorf("result: %+v", ok)
+	}
+	null := decodeReply(encodeReply(runtime.Reply{}))
+	if null.Err != nil || string(null.Raw) != "null" {
+		t.Errorf("nil result: %+v", null)
+	}
+	raw := decodeReply(encodeReply(runtime.Reply{Raw: []byte(`"x"`)}))
+	if string(raw.Raw) != `"x"` {
+		t.Errorf("raw result: %+v", raw)
+	}
+	for _, kind := range []error{runtime.ErrNotFound, runtime.ErrTimeout, runtime.ErrRemote, runtime.ErrRemotePanic, runtime.ErrBadRequest, runtime.ErrTransport} {
+		r := decodeReply(encodeReply(runtime.Reply{Err: &runtime.Error{Kind: kind, Msg: "text of " + kind.Error()}}))
+		if !errors.Is(r.Err, kind) || r.Err.Error() != "text of "+kind.Error() {
+			t.Errorf("%v: got %v", kind, r.Err)
+		}
+	}
+	if r := decodeReply([]byte{1, 0x80}); !errors.Is(r.Err, runtime.ErrTransport) {
+		t.Errorf("truncated reply: %v", r.Err)
+	}
+}
+
+func FuzzDecodeCall(f *testing.F) {
+	f.Add(encodeCall(&runtime.Request{Fn: "Handler_X", Session: &runtime.SessionData{UserID: "u", Settings: map[string]string{"k": "v"}}}, 10, []byte(`{}`)))
+	f.Add([]byte{1, 2, 0, 1, 'F', 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodeCall(b)
+		if err != nil {
+			return
+		}
+		// What decodes re-encodes to an envelope that decodes the same.
+		req := &runtime.Request{Fn: c.fn, NoReply: c.noReply, Session: c.session}
+		c2, err := decodeCall(encodeCall(req, c.timeoutMs, c.arg))
+		if err != nil || c2.fn != c.fn || c2.timeoutMs != c.timeoutMs || string(c2.arg) != string(c.arg) {
+			t.Fatalf("re-encode differs: %+v vs %+v (%v)", c, c2, err)
+		}
+	})
+}
