@@ -60,19 +60,20 @@ func run() error {
 		return err
 	}
 	switch {
-	case cfg.Rabbitmq != nil && !all:
-		t := rabbitmq.New(cfg.Rabbitmq.URI, log)
+	case !all:
+		t, err := rabbitmq.ForConfig(cfg, log)
+		if err != nil {
+			return fmt.Errorf("this process runs only some of the modules, so it needs RabbitMQ: %w", err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), *brokerWait)
-		err := t.WaitReady(ctx)
+		err = t.WaitReady(ctx)
 		cancel()
 		if err != nil {
 			_ = t.Close()
 			return err
 		}
 		app.SetRemote(t)
-		log.Info("RPC between processes through RabbitMQ")
-	case !all:
-		return fmt.Errorf("this process runs only some of the modules, and the config has no Rabbitmq section to reach the others")
+		log.Info("RPC between processes through RabbitMQ", "brokers", t.String())
 	default:
 		log.Info("RPC in-process (every module runs here)")
 	}
