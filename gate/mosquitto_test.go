@@ -1,12 +1,10 @@
 package gate_test
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/mqantgen/mqantgen/gate"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/syncbuf"
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
@@ -28,23 +27,7 @@ func mosquittoTool(t *testing.T, name string) string {
 	return p
 }
 
-// syncBuffer is an output buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func hostPort(t *testing.T, addr string) (string, string) {
 	t.Helper()

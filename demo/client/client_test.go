@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
+	"github.com/mqantgen/mqantgen/internal/syncbuf"
 )
 
 // python is Debian's interpreter, the one that sees python3-paho-mqtt.
@@ -182,23 +183,7 @@ func waitUntil(t testing.TB, within time.Duration, what string, cond func() bool
 	}
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // pyProcess is a running mqtt_chat_client.py.
 type pyProcess struct {

@@ -4,15 +4,12 @@
 package demotest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/demo/web"
 	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/internal/syncbuf"
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
@@ -34,35 +32,7 @@ type Demo struct {
 }
 
 // LogBuffer collects the server's log lines for assertions.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns everything logged so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// WaitFor polls until the log contains s or the deadline passes.
-func (l *LogBuffer) WaitFor(t testing.TB, s string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(l.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never contained %q; log:\n%s", s, l.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+type LogBuffer = syncbuf.Buffer
 
 // Config returns the demo's one-process config with the gate on free
 // loopback ports. extra gate settings are merged in.

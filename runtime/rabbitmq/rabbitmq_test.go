@@ -15,6 +15,7 @@ import (
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/rabbittest"
 	"github.com/mqantgen/mqantgen/internal/rpctest"
+	"github.com/mqantgen/mqantgen/internal/syncbuf"
 	"github.com/mqantgen/mqantgen/runtime"
 	"github.com/mqantgen/mqantgen/runtime/rabbitmq"
 )
@@ -56,22 +57,7 @@ type cluster struct {
 	mu     sync.Mutex
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = syncbuf.Buffer
 
 // startCluster runs process "caller" (module Idle) and one process per
 // Probe instance id given.
