@@ -2,11 +2,15 @@ GO      ?= go
 RACE    ?= -race
 FUZZTIME ?= 10s
 
-.PHONY: run run-cluster test deps vet check-generated generate unit fuzz-short fuzz bench lint build
+.PHONY: run run-cluster test test-netns deps vet check-generated generate unit fuzz-short fuzz bench lint build
 
 ## run: start the chat demo (gate :3563 TCP, :3653 WebSocket, web client on :8080)
 run:
 	$(GO) run ./demo/server -conf demo/conf/server.conf
+
+## test-netns: the demo across two network-namespace hosts and a broker host (needs root; opt-in)
+test-netns: deps
+	$(GO) test -tags netns -count=1 -v -run AcrossHosts ./demo/server
 
 ## run-cluster: the demo as four processes (two gates, Login, Chat) over a private RabbitMQ on :5673
 run-cluster:

@@ -56,7 +56,15 @@ func Start(dir string) (*Broker, error) { return StartOn(dir, 0) }
 // StartOn is Start on a given AMQP port; port 0 picks a free one. The node
 // name follows the port, so a broker started again with the same dir and port
 // finds its data (users, durable queues) again.
-func StartOn(dir string, port int) (*Broker, error) {
+func StartOn(dir string, port int) (*Broker, error) { return startOn(dir, port, nil) }
+
+// StartListening is Start with the broker also listening, on the same
+// port, on each of the given IP addresses (the network-namespace test's
+// hosts reach it there). The guest user stays loopback-only: add a user
+// with AddUser for those clients.
+func StartListening(dir string, ips ...string) (*Broker, error) { return startOn(dir, 0, ips) }
+
+func startOn(dir string, port int, ips []string) (*Broker, error) {
 	if err := checkInstalled(); err != nil {
 		return nil, err
 	}
@@ -75,6 +83,9 @@ func StartOn(dir string, port int) (*Broker, error) {
 			}
 		}
 		b := newBroker(dir, p)
+		for i, ip := range ips {
+			b.extraConf += fmt.Sprintf("listeners.tcp.%d = %s\n", i+2, net.JoinHostPort(ip, strconv.Itoa(p)))
+		}
 		b.mu.Lock()
 		err = b.start()
 		b.mu.Unlock()
