@@ -334,9 +334,16 @@ func (c *conn) close(reason string) {
 	})
 }
 
+// Publish implements Publisher for a PublishHandler.
+func (c *conn) Publish(topic string, body []byte) bool { return c.publish(topic, body) }
+
 // route checks a PUBLISH's topic and payload and queues the call.
 func (c *conn) route(p *packets.Publish) {
 	c.g.stats.requests.Add(1)
+	if c.g.onPublish != nil {
+		c.g.onPublish(c, p)
+		return
+	}
 	topic := p.Topic
 	typ, rest, ok1 := strings.Cut(topic, "/")
 	fn, msgid, _ := strings.Cut(rest, "/")

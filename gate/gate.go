@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
@@ -49,6 +50,27 @@ type Option func(*Gate)
 // WithAuth installs an auth hook.
 func WithAuth(f AuthFunc) Option { return func(g *Gate) { g.auth = f } }
 
+// Publisher is the connection a PublishHandler was called for.
+type Publisher interface {
+	// Publish queues a QoS 0 PUBLISH to the client, as a reply or push
+	// does; false when the connection is closed (or closes because its
+	// queue is full).
+	Publish(topic string, body []byte) bool
+}
+
+// PublishHandler receives the PUBLISH packets clients send, in place of the
+// gate's routing: no topic or JSON checks, no RPC. It runs on the
+// connection's reader goroutine, so it must not block, and p and its
+// Payload are valid only until it returns. QoS 1 and 2 are still
+// acknowledged by the gate.
+type PublishHandler func(c Publisher, p *packets.Publish)
+
+// WithPublishHandler replaces routing with h. It exists for the benchmark's
+// reference echo server (bench/echoserver), which measures the gate's own
+// listeners, codec and connection code without routing and RPC; a real
+// gate never uses it.
+func WithPublishHandler(h PublishHandler) Option { return func(g *Gate) { g.onPublish = h } }
+
 // Stats are the gate's counters.
 type Stats struct {
 	Connections    int64 // open now
@@ -68,8 +90,9 @@ type Stats struct {
 //mqant:module
 type Gate struct {
 	runtime.BaseModule
-	log  *slog.Logger
-	auth AuthFunc
+	log       *slog.Logger
+	auth      AuthFunc
+	onPublish PublishHandler // nil: route to modules
 
 	cfg       gateConfig
 	listeners []listener
