@@ -17,10 +17,22 @@ run-cluster:
 	scripts/run-cluster.sh
 
 ## test: install what the tests need, then vet, check generated code, run every test and a short fuzz
-test: deps lint check-generated unit fuzz-short
+test: deps ts-deps lint check-generated unit fuzz-short
 
 deps:
 	@scripts/deps.sh
+
+# The pinned TypeScript tools (tsc, MQTT.js and Node typings) the client SDK
+# tests check the generated TypeScript with.
+TS_TOOLS := internal/gen/testdata/ts
+
+## ts-deps: install the pinned tsc for the SDK tests (npm ci) when missing or older than the lockfile
+ts-deps:
+	@if [ ! -x $(TS_TOOLS)/node_modules/.bin/tsc ] || [ $(TS_TOOLS)/package-lock.json -nt $(TS_TOOLS)/node_modules/.package-lock.json ]; then \
+		command -v npm >/dev/null 2>&1 || { echo "ts-deps: npm is missing: install Node.js (20 or later) and npm"; exit 1; }; \
+		echo "ts-deps: npm ci --prefix $(TS_TOOLS)"; \
+		npm ci --prefix $(TS_TOOLS) --no-audit --no-fund; \
+	fi
 
 vet:
 	$(GO) vet ./...

@@ -1,11 +1,15 @@
 // Command mqantgen generates typed dispatch and typed clients for mqantgen
 // modules: structs marked //mqant:module whose Handler_ methods clients call
-// through the gate and whose //mqant:rpc methods other modules call.
+// through the gate and whose //mqant:rpc methods other modules call, and
+// typed senders for the push types marked //mqant:push Module/Name. With
+// -web it also writes a client SDK for game clients: TypeScript, plain
+// JavaScript with .d.ts, and a route manifest with JSON Schemas.
 //
 // Usage:
 //
-//	mqantgen [-out dir] [-check] [packages]
+//	mqantgen [-out dir] [-web dir] [-go=false] [-check] [packages]
 //
+// Pass the packages that declare push types together with their modules'.
 // From a //go:generate line the package defaults to the current directory.
 // MQANTGEN_CHECK=1 go generate ./... checks every generated file without
 // writing, which is how CI fails on stale generated code.
@@ -29,8 +33,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output directory (default: each module's own package directory)")
 	check := fs.Bool("check", os.Getenv("MQANTGEN_CHECK") == "1", "write nothing; exit 1 when generated code is stale (also MQANTGEN_CHECK=1, for go generate)")
 	verbose := fs.Bool("v", false, "print the files written")
+	web := fs.String("web", "", "also write the client SDK (ts/, js/, manifest.json) into this directory")
+	goOut := fs.Bool("go", true, "write the Go code (-go=false with -web writes only the client SDK)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mqantgen [-out dir] [-check] [-v] [packages]")
+		fmt.Fprintln(stderr, "usage: mqantgen [-out dir] [-web dir] [-go=false] [-check] [-v] [packages]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -40,7 +46,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(patterns) == 0 {
 		patterns = []string{"."}
 	}
-	outs, err := gen.Generate(gen.Options{Patterns: patterns, Out: *out})
+	if !*goOut && *web == "" {
+		fmt.Fprintln(stderr, "mqantgen: -go=false leaves nothing to write without -web")
+		return 2
+	}
+	outs, err := gen.Generate(gen.Options{Patterns: patterns, Out: *out, Web: *web, NoGo: !*goOut})
 	if err != nil {
 		var ge *gen.Error
 		if errors.As(err, &ge) {

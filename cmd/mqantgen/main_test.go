@@ -15,6 +15,10 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("usage error: exit %d, want 2", code)
 	}
 	errb.Reset()
+	if code := run([]string{"-go=false", "."}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "without -web") {
+		t.Errorf("-go=false without -web: exit %d, %s", code, errb.String())
+	}
+	errb.Reset()
 	if code := run([]string{"../../internal/gen/testdata/src/rejected"}, &out, &errb); code != 1 {
 		t.Errorf("rule violations: exit %d, want 1", code)
 	}
@@ -41,6 +45,19 @@ func TestCheckAndWrite(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "shapes.mqant.go")); err != nil {
 		t.Fatal(err)
+	}
+	// The client SDK alone, then checked like the Go code.
+	web := filepath.Join(dir, "web")
+	if code := run([]string{"-go=false", "-web", web, src}, &out, &errb); code != 0 {
+		t.Fatalf("generate SDK: exit %d, %s", code, errb.String())
+	}
+	for _, f := range []string{"ts/shaper.ts", "ts/mqant.ts", "js/shaper.js", "js/shaper.d.ts", "js/mqant.js", "js/mqant.d.ts", "manifest.json"} {
+		if _, err := os.Stat(filepath.Join(web, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if code := run([]string{"-check", "-go=false", "-web", web, src}, &out, &errb); code != 0 {
+		t.Fatalf("check SDK after generating: exit %d, %s", code, errb.String())
 	}
 	errb.Reset()
 	t.Setenv("MQANTGEN_CHECK", "1")

@@ -2,7 +2,7 @@
 // leaving when a connection closes.
 package chat
 
-//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/chat .
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/chat . ./chatapi
 
 import (
 	"context"
@@ -15,13 +15,6 @@ import (
 	chatgen "github.com/mqantgen/mqantgen/generated/chat"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
 	"github.com/mqantgen/mqantgen/runtime"
-)
-
-// Push topics.
-const (
-	TopicOnJoin  = "Chat/OnJoin"
-	TopicOnSay   = "Chat/OnSay"
-	TopicOnLeave = "Chat/OnLeave"
 )
 
 // Chat is the Chat module.
@@ -78,7 +71,7 @@ func (c *Chat) Handler_JoinChat(ctx context.Context, s *gate.Session, req *chata
 	room[uid] = gate.Member{ServerID: s.GetServerID(), SessionID: s.GetSessionID()}
 	members := membersOf(room)
 	c.mu.Unlock()
-	c.push(ctx, members, TopicOnJoin, &chatapi.OnJoin{RoomName: req.RoomName, UserName: uid})
+	c.pushed(chatgen.Chat_OnJoin_Topic, chatgen.BroadcastChatOnJoin(ctx, c.App, members, &chatapi.OnJoin{RoomName: req.RoomName, UserName: uid}))
 	return "join success", nil
 }
 
@@ -103,7 +96,7 @@ func (c *Chat) Handler_Say(ctx context.Context, s *gate.Session, req *chatapi.Sa
 	}
 	members := membersOf(room)
 	c.mu.Unlock()
-	c.push(ctx, members, TopicOnSay, &chatapi.OnSay{RoomName: req.RoomName, Say: req.Say, UserName: uid})
+	c.pushed(chatgen.Chat_OnSay_Topic, chatgen.BroadcastChatOnSay(ctx, c.App, members, &chatapi.OnSay{RoomName: req.RoomName, Say: req.Say, UserName: uid}))
 	return "say success", nil
 }
 
@@ -136,7 +129,7 @@ func (c *Chat) OnSessionClosed(ctx context.Context, s *gate.Session) error {
 	c.mu.Unlock()
 	sort.Slice(leaves, func(i, j int) bool { return leaves[i].room < leaves[j].room })
 	for _, l := range leaves {
-		c.push(ctx, l.members, TopicOnLeave, &chatapi.OnLeave{RoomName: l.room, UserName: l.user})
+		c.pushed(chatgen.Chat_OnLeave_Topic, chatgen.BroadcastChatOnLeave(ctx, c.App, l.members, &chatapi.OnLeave{RoomName: l.room, UserName: l.user}))
 	}
 	return nil
 }
@@ -149,14 +142,9 @@ func membersOf(room map[string]gate.Member) []gate.Member {
 	return out
 }
 
-// push sends one message to every member: one call per gate, not per member.
-func (c *Chat) push(ctx context.Context, members []gate.Member, topic string, msg any) {
-	body, err := runtime.JSON.Marshal(msg)
+// pushed logs a push that failed: the request that caused it still succeeds.
+func (c *Chat) pushed(topic string, err error) {
 	if err != nil {
-		c.App.Logger().Error("chat: encode push", "topic", topic, "err", err)
-		return
-	}
-	if err := gate.Broadcast(ctx, c.App, members, topic, body); err != nil {
 		c.App.Logger().Warn("chat: push failed", "topic", topic, "err", err)
 	}
 }

@@ -122,3 +122,70 @@ func (c *ChatClient) OnSessionClosedNR(ctx context.Context, s *gate.Session) err
 	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Chat_OnSessionClosed_MethodName, Session: s.Data(), NoReply: true})
 	return err
 }
+
+// Push topics of Chat: the messages it sends to clients unasked.
+const (
+	Chat_OnJoin_Topic  = "Chat/OnJoin"
+	Chat_OnLeave_Topic = "Chat/OnLeave"
+	Chat_OnSay_Topic   = "Chat/OnSay"
+)
+
+// SendChatOnJoin pushes msg to one client on Chat/OnJoin. It does not wait
+// for delivery, but fails when msg cannot be encoded or the call cannot be sent.
+func SendChatOnJoin(ctx context.Context, s *gate.Session, msg *chatapi.OnJoin) error {
+	body, err := runtime.JSON.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return s.Send(ctx, Chat_OnJoin_Topic, body)
+}
+
+// BroadcastChatOnJoin pushes msg to every member on Chat/OnJoin: encoded
+// once, and one call per gate, not one per member.
+func BroadcastChatOnJoin(ctx context.Context, inv runtime.Invoker, members []gate.Member, msg *chatapi.OnJoin) error {
+	body, err := runtime.JSON.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return gate.Broadcast(ctx, inv, members, Chat_OnJoin_Topic, body)
+}
+
+// SendChatOnLeave pushes msg to one client on Chat/OnLeave. It does not wait
+// for delivery, but fails when msg cannot be encoded or the call cannot be sent.
+func SendChatOnLeave(ctx context.Context, s *gate.Session, msg *chatapi.OnLeave) error {
+	body, err := runtime.JSON.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return s.Send(ctx, Chat_OnLeave_Topic, body)
+}
+
+// BroadcastChatOnLeave pushes msg to every member on Chat/OnLeave: encoded
+// once, and one call per gate, not one per member.
+func BroadcastChatOnLeave(ctx context.Context, inv runtime.Invoker, members []gate.Member, msg *chatapi.OnLeave) error {
+	body, err := runtime.JSON.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return gate.Broadcast(ctx, inv, members, Chat_OnLeave_Topic, body)
+}
+
+// SendChatOnSay pushes msg to one client on Chat/OnSay. It does not wait
+// for delivery, but fails when msg cannot be encoded or the call cannot be sent.
+func SendChatOnSay(ctx context.Context, s *gate.Session, msg *chatapi.OnSay) error {
+	body, err := runtime.JSON.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return s.Send(ctx, Chat_OnSay_Topic, body)
+}
+
+// BroadcastChatOnSay pushes msg to every member on Chat/OnSay: encoded
+// once, and one call per gate, not one per member.
+func BroadcastChatOnSay(ctx context.Context, inv runtime.Invoker, members []gate.Member, msg *chatapi.OnSay) error {
+	body, err := runtime.JSON.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return gate.Broadcast(ctx, inv, members, Chat_OnSay_Topic, body)
+}

@@ -26,7 +26,10 @@ const (
 type analyzer struct {
 	pos     positioner
 	errs    []problem
-	invalid bool // a signature held a type that did not type-check
+	invalid bool                   // a signature held a type that did not type-check
+	pushes  map[string][]*pushDecl // by module type
+	client  *clientAPI             // non-nil when a client SDK is generated
+	posOf   map[any]token.Pos      // where each *Method and *Push is declared
 }
 
 type problem struct {
@@ -78,6 +81,7 @@ func (a *analyzer) analyzePackage(pkg *packages.Package, out target) []*File {
 	type found struct {
 		spec *ast.TypeSpec
 		dirs map[string]string
+		doc  string
 	}
 	var mods []found
 	for _, f := range pkg.Syntax {
@@ -97,7 +101,7 @@ func (a *analyzer) analyzePackage(pkg *packages.Package, out target) []*File {
 					}
 					dirs := directives(groups...)
 					if _, ok := dirs["module"]; ok {
-						mods = append(mods, found{ts, dirs})
+						mods = append(mods, found{ts, dirs, docText(groups...)})
 					}
 				}
 			}
@@ -113,12 +117,20 @@ func (a *analyzer) analyzePackage(pkg *packages.Package, out target) []*File {
 		if mod == nil {
 			continue
 		}
+		mod.Doc = m.doc
+		a.posOf[mod] = m.spec.Pos()
+		a.attachPushes(mod, is, pkg.PkgPath, out)
+		needGate := len(mod.Pushes) > 0
 		for _, me := range mod.Methods {
-			if me.HasSession || me.Legacy {
-				if q := is.use(gatePath, "gate"); q != "" {
-					mod.GateQual = q + "."
-				}
+			needGate = needGate || me.HasSession || me.Legacy
+		}
+		if needGate {
+			if q := is.use(gatePath, "gate"); q != "" {
+				mod.GateQual = q + "."
 			}
+		}
+		if a.client != nil {
+			a.client.checkMembers(a, mod, a.posOf)
 		}
 		nameParams(mod, is)
 		f := &File{Source: pkg.PkgPath, Package: out.name, Modules: []*Module{mod}}
@@ -194,6 +206,9 @@ func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg str
 			continue
 		}
 		m.Sync = isSync
+		if decl != nil {
+			m.Doc = docText(decl.Doc)
+		}
 		if m.ClientName == "" {
 			a.errorf(where, "method %s: a handler needs a name after the Handler_ prefix, e.g. Handler_Say", label)
 			continue
@@ -207,6 +222,10 @@ func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg str
 			clientNames[n] = fn.Name()
 		}
 		if m != nil {
+			if m.Kind == KindHandler {
+				m.Route = mod.Type + "/" + m.Name
+			}
+			a.posOf[m] = where
 			mod.Methods = append(mod.Methods, m)
 		}
 	}
@@ -244,6 +263,10 @@ func (a *analyzer) method(fn *types.Func, label string, handler bool, is *import
 		m.Legacy = true
 		m.Params = []Param{{Type: Type{Go: types.TypeString(params.At(1).Type(), is.qualifier), IsMap: true}}}
 		m.Result = &Type{Go: "string"}
+		if a.client != nil {
+			m.Request = &Shape{Kind: ShapeMap, Elem: &Shape{Kind: ShapeAny}}
+			m.Reply = &Shape{Kind: ShapeString}
+		}
 		return m
 	}
 	i := 0
@@ -305,6 +328,17 @@ func (a *analyzer) method(fn *types.Func, label string, handler bool, is *import
 	if len(local) > 0 {
 		a.errorf(where, "method %s: type %s is declared in the module's package %s, and code generated into %s cannot import it (the module imports the generated code: an import cycle); move the type to a types package such as %sapi, or generate into the module's own package", label, local[0], modPkg, out.path, lastElem(modPkg))
 		return nil
+	}
+	if a.client != nil && handler {
+		if params.Len() > i {
+			s, _ := a.client.shape(a, params.At(i).Type(), site{where, "method " + label + ": request"})
+			s.Nullable = false // the client always sends an object
+			m.Request = &s
+		}
+		if results.Len() == 2 {
+			s, _ := a.client.shape(a, results.At(0).Type(), site{where, "method " + label + ": result"})
+			m.Reply = &s
+		}
 	}
 	return m
 }

@@ -1,9 +1,16 @@
 // Package gen is the mqantgen code generator: it loads Go packages, finds
-// module structs marked //mqant:module, checks their handler methods against
-// the accepted shapes, and renders typed dispatch and typed clients.
+// module structs marked //mqant:module and push types marked
+// //mqant:push Module/Name, checks handler methods against the accepted
+// shapes, and renders typed dispatch, typed clients and typed push senders
+// in Go, and, on request, a client SDK for game clients (TypeScript, plain
+// JavaScript with .d.ts, and a route manifest with JSON Schemas).
 //
 // The work is split by stage, each in its own file: load.go (go/packages),
-// analyze.go (types -> model, with every rule violation collected), model.go
-// (plain structs the templates see; no go/ast or go/types inside),
-// render.go (templates, gofmt) and write.go (write only when changed).
+// analyze.go and push.go (types -> model, with every rule violation
+// collected), shape.go (the JSON form of the types clients see, following
+// encoding/json's rules), model.go (plain structs the templates see; no
+// go/ast or go/types inside, and nothing Go-specific in the client API's
+// Shapes), render.go (Go templates, gofmt), render_ts.go (TypeScript and
+// JavaScript), render_manifest.go (the manifest) and write.go (write only
+// when changed).
 package gen

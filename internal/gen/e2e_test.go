@@ -45,6 +45,13 @@ type GreetRequest struct {
 type GreetReply struct {
 	Text string `+"`json:\"text\"`"+`
 }
+
+// OnGreeted is pushed to a client.
+//
+//mqant:push Hello/OnGreeted
+type OnGreeted struct {
+	By string `+"`json:\"by\"`"+`
+}
 `)
 	write("hello/hello.go", `package hello
 
@@ -115,16 +122,26 @@ func main() {
 	fmt.Println("json:", rep.Result.(*helloapi.GreetReply).Text, err)
 	rep, err = app.Invoke(ctx, runtime.Target{Type: "Hello"}, &runtime.Request{Fn: "Add", Raw: []byte("[40,2]")})
 	fmt.Println("positional:", rep.Result, err)
+	// Typed pushes: no members, nothing to send; one session whose gate
+	// does not exist, an error that says so.
+	fmt.Println("broadcast:", genhello.BroadcastHelloOnGreeted(ctx, app, nil, &helloapi.OnGreeted{By: "x"}), genhello.Hello_OnGreeted_Topic)
+	err = genhello.SendHelloOnGreeted(ctx, s, &helloapi.OnGreeted{By: "x"})
+	fmt.Println("send fails without a gate:", err != nil)
 }
 `)
 	// The temporary module lists only the framework; let go add the rest.
 	t.Setenv("GOFLAGS", "-mod=mod")
-	outs, err := Generate(Options{Dir: dir, Patterns: []string{"./hello"}, Out: "gen/hello"})
+	outs, err := Generate(Options{Dir: dir, Patterns: []string{"./hello", "./hello/helloapi"}, Out: "gen/hello", Web: "web"})
 	if err != nil {
 		t.Fatalf("generate: %v", err)
 	}
 	if _, err := Write(outs, false); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range []string{"web/ts/hello.ts", "web/js/hello.js", "web/js/hello.d.ts", "web/js/mqant.js", "web/manifest.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("client SDK: %v", err)
+		}
 	}
 	cmd := exec.Command("go", "run", ".")
 	cmd.Dir = dir
@@ -138,6 +155,8 @@ func main() {
 		"add: 5 <nil>",
 		"json: hello json from session s7 <nil>",
 		"positional: 42 <nil>",
+		"broadcast: <nil> Hello/OnGreeted",
+		"send fails without a gate: true",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -22,7 +22,13 @@ type Import struct {
 type Module struct {
 	GoName  string // struct name, e.g. "Chat"
 	Type    string // module type used for routing, e.g. "Chat"
+	Doc     string // the struct's doc comment, "" when none
 	Methods []*Method
+	Pushes  []*Push // sorted by name
+	// Messages are the named message types the client API of this module
+	// uses (requests, replies, pushes and what they contain), sorted by
+	// name. Filled only when a client SDK is generated.
+	Messages []*Message
 	// GateQual qualifies the gate package's names in this file: "gate.", or
 	// "" when generating into the gate package itself.
 	GateQual string
@@ -46,6 +52,22 @@ type Method struct {
 	Params     []Param // request arguments after ctx and session
 	Result     *Type   // nil when the method returns only an error
 	Positional bool    // arguments travel as a JSON array (rpc methods)
+	Doc        string  // the method's doc comment, "" when none
+
+	// The client API, for Handler_ methods when a client SDK is generated.
+	Route   string // topic clients publish to, without msgid: "Chat/Handler_Say"
+	Request *Shape // JSON shape of the request body; nil when there is none
+	Reply   *Shape // JSON shape of the reply's Result; nil when there is none
+}
+
+// Push is a message type a module sends to clients on a fixed topic,
+// declared with //mqant:push Module/Name on the type.
+type Push struct {
+	Name  string // second topic level, e.g. "OnSay"
+	Topic string // e.g. "Chat/OnSay"
+	Type  Type   // the body's Go type as generated code spells it, a pointer
+	Doc   string // the type's doc comment
+	Body  *Shape // JSON shape of the body, when a client SDK is generated
 }
 
 // Param is one request argument.
@@ -61,4 +83,58 @@ type Type struct {
 	Elem  string // for pointers, the pointed-to type, e.g. "chatapi.SayRequest"
 	IsPtr bool
 	IsMap bool
+}
+
+// Shape kinds: what a value looks like in JSON, in words any client language
+// can map to its own types.
+const (
+	ShapeString  = "string"
+	ShapeInteger = "integer"
+	ShapeNumber  = "number"
+	ShapeBoolean = "boolean"
+	ShapeAny     = "any"    // any JSON value (interface{}, json.RawMessage)
+	ShapeArray   = "array"  // Elem: the items
+	ShapeMap     = "map"    // an object with any string keys; Elem: the values
+	ShapeObject  = "object" // an object with fixed fields, declared in place
+	ShapeRef     = "ref"    // a named message type: Ref
+)
+
+// Shape formats refine a kind.
+const (
+	FormatDateTime = "date-time" // string: RFC 3339 time (Go time.Time)
+	FormatBytes    = "byte"      // string: base64 bytes (Go []byte)
+	FormatDecimal  = "decimal"   // string: a number or boolean written as a string (json ",string")
+)
+
+// Shape is the JSON form of a value, independent of Go and of any client
+// language.
+type Shape struct {
+	Kind     string
+	Format   string   // see the Format constants; "" for none
+	Elem     *Shape   // array items, map values
+	Ref      *Message // ShapeRef
+	Fields   []Field  // ShapeObject
+	Len      int      // arrays of fixed length (Go arrays); 0 otherwise
+	Nullable bool     // null is a possible value (Go pointers, slices, maps)
+	// Integer bounds, from the Go type's size: 8, 16 or 32 bits are checked
+	// by the schema; 64-bit values exceed what some clients hold exactly.
+	Bits     int
+	Unsigned bool
+}
+
+// Message is a named object type of the client API: a Go struct type.
+type Message struct {
+	Name   string // unique among the messages of one generator run
+	Go     string // the Go type it comes from, e.g. "chatapi.SayRequest"
+	Doc    string
+	Fields []Field
+}
+
+// Field is one JSON object member.
+type Field struct {
+	Name     string // the JSON name
+	GoName   string
+	Doc      string
+	Shape    Shape
+	Optional bool // may be absent (omitempty, omitzero, pointers, fields of embedded pointers)
 }

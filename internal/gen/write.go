@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,11 @@ type Options struct {
 	Patterns []string // package patterns, e.g. "./demo/chat"
 	// Out is the output directory. Empty: each module's own package directory.
 	Out string
+	// Web is the output directory of the client SDK (TypeScript, JavaScript
+	// with .d.ts, and the route manifest). Empty: no client SDK.
+	Web string
+	// NoGo leaves out the Go code (for a run that writes only the SDK).
+	NoGo bool
 }
 
 // Output is one generated file.
@@ -57,8 +63,13 @@ func Generate(opts Options) ([]Output, error) {
 		}
 		fixed = &target{path: path, name: sanitizePkgName(filepath.Base(outDir))}
 	}
-	a := &analyzer{pos: positioner{fset: pkgs[0].Fset, wd: wd}}
+	a := &analyzer{pos: positioner{fset: pkgs[0].Fset, wd: wd}, posOf: map[any]token.Pos{}}
+	a.pushes = a.collectPushes(pkgs)
+	if opts.Web != "" {
+		a.client = newClientAPI(pkgs)
+	}
 	var outs []Output
+	var files []*File
 	for _, pkg := range pkgs {
 		tgt := target{path: pkg.PkgPath, name: pkg.Name}
 		dir := ""
@@ -70,7 +81,8 @@ func Generate(opts Options) ([]Output, error) {
 		}
 		for _, f := range a.analyzePackage(pkg, tgt) {
 			f.Source = pkg.PkgPath
-			if len(a.errs) > 0 {
+			files = append(files, f)
+			if len(a.errs) > 0 || opts.NoGo {
 				continue
 			}
 			src, err := renderGo(f)
@@ -81,6 +93,18 @@ func Generate(opts Options) ([]Output, error) {
 			outs = append(outs, Output{Path: filepath.Join(dir, name), Content: src})
 		}
 	}
+	a.unusedPushes()
+	if a.client != nil {
+		a.uniqueTypes(files)
+	}
+	if a.client != nil && len(a.errs) == 0 && len(files) > 0 {
+		a.client.finish(files)
+		web, err := renderWeb(files, absDir(wd, opts.Web))
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, web...)
+	}
 	if len(a.errs) > 0 {
 		if a.invalid {
 			// A signature did not type-check: show why.
@@ -88,10 +112,17 @@ func Generate(opts Options) ([]Output, error) {
 		}
 		return nil, &Error{Problems: a.problems()}
 	}
-	if len(outs) == 0 {
+	if len(files) == 0 {
 		return nil, fmt.Errorf("no //mqant:module structs in %s", strings.Join(opts.Patterns, " "))
 	}
 	return outs, nil
+}
+
+func absDir(wd, dir string) string {
+	if filepath.IsAbs(dir) {
+		return dir
+	}
+	return filepath.Join(wd, dir)
 }
 
 func sanitizePkgName(s string) string {

@@ -1,4 +1,6 @@
-// Package chatapi holds the messages of the Chat module.
+// Package chatapi holds the messages of the Chat module: requests, and the
+// pushes it sends (marked //mqant:push, so mqantgen generates typed senders
+// and client listeners for them).
 package chatapi
 
 // JoinRequest is the body of Chat/Handler_JoinChat.
@@ -13,12 +15,16 @@ type SayRequest struct {
 }
 
 // OnJoin is pushed on Chat/OnJoin to every member when someone joins.
+//
+//mqant:push Chat/OnJoin
 type OnJoin struct {
 	RoomName string `json:"roomName"`
 	UserName string `json:"userName"`
 }
 
 // OnSay is pushed on Chat/OnSay to every member of the room.
+//
+//mqant:push Chat/OnSay
 type OnSay struct {
 	RoomName string `json:"roomName"`
 	Say      string `json:"say"`
@@ -26,6 +32,8 @@ type OnSay struct {
 }
 
 // OnLeave is pushed on Chat/OnLeave when a member leaves or disconnects.
+//
+//mqant:push Chat/OnLeave
 type OnLeave struct {
 	RoomName string `json:"roomName"`
 	UserName string `json:"userName"`

@@ -10,3 +10,8 @@ type Local struct{ N int }
 type Cycle struct{}
 
 func (c *Cycle) Handler_Local(ctx context.Context, req *Local) (*Local, error) { return nil, nil }
+
+// Notice is a push declared in the module's own package.
+//
+//mqant:push Cycle/OnNotice
+type Notice struct{ Text string }
