@@ -37,6 +37,8 @@ type conn struct {
 	npending int
 	spare    []byte
 	wclosed  bool
+	writing  bool // a goroutine is in flush's write
+	writer   bool // writeLoop is running
 	wake     chan struct{}
 	closed   chan struct{}
 	once     sync.Once
@@ -63,7 +65,7 @@ type callQueue struct {
 
 func newConn(g *Gate, nc net.Conn, network string) *conn {
 	c := &conn{g: g, nc: nc, network: network, remote: nc.RemoteAddr().String(),
-		wake: make(chan struct{}, 1), closed: make(chan struct{}), queues: map[string]*callQueue{}}
+		wake: make(chan struct{}, 1), closed: make(chan struct{})}
 	return c
 }
 
@@ -82,7 +84,8 @@ func (c *conn) update(f func(*runtime.SessionData)) *runtime.SessionData {
 
 func (c *conn) serve() {
 	defer c.nc.Close()
-	rd := packets.NewReader(bufio.NewReaderSize(c.nc, 2048))
+	br := bufio.NewReaderSize(c.nc, 2048)
+	rd := packets.NewReader(br)
 	rd.SetMaxSize(min(DefaultConnectMsgLen, c.g.cfg.maxMsgLen))
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.g.cfg.connectTimeout))
 	p, err := rd.ReadPacket()
@@ -107,14 +110,14 @@ func (c *conn) serve() {
 		c.calls.Wait()
 		c.g.unregister(c)
 	}()
-	go c.writeLoop()
 	rd.SetMaxSize(c.g.cfg.maxMsgLen)
-	c.qos2 = map[uint16]struct{}{}
+	_ = c.nc.SetReadDeadline(time.Time{}) // the CONNECT deadline is over
 	for {
-		if c.keepAlive > 0 {
+		// A client silent for 1.5 x its keep-alive is closed. The deadline
+		// matters only for reads that reach the socket, so it is renewed
+		// only when the buffer is empty, not for every packet of a burst.
+		if c.keepAlive > 0 && br.Buffered() == 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		} else {
-			_ = c.nc.SetReadDeadline(time.Time{})
 		}
 		p, err := rd.ReadPacket()
 		if err != nil {
@@ -203,7 +206,9 @@ func (c *conn) connect(p *packets.Connect) bool {
 		return refuse(packets.ServerUnavailable, "gate shutting down")
 	}
 	// Nothing persists, so the session is never present [MQTT-3.2.2-1].
-	c.enqueue(func(b []byte) []byte { return (&packets.Connack{ReturnCode: packets.Accepted}).AppendTo(b) })
+	// Written by the reader itself: nothing else can be queued yet, and an
+	// idle connection then never starts a writer goroutine.
+	c.writeNow((&packets.Connack{ReturnCode: packets.Accepted}).AppendTo(nil))
 	c.g.log.Debug("client connected", "remote", c.remote, "clientId", c.clientID, "session", c.sessionID, "network", c.network)
 	return true
 }
@@ -222,6 +227,9 @@ func (c *conn) handle(p packets.Packet) bool {
 		case 2:
 			// Handled once; a retransmission before PUBREL only gets PUBREC again.
 			if _, seen := c.qos2[p.PacketID]; !seen {
+				if c.qos2 == nil {
+					c.qos2 = map[uint16]struct{}{}
+				}
 				c.qos2[p.PacketID] = struct{}{}
 				c.route(p)
 			}
@@ -260,6 +268,12 @@ func (c *conn) handle(p packets.Packet) bool {
 // enqueue queues an encoded packet for the writer. A client whose queue is
 // full is not reading: it is disconnected, never waited for.
 func (c *conn) enqueue(appendPacket func([]byte) []byte) bool {
+	return c.enqueueWake(appendPacket, true)
+}
+
+// enqueueWake is enqueue; wake false leaves the writing to the caller,
+// which flushes later (the dispatcher, once its burst of replies is queued).
+func (c *conn) enqueueWake(appendPacket func([]byte) []byte, wake bool) bool {
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
@@ -275,10 +289,18 @@ func (c *conn) enqueue(appendPacket func([]byte) []byte) bool {
 	}
 	c.pending = appendPacket(c.pending)
 	c.npending++
+	start := wake && !c.writer
+	if start {
+		c.writer = true
+	}
 	c.wmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if start {
+		go c.writeLoop()
+	} else if wake {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 	return true
 }
@@ -292,31 +314,69 @@ func (c *conn) publish(topic string, body []byte) bool {
 	return ok
 }
 
-func (c *conn) writeLoop() {
+// flush writes what is queued, unless another goroutine is writing (it
+// writes this too before it stops). The dispatcher calls it once a burst of
+// replies is queued; a client slow to read then holds up only its own
+// dispatcher, never the reader.
+func (c *conn) flush() {
 	for {
-		select {
-		case <-c.wake:
-		case <-c.closed:
+		c.wmu.Lock()
+		if c.writing || len(c.pending) == 0 || c.wclosed {
+			c.wmu.Unlock()
 			return
 		}
-		c.wmu.Lock()
+		c.writing = true
 		buf := c.pending
 		c.pending = c.spare[:0]
 		c.spare = nil
 		c.npending = 0
 		c.wmu.Unlock()
-		if len(buf) == 0 {
-			continue
-		}
 		_ = c.nc.SetWriteDeadline(time.Now().Add(DefaultWriteTimeout))
-		if _, err := c.nc.Write(buf); err != nil {
+		_, err := c.nc.Write(buf)
+		c.wmu.Lock()
+		c.writing = false
+		if cap(buf) <= 64<<10 {
+			c.spare = buf[:0]
+		}
+		c.wmu.Unlock()
+		if err != nil {
 			c.close("write: " + err.Error())
 			return
 		}
-		if cap(buf) <= 64<<10 {
+	}
+}
+
+// writerIdle is how long a connection's writer goroutine waits for more to
+// write before it ends; an idle connection holds no writer.
+const writerIdle = 5 * time.Second
+
+// writeLoop writes what other goroutines queue (acknowledgements from the
+// reader, pushes from modules): everything queued by the time it runs goes
+// out in one write. It ends after writerIdle without work; enqueue starts it
+// again.
+func (c *conn) writeLoop() {
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
+	for {
+		c.flush()
+		select {
+		case <-c.wake:
+			idle.Reset(writerIdle)
+		case <-c.closed:
 			c.wmu.Lock()
-			c.spare = buf[:0]
+			c.writer = false
 			c.wmu.Unlock()
+			return
+		case <-idle.C:
+			c.wmu.Lock()
+			if len(c.pending) > 0 && !c.wclosed {
+				c.wmu.Unlock()
+				idle.Reset(writerIdle)
+				continue
+			}
+			c.writer = false
+			c.wmu.Unlock()
+			return
 		}
 	}
 }
@@ -389,6 +449,9 @@ func (c *conn) dispatch(cl call) {
 	c.calls.Add(1)
 	q := c.queues[cl.typ]
 	if q == nil {
+		if c.queues == nil {
+			c.queues = map[string]*callQueue{}
+		}
 		q = &callQueue{}
 		c.queues[cl.typ] = q
 	}
@@ -399,8 +462,16 @@ func (c *conn) dispatch(cl call) {
 	}
 	q.running = true
 	c.qmu.Unlock()
-	go c.drain(q)
+	c.g.drains.Submit(drainJob{c, q})
 }
+
+// drainJob is one activation of a connection's queue of calls to a module.
+type drainJob struct {
+	c *conn
+	q *callQueue
+}
+
+func runDrain(j drainJob) { j.c.drain(j.q) }
 
 func (c *conn) drain(q *callQueue) {
 	for {
@@ -409,6 +480,8 @@ func (c *conn) drain(q *callQueue) {
 			q.running = false
 			q.calls = q.calls[:0]
 			c.qmu.Unlock()
+			// The replies of a burst go out together, in one write.
+			c.flush()
 			return
 		}
 		cl := q.calls[0]
@@ -428,7 +501,7 @@ func (c *conn) invoke(cl call) {
 	// the call to finish: the next call of this connection to this module
 	// runs only after it, and sees the session it left (a Bind).
 	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload}
-	rep, err := c.g.App.Invoke(context.Background(), runtime.Target{Type: cl.typ}, req)
+	rep, err := c.g.App.InvokeInline(context.Background(), runtime.Target{Type: cl.typ}, req)
 	if cl.msgid == "" {
 		if err != nil {
 			c.g.log.Debug("no-reply request failed", "remote", c.remote, "topic", cl.topic, "err", err)
@@ -448,7 +521,11 @@ func (c *conn) invoke(cl call) {
 	if err != nil {
 		result, text = nil, err.Error()
 	}
-	c.publish(cl.topic, replyBody(result, text))
+	// Queued without waking the writer: drain writes it once the burst of
+	// calls it belongs to is done.
+	if c.enqueueWake(func(b []byte) []byte { return packets.AppendPublish(b, cl.topic, replyBody(result, text), 0, 0) }, false) {
+		c.g.stats.sends.Add(1)
+	}
 }
 
 // replyBody renders {"Error": text, "Result": result}; Result is null on error.

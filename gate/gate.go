@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/gate/packets"
+	"github.com/mqantgen/mqantgen/internal/workpool"
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
@@ -95,6 +96,7 @@ type Gate struct {
 	onPublish PublishHandler // nil: route to modules
 
 	cfg       gateConfig
+	drains    *workpool.Pool[drainJob] // runs connections' call queues
 	listeners []listener
 	wg        sync.WaitGroup
 	closing   atomic.Bool
@@ -149,6 +151,7 @@ func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error 
 		return err
 	}
 	RegisterGateServer(g.RPCServer(), g)
+	g.drains = workpool.New(runDrain, 30*time.Second)
 	if g.cfg.tcpAddr != "" {
 		l, err := listenTCP(g.cfg.tcpAddr, g.cfg.tlsConfig)
 		if err != nil {
@@ -283,6 +286,7 @@ func (g *Gate) Run(closeSig chan bool) {
 		c.close("gate shutting down")
 	}
 	g.wg.Wait()
+	g.drains.Close()
 }
 
 func (g *Gate) closeListeners() {

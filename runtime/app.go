@@ -316,6 +316,25 @@ func (a *App) Invoke(ctx context.Context, to Target, req *Request) (Reply, error
 	return Reply{}, notFound(to)
 }
 
+// InvokeInline is Invoke for a caller that runs on a goroutine of its own
+// (the gate's per-connection dispatcher): an in-process concurrent handler
+// runs right in the caller's goroutine instead of on a worker, and a
+// context without a deadline gets the RPC timeout without a timer unless
+// the handler waits on it.
+func (a *App) InvokeInline(ctx context.Context, to Target, req *Request) (Reply, error) {
+	if !a.local.Reaches(to) || req.NoReply {
+		return a.Invoke(ctx, to, req)
+	}
+	d, ok := ctx.Deadline()
+	if !ok {
+		lc := withLazyDeadline(ctx, time.Now().Add(a.timeout))
+		defer lc.release()
+		ctx, d = lc, lc.d
+	}
+	req.Deadline = d
+	return a.local.InvokeInline(ctx, to, req)
+}
+
 // Call invokes fn on the target with one argument and waits for the result.
 func (a *App) Call(ctx context.Context, to Target, fn string, arg any) (Reply, error) {
 	return a.Invoke(ctx, to, &Request{Fn: fn, Arg: arg})

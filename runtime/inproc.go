@@ -125,6 +125,17 @@ func (t *InProc) Invoke(ctx context.Context, to Target, req *Request) (Reply, er
 	}
 }
 
+// InvokeInline is Invoke, except that a concurrent handler runs in the
+// caller's goroutine (see Server.ServeInline).
+func (t *InProc) InvokeInline(ctx context.Context, to Target, req *Request) (Reply, error) {
+	if srv, ok := t.lookup(to).(*Server); ok {
+		if rep, ok := srv.ServeInline(ctx, req); ok {
+			return rep, rep.Err
+		}
+	}
+	return t.Invoke(ctx, to, req)
+}
+
 // Close implements Transport.
 func (t *InProc) Close() error {
 	t.mu.Lock()

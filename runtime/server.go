@@ -124,7 +124,30 @@ func (s *Server) Serve(ctx context.Context, req *Request, resp Responder) {
 		s.syncQ <- t
 		return
 	}
-	s.pool.submit(t)
+	s.pool.Submit(t)
+}
+
+// ServeInline runs a concurrent (RegisterGO) method in the caller's
+// goroutine and returns its reply, saving the hand-off to a worker and back.
+// The caller must be on a goroutine of its own, so the promise of RegisterGO
+// holds: a slow call never blocks another. ok is false when the call has to
+// go through Serve: a Sync method, an unknown one, a closing server.
+func (s *Server) ServeInline(ctx context.Context, req *Request) (rep Reply, ok bool) {
+	s.mu.RLock()
+	m := s.methods[req.Fn]
+	if m == nil || m.desc.Sync || s.closed || req.NoReply {
+		s.mu.RUnlock()
+		return Reply{}, false
+	}
+	s.inflight.Add(1)
+	s.mu.RUnlock()
+	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", req.Fn)
+		return Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + req.Fn + " expired before it ran", Cause: err}}, true
+	}
+	res, err := s.call(task{m: m, ctx: ctx, req: req})
+	return Reply{Result: res, Err: err}, true
 }
 
 func respond(r Responder, rep Reply) {
@@ -206,7 +229,7 @@ func (s *Server) Close(timeout time.Duration) bool {
 		close(s.quit)
 		if drained {
 			<-s.syncDone
-			s.pool.close()
+			s.pool.Close()
 		}
 	})
 	return drained

@@ -8,6 +8,7 @@ package benchmod
 import (
 	"context"
 
+	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
@@ -41,6 +42,13 @@ func (e *Echo) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
 	e.reply = EchoReply{N: 1, Text: "pong"}
 	RegisterEchoServer(e.RPCServer(), e)
 	return nil
+}
+
+// Handler_Work is a Chat-like handler for the end-to-end benchmarks: it
+// takes the client's session and a decoded request and returns a reply
+// built from them.
+func (e *Echo) Handler_Work(ctx context.Context, s *gate.Session, req *EchoRequest) (*EchoReply, error) {
+	return &EchoReply{N: req.N + 1, Text: s.GetUserID() + req.Text}, nil
 }
 
 // Handler_Echo returns the shared reply.

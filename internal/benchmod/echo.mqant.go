@@ -6,6 +6,7 @@ package benchmod
 import (
 	"context"
 
+	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
@@ -19,11 +20,13 @@ const Echo_Type = "Echo"
 // Method names of Echo, as callers send them.
 const (
 	Echo_Echo_MethodName = "Handler_Echo"
+	Echo_Work_MethodName = "Handler_Work"
 )
 
 // EchoServer is the set of methods Echo implements.
 type EchoServer interface {
 	Handler_Echo(ctx context.Context, in *EchoRequest) (*EchoReply, error)
+	Handler_Work(ctx context.Context, s *gate.Session, in *EchoRequest) (*EchoReply, error)
 }
 
 // RegisterEchoServer registers srv's methods on s.
@@ -39,12 +42,21 @@ func _Echo_Echo_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *
 	return srv.(EchoServer).Handler_Echo(ctx, in)
 }
 
+func _Echo_Work_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+	in, err := runtime.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+	if err != nil {
+		return nil, err
+	}
+	return srv.(EchoServer).Handler_Work(ctx, gate.NewSession(inv, req.Session), in)
+}
+
 // Echo_ModuleDesc is the descriptor table of Echo: method name to
 // generated handler.
 var Echo_ModuleDesc = runtime.ModuleDesc{
 	Type: Echo_Type,
 	Methods: []runtime.MethodDesc{
 		{Name: Echo_Echo_MethodName, Handler: _Echo_Echo_Handler},
+		{Name: Echo_Work_MethodName, Handler: _Echo_Work_Handler},
 	},
 }
 
@@ -75,5 +87,17 @@ func (c *EchoClient) Echo(ctx context.Context, in *EchoRequest) (*EchoReply, err
 // fails only when the call could not be sent.
 func (c *EchoClient) EchoNR(ctx context.Context, in *EchoRequest) error {
 	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Echo_Echo_MethodName, Arg: in, NoReply: true})
+	return err
+}
+
+// Work calls Echo.Handler_Work and waits for its reply.
+func (c *EchoClient) Work(ctx context.Context, s *gate.Session, in *EchoRequest) (*EchoReply, error) {
+	return runtime.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in}))
+}
+
+// WorkNR calls Echo.Handler_Work without waiting for a reply; it
+// fails only when the call could not be sent.
+func (c *EchoClient) WorkNR(ctx context.Context, s *gate.Session, in *EchoRequest) error {
+	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in, NoReply: true})
 	return err
 }

@@ -1,0 +1,100 @@
+// Command benchserver is the server the end-to-end benchmarks measure: the
+// gate plus the benchmark's Echo module (a Chat-like handler: decode a JSON
+// request, return a typed reply) and the chat demo's Login and Chat (for
+// broadcast runs). With -rabbit it runs one side of a two-process setup,
+// the gate in one process and the modules in another, over RabbitMQ.
+//
+//	benchserver -tcp :3563                       # everything in-process
+//	benchserver -rabbit URI -role modules &      # Echo, Login, Chat
+//	benchserver -rabbit URI -role gate -tcp :3563
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/mqantgen/mqantgen/demo/chat"
+	"github.com/mqantgen/mqantgen/demo/login"
+	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/internal/benchmod"
+	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/runtime/rabbitmq"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	tcp := flag.String("tcp", ":3563", "MQTT over TCP address")
+	ws := flag.String("ws", "", "MQTT over WebSocket address; empty to disable")
+	rabbit := flag.String("rabbit", "", "RabbitMQ URI; with it, -role chooses this process's side")
+	role := flag.String("role", "all", "all, gate or modules")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	maxQueue := flag.Int("maxqueue", 0, "gate MaxQueue (0: default)")
+	flag.Parse()
+
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	gateSettings := map[string]any{"TCPAddr": *tcp, "WSAddr": *ws, "SessionCloseListeners": []any{"Chat"},
+		"MaxConnections": 200000}
+	if *maxQueue > 0 {
+		gateSettings["MaxQueue"] = *maxQueue
+	}
+	gatePID, modPID := "p", "p"
+	if *rabbit != "" {
+		gatePID, modPID = "gate", "modules"
+	}
+	cfg := &runtime.Config{RPC: runtime.RPCConfig{Timeout: 10 * time.Second}, Modules: []*runtime.ModuleSettings{
+		{Type: gate.Gate_Type, ID: "bench:Gate", Host: "127.0.0.1", ProcessID: gatePID, Settings: gateSettings},
+		{Type: benchmod.Echo_Type, ID: "bench:Echo", Host: "127.0.0.1", ProcessID: modPID},
+		{Type: "Login", ID: "bench:Login", Host: "127.0.0.1", ProcessID: modPID},
+		{Type: "Chat", ID: "bench:Chat", Host: "127.0.0.1", ProcessID: modPID},
+	}}
+	pid := "p"
+	if *rabbit != "" {
+		cfg.Rabbitmq = &runtime.RabbitmqConfig{URI: *rabbit}
+		switch *role {
+		case "gate":
+			pid = gatePID
+		case "modules":
+			pid = modPID
+		default:
+			return fmt.Errorf("-role must be gate or modules with -rabbit")
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	app := runtime.NewApp(cfg, runtime.Options{ProcessID: pid, Logger: log})
+	app.Register(gate.Gate_Type, gate.New())
+	app.Register(benchmod.Echo_Type, func() runtime.Module { return &benchmod.Echo{} })
+	app.Register("Login", login.New)
+	app.Register("Chat", chat.New)
+	if *rabbit != "" {
+		t := rabbitmq.New(*rabbit, log)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := t.WaitReady(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		app.SetRemote(t)
+	}
+	fmt.Fprintln(os.Stderr, "benchserver: ready")
+	return app.Run(context.Background())
+}
