@@ -251,3 +251,35 @@ func TestShutdownDrainsAndRefuses(t *testing.T) {
 		t.Errorf("call after stop: %v", err)
 	}
 }
+
+func TestInvokeInline(t *testing.T) {
+	leakcheck.Check(t)
+	f := started(t)
+	ctx := context.Background()
+	in := "inline"
+	rep, err := f.app.InvokeInline(ctx, runtime.Target{Type: "Alpha"}, &runtime.Request{Fn: "Echo", Arg: &in})
+	if err != nil || rep.Result != "echo inline" {
+		t.Fatalf("%v %v", rep.Result, err)
+	}
+	if _, err := f.app.InvokeInline(ctx, runtime.Target{Type: "Alpha"}, &runtime.Request{Fn: "Panic"}); !errors.Is(err, runtime.ErrRemotePanic) {
+		t.Errorf("panic inline: %v", err)
+	}
+	if _, err := f.app.InvokeInline(ctx, runtime.Target{Type: "Alpha"}, &runtime.Request{Fn: "Nope"}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("unknown inline: %v", err)
+	}
+	// A Sync method still runs on the module's goroutine.
+	w := f.worker(t, "Alpha")
+	close(w.release)
+	if _, err := f.app.InvokeInline(ctx, runtime.Target{Type: "Alpha"}, &runtime.Request{Fn: "OverlapSync"}); err != nil {
+		t.Errorf("sync method: %v", err)
+	}
+	// An expired call is dropped, not run.
+	expired, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := f.app.InvokeInline(expired, runtime.Target{Type: "Alpha"}, &runtime.Request{Fn: "Echo", Arg: &in}); !errors.Is(err, runtime.ErrTimeout) {
+		t.Errorf("expired inline: %v", err)
+	}
+	if _, err := f.app.InvokeInline(ctx, runtime.Target{Type: "Nope"}, &runtime.Request{Fn: "Echo"}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("missing module inline: %v", err)
+	}
+}
