@@ -48,6 +48,8 @@ func main() {
 	in := flag.String("in", "", "go test -bench output (several runs appended)")
 	out := flag.String("out", "bench/results.md", "markdown file to write")
 	cmdline := flag.String("cmd", "", "the command that produced the input, for the report")
+	e2ePath := flag.String("e2e", "", "end-to-end results: mqantbench JSON summaries, one labelled line each")
+	svgPath := flag.String("svg", "", "where to write the throughput plot (with -e2e)")
 	flag.Parse()
 	f, err := os.Open(*in)
 	if err != nil {
@@ -62,6 +64,14 @@ func main() {
 	}
 	var b strings.Builder
 	write(&b, runs, *cmdline)
+	if *e2ePath != "" {
+		e2e, err := readE2E(*e2ePath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport:", err)
+			os.Exit(1)
+		}
+		writeE2E(&b, e2e, *svgPath)
+	}
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
