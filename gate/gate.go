@@ -179,7 +179,7 @@ func (g *Gate) readConfig(s *runtime.ModuleSettings) error {
 		if err != nil {
 			errs = append(errs, err)
 		} else if n <= 0 {
-			errs = append(errs, fmt.Errorf("module %s setting %s: must be positive, got %d", s.ID, key, n))
+			errs = append(errs, fmt.Errorf("setting %s: must be positive, got %d", key, n))
 			n = def
 		}
 		return n
@@ -200,12 +200,12 @@ func (g *Gate) readConfig(s *runtime.ModuleSettings) error {
 	if raw, ok := s.Settings[settingCloseListeners]; ok {
 		list, ok := raw.([]any)
 		if !ok {
-			errs = append(errs, fmt.Errorf("module %s setting %s: want an array of module types", s.ID, settingCloseListeners))
+			errs = append(errs, fmt.Errorf("setting %s: want an array of module types", settingCloseListeners))
 		}
 		for _, x := range list {
 			t, ok := x.(string)
 			if !ok || t == "" {
-				errs = append(errs, fmt.Errorf("module %s setting %s: want module type names, got %v", s.ID, settingCloseListeners, x))
+				errs = append(errs, fmt.Errorf("setting %s: want module type names, got %v", settingCloseListeners, x))
 				continue
 			}
 			c.closeListeners = append(c.closeListeners, t)
@@ -213,17 +213,21 @@ func (g *Gate) readConfig(s *runtime.ModuleSettings) error {
 	}
 	cert, key := s.String("TLSCertFile", ""), s.String("TLSKeyFile", "")
 	if (cert == "") != (key == "") {
-		errs = append(errs, fmt.Errorf("module %s: TLSCertFile and TLSKeyFile go together", s.ID))
+		set, missing := "TLSCertFile", "TLSKeyFile"
+		if cert == "" {
+			set, missing = missing, set
+		}
+		errs = append(errs, fmt.Errorf("settings: %s is set but %s is not; TLS needs both", set, missing))
 	} else if cert != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("module %s: TLS key pair: %w", s.ID, err))
+			errs = append(errs, fmt.Errorf("settings TLSCertFile/TLSKeyFile: %w", err))
 		} else {
 			c.tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 		}
 	}
 	if c.tcpAddr == "" && c.wsAddr == "" {
-		errs = append(errs, fmt.Errorf("module %s: set TCPAddr or WSAddr (or both)", s.ID))
+		errs = append(errs, fmt.Errorf("settings: set TCPAddr or WSAddr (or both)"))
 	}
 	g.cfg = c
 	return errors.Join(errs...)

@@ -314,7 +314,8 @@ func (m *ModuleSettings) String(key, def string) string {
 }
 
 // Int returns a whole-number setting, or def when absent. A present value
-// that is not a whole number is an error naming the key.
+// that is not a whole number is an error naming the key (the App adds the
+// module's id when OnInit returns it).
 func (m *ModuleSettings) Int(key string, def int) (int, error) {
 	x, ok := m.Settings[key]
 	if !ok {
@@ -332,7 +333,7 @@ func (m *ModuleSettings) Int(key string, def int) (int, error) {
 		ok = false
 	}
 	if !ok || f != math.Trunc(f) || f > math.MaxInt32 || f < math.MinInt32 {
-		return def, fmt.Errorf("module %s setting %s: want a whole number, got %v", m.ID, key, x)
+		return def, fmt.Errorf("setting %s: want a whole number, got %v", key, x)
 	}
 	return int(f), nil
 }
