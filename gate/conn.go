@@ -429,7 +429,7 @@ func (c *conn) replyError(topic, msgid, text string) {
 	if msgid == "" {
 		return
 	}
-	c.publish(topic, replyBody(nil, text))
+	c.enqueueReply(topic, nil, text, true)
 }
 
 // dispatch queues a call behind the connection's earlier calls to the same
@@ -441,7 +441,7 @@ func (c *conn) dispatch(cl call) {
 		c.g.stats.dropped.Add(1)
 		c.g.log.Warn("request refused: too many in flight", "remote", c.remote, "clientId", c.clientID, "topic", cl.topic, "limit", c.g.cfg.maxInflight)
 		if cl.msgid != "" {
-			c.publish(cl.topic, replyBody(nil, "too many requests in flight"))
+			c.enqueueReply(cl.topic, nil, "too many requests in flight", true)
 		}
 		return
 	}
@@ -508,13 +508,19 @@ func (c *conn) invoke(cl call) {
 		}
 		return
 	}
+	// The result is encoded into a pooled scratch buffer and the reply
+	// assembled straight into the connection's write queue: no allocation
+	// for the encoded result or the reply body.
+	scratch := scratchPool.Get().(*[]byte)
 	var result []byte
 	if err == nil {
 		if rep.Raw != nil {
 			result = rep.Raw
-		} else if result, err = runtime.JSON.Marshal(rep.Result); err != nil {
+		} else if result, err = runtime.AppendJSON((*scratch)[:0], rep.Result); err != nil {
 			c.g.log.Error("cannot encode handler result", "topic", cl.topic, "err", err)
 			err = errors.New("internal error: result cannot be encoded as JSON")
+		} else {
+			*scratch = result
 		}
 	}
 	text := ""
@@ -523,21 +529,40 @@ func (c *conn) invoke(cl call) {
 	}
 	// Queued without waking the writer: drain writes it once the burst of
 	// calls it belongs to is done.
-	if c.enqueueWake(func(b []byte) []byte { return packets.AppendPublish(b, cl.topic, replyBody(result, text), 0, 0) }, false) {
+	c.enqueueReply(cl.topic, result, text, false)
+	if cap(*scratch) <= 64<<10 {
+		scratchPool.Put(scratch)
+	}
+}
+
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// enqueueReply queues the reply {"Error": text, "Result": result} on topic;
+// Result is null on error.
+func (c *conn) enqueueReply(topic string, result []byte, errText string, wake bool) {
+	if errText != "" || len(result) == 0 {
+		result = nullJSON
+	}
+	quoted := emptyJSONString
+	if errText != "" {
+		quoted, _ = runtime.AppendJSON(nil, errText)
+	}
+	n := len(`{"Error":`) + len(quoted) + len(`,"Result":`) + len(result) + 1
+	ok := c.enqueueWake(func(b []byte) []byte {
+		b = packets.AppendPublishHeader(b, topic, n)
+		b = append(b, `{"Error":`...)
+		b = append(b, quoted...)
+		b = append(b, `,"Result":`...)
+		b = append(b, result...)
+		return append(b, '}')
+	}, wake)
+	if ok {
 		c.g.stats.sends.Add(1)
 	}
 }
 
-// replyBody renders {"Error": text, "Result": result}; Result is null on error.
-func replyBody(result []byte, errText string) []byte {
-	if errText != "" || len(result) == 0 {
-		result = []byte("null")
-	}
-	quoted, _ := runtime.JSON.Marshal(errText)
-	b := make([]byte, 0, len(result)+len(quoted)+22)
-	b = append(b, `{"Error":`...)
-	b = append(b, quoted...)
-	b = append(b, `,"Result":`...)
-	b = append(b, result...)
-	return append(b, '}')
-}
+var (
+	nullJSON        = []byte("null")
+	emptyJSONString = []byte(`""`)
+)
+

@@ -14,9 +14,25 @@ type jsonCodec struct{ api jsoniter.API }
 func (c jsonCodec) Marshal(v any) ([]byte, error)      { return c.api.Marshal(v) }
 func (c jsonCodec) Unmarshal(data []byte, v any) error { return c.api.Unmarshal(data, v) }
 
-// JSON is the codec of the framework: json-iterator configured to behave like
-// encoding/json (same tags, same escaping, sorted map keys).
-var JSON Codec = jsonCodec{api: jsoniter.ConfigCompatibleWithStandardLibrary}
+// jsonAPI is the one json-iterator configuration: like encoding/json (same
+// tags, same escaping, sorted map keys).
+var jsonAPI = jsoniter.ConfigCompatibleWithStandardLibrary
+
+// JSON is the codec of the framework.
+var JSON Codec = jsonCodec{api: jsonAPI}
+
+// AppendJSON appends v encoded as JSON (the JSON codec's configuration) to
+// dst, with a pooled encoder: no allocation beyond growing dst.
+func AppendJSON(dst []byte, v any) ([]byte, error) {
+	s := jsonAPI.BorrowStream(nil)
+	s.SetBuffer(dst)
+	s.WriteVal(v)
+	out, err := s.Buffer(), s.Error
+	s.SetBuffer(nil)
+	s.Error = nil
+	jsonAPI.ReturnStream(s)
+	return out, err
+}
 
 // RawMessage is a raw encoded JSON value, as encoding/json's.
 type RawMessage = jsoniter.RawMessage

@@ -56,6 +56,16 @@ func AppendPublish(dst []byte, topic string, payload []byte, qos byte, id uint16
 	return appendPublish(dst, qos<<1&flagQoS, topic, payload, qos, id)
 }
 
+// AppendPublishHeader appends the start of a QoS 0 PUBLISH on topic whose
+// payload, payloadLen bytes, the caller appends right after: for payloads
+// written in pieces, without assembling them first.
+func AppendPublishHeader(dst []byte, topic string, payloadLen int) []byte {
+	n := 2 + len(topic) + payloadLen
+	dst = slices.Grow(dst, packetLen(n))
+	dst = appendFixedHeader(dst, TypePublish, 0, n)
+	return appendString(dst, topic)
+}
+
 func appendPublish(dst []byte, flags byte, topic string, payload []byte, qos byte, id uint16) []byte {
 	n := 2 + len(topic) + len(payload)
 	if qos != 0 {
