@@ -565,4 +565,3 @@ var (
 	nullJSON        = []byte("null")
 	emptyJSONString = []byte(`""`)
 )
-
