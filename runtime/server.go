@@ -230,6 +230,9 @@ func (s *Server) Close(timeout time.Duration) bool {
 		if drained {
 			<-s.syncDone
 			s.pool.Close()
+		} else {
+			// Calls still running finish on their own; their workers then exit.
+			s.pool.Stop()
 		}
 	})
 	return drained

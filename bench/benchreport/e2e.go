@@ -162,6 +162,10 @@ func writeE2E(b *strings.Builder, runs []e2eRun, svgPath string) {
 		if err := os.WriteFile(svgPath, []byte(throughputSVG(byLabel)), 0o644); err == nil {
 			fmt.Fprintf(b, "\n![throughput against connections](%s)\n", svgBase(svgPath))
 		}
+		latPath := strings.TrimSuffix(svgPath, svgBase(svgPath)) + "latency.svg"
+		if err := os.WriteFile(latPath, []byte(latencySVG(byLabel)), 0o644); err == nil {
+			fmt.Fprintf(b, "\n![latency percentiles](%s)\n", svgBase(latPath))
+		}
 	}
 }
 

@@ -54,9 +54,13 @@ func (p *Pool[T]) worker(t T) {
 	}
 }
 
+// Stop tells the workers to exit once their current task is done, without
+// waiting for them.
+func (p *Pool[T]) Stop() { p.once.Do(func() { close(p.quit) }) }
+
 // Close stops idle workers and waits for running tasks. Tasks submitted
 // after Close still run, each on a worker that then exits.
 func (p *Pool[T]) Close() {
-	p.once.Do(func() { close(p.quit) })
+	p.Stop()
 	p.wg.Wait()
 }

@@ -52,6 +52,7 @@ func (m *idle) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
 // cluster is several Apps, each a "process" with its own broker connection.
 type cluster struct {
 	apps   map[string]*runtime.App
+	trs    map[string]*rabbitmq.Transport
 	probes map[string]*rpctest.Probe
 	logs   *syncBuf
 	mu     sync.Mutex
@@ -68,7 +69,7 @@ func startCluster(t *testing.T, timeout time.Duration, probeIDs ...string) *clus
 	for _, id := range probeIDs {
 		cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: rpctest.Probe_Type, ID: id, Host: "127.0.0.1", ProcessID: id})
 	}
-	c := &cluster{apps: map[string]*runtime.App{}, probes: map[string]*rpctest.Probe{}, logs: &syncBuf{}}
+	c := &cluster{apps: map[string]*runtime.App{}, trs: map[string]*rabbitmq.Transport{}, probes: map[string]*rpctest.Probe{}, logs: &syncBuf{}}
 	log := slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for _, pid := range append([]string{"caller"}, probeIDs...) {
 		app := runtime.NewApp(cfg, runtime.Options{ProcessID: pid, Logger: log.With("process", pid), DrainTimeout: 2 * time.Second})
@@ -93,6 +94,7 @@ func startCluster(t *testing.T, timeout time.Duration, probeIDs ...string) *clus
 		}
 		t.Cleanup(func() { app.Stop("test end") })
 		c.apps[pid] = app
+		c.trs[pid] = tr
 	}
 	return c
 }
@@ -322,4 +324,47 @@ func TestSlowCallDoesNotHoldOthers(t *testing.T) {
 	default:
 	}
 	<-slowDone
+}
+
+// TestConsumerDiesMidCall: a call is acknowledged only after it ran, so when
+// the instance running it loses its broker connection the broker hands the
+// call to the other instance, which refuses to run it a second time (at
+// most once) and tells the caller at once, instead of leaving it to time out.
+func TestConsumerDiesMidCall(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	c := startCluster(t, 30*time.Second, "p1", "p2")
+	cl := c.client()
+	type result struct {
+		err  error
+		took time.Duration
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		_, err := cl.Slow(ctx, 3000)
+		done <- result{err, time.Since(t0)}
+	}()
+	var running, other string
+	pollFor(t, "the slow call running on one instance", func() bool {
+		for _, id := range []string{"p1", "p2"} {
+			if c.probes[id].SlowRan.Load() == 1 {
+				running = id
+			}
+		}
+		return running != ""
+	})
+	other = map[string]string{"p1": "p2", "p2": "p1"}[running]
+	_ = c.trs[running].Close() // the consumer dies: its connection goes, the call is unacknowledged
+	r := <-done
+	if !errors.Is(r.err, runtime.ErrTransport) || !strings.Contains(r.err.Error(), "not run twice") {
+		t.Fatalf("caller got %v after %v; want a transport error saying the call is not run twice", r.err, r.took)
+	}
+	if r.took > 2900*time.Millisecond {
+		t.Errorf("the caller waited %v: it should hear of the failure before the call would have ended", r.took)
+	}
+	if n := c.probes[other].SlowRan.Load(); n != 0 {
+		t.Errorf("the call ran again on %s (%d times): at most once is broken", other, n)
+	}
 }
