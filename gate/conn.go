@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/gate/packets"
+	"github.com/mqantgen/mqantgen/internal/wsconn"
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
@@ -145,7 +146,7 @@ func (c *conn) readFailed(err error, beforeConnect bool) {
 		}
 		c.close("keep-alive expired")
 	case errors.Is(err, packets.ErrMalformed), errors.Is(err, packets.ErrPacketTooLarge),
-		errors.Is(err, packets.ErrProtocolViolation), errors.Is(err, errTextFrame):
+		errors.Is(err, packets.ErrProtocolViolation), errors.Is(err, wsconn.ErrTextFrame):
 		c.g.stats.malformed.Add(1)
 		c.g.log.Warn("closing connection: bad packet", "remote", c.remote, "clientId", c.clientID, "err", err)
 		c.close(err.Error())

@@ -2,8 +2,6 @@ package gate
 
 import (
 	"crypto/tls"
-	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/mqantgen/mqantgen/internal/wsconn"
 )
 
 // listener is what the gate accepts connections from: TCP and WebSocket
@@ -79,7 +79,7 @@ func (w *wsListener) upgrade(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered with an HTTP error
 	}
-	c := &wsConn{ws: ws}
+	c := wsconn.New(ws)
 	select {
 	case w.conns <- c:
 	case <-w.done:
@@ -106,56 +106,3 @@ func (w *wsListener) Close() error {
 
 func (w *wsListener) Addr() net.Addr  { return w.ln.Addr() }
 func (w *wsListener) Network() string { return "ws" }
-
-// wsConn presents a WebSocket as a byte stream. MQTT packets may span
-// frames and a frame may hold several packets; every Write is one binary
-// frame.
-type wsConn struct {
-	ws *websocket.Conn
-	r  io.Reader
-}
-
-var errTextFrame = errors.New("websocket: text frame; MQTT needs binary frames")
-
-func (c *wsConn) Read(p []byte) (int, error) {
-	for {
-		if c.r == nil {
-			mt, r, err := c.ws.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			if mt != websocket.BinaryMessage {
-				return 0, errTextFrame
-			}
-			c.r = r
-		}
-		n, err := c.r.Read(p)
-		if err == io.EOF {
-			c.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-func (c *wsConn) Write(p []byte) (int, error) {
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (c *wsConn) Close() error                       { return c.ws.Close() }
-func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
-func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
-func (c *wsConn) SetDeadline(t time.Time) error {
-	if err := c.ws.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.ws.SetWriteDeadline(t)
-}

@@ -3,12 +3,12 @@ package loadgen
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
-	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/mqantgen/mqantgen/internal/wsconn"
 )
 
 // target is where connections go, parsed from Config.URL.
@@ -100,52 +100,5 @@ func dial(ctx context.Context, t target, source net.IP) (net.Conn, error) {
 		return nil, err
 	}
 	_ = resp.Body.Close()
-	return &wsStream{ws: ws}, nil
-}
-
-// wsStream presents a WebSocket as a byte stream: reads run across frame
-// boundaries, each Write sends one binary frame.
-type wsStream struct {
-	ws *websocket.Conn
-	r  io.Reader
-}
-
-func (s *wsStream) Read(p []byte) (int, error) {
-	for {
-		if s.r == nil {
-			_, r, err := s.ws.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			s.r = r
-		}
-		n, err := s.r.Read(p)
-		if err == io.EOF {
-			s.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-func (s *wsStream) Write(p []byte) (int, error) {
-	if err := s.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (s *wsStream) Close() error                       { return s.ws.Close() }
-func (s *wsStream) LocalAddr() net.Addr                { return s.ws.LocalAddr() }
-func (s *wsStream) RemoteAddr() net.Addr               { return s.ws.RemoteAddr() }
-func (s *wsStream) SetReadDeadline(t time.Time) error  { return s.ws.SetReadDeadline(t) }
-func (s *wsStream) SetWriteDeadline(t time.Time) error { return s.ws.SetWriteDeadline(t) }
-func (s *wsStream) SetDeadline(t time.Time) error {
-	if err := s.ws.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return s.ws.SetWriteDeadline(t)
+	return wsconn.New(ws), nil
 }

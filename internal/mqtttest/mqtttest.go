@@ -6,7 +6,6 @@ package mqtttest
 
 import (
 	"bufio"
-	"io"
 	"net"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/mqantgen/mqantgen/gate/packets"
+	"github.com/mqantgen/mqantgen/internal/wsconn"
 )
 
 // Client is one raw MQTT connection.
@@ -185,55 +185,8 @@ func DialWS(t testing.TB, url string, subprotocols ...string) (*Client, *websock
 	}
 	resp.Body.Close()
 	t.Cleanup(func() { ws.Close() })
-	nc := &wsStream{ws: ws}
+	nc := wsconn.New(ws)
 	rd := packets.NewReader(bufio.NewReader(nc))
 	rd.SetMaxSize(packets.MaxRemainingLength)
 	return &Client{t: t, Conn: nc, rd: rd}, ws
-}
-
-// wsStream presents a WebSocket as a net.Conn byte stream: reads run across
-// frame boundaries, each Write sends one binary frame.
-type wsStream struct {
-	ws *websocket.Conn
-	r  io.Reader
-}
-
-func (s *wsStream) Read(p []byte) (int, error) {
-	for {
-		if s.r == nil {
-			_, r, err := s.ws.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			s.r = r
-		}
-		n, err := s.r.Read(p)
-		if err == io.EOF {
-			s.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-func (s *wsStream) Write(p []byte) (int, error) {
-	if err := s.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (s *wsStream) Close() error                       { return s.ws.Close() }
-func (s *wsStream) LocalAddr() net.Addr                { return s.ws.LocalAddr() }
-func (s *wsStream) RemoteAddr() net.Addr               { return s.ws.RemoteAddr() }
-func (s *wsStream) SetReadDeadline(t time.Time) error  { return s.ws.SetReadDeadline(t) }
-func (s *wsStream) SetWriteDeadline(t time.Time) error { return s.ws.SetWriteDeadline(t) }
-func (s *wsStream) SetDeadline(t time.Time) error {
-	if err := s.ws.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return s.ws.SetWriteDeadline(t)
 }
