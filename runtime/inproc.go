@@ -44,9 +44,10 @@ func (t *InProc) Listen(typ, id string, ep Endpoint) (io.Closer, error) {
 		g = &typeGroup{}
 		t.byType[typ] = g
 	}
-	// Copy-on-write so readers of the slices never race with us.
-	g2 := &typeGroup{ids: append(append([]string(nil), g.ids...), id), eps: append(append([]Endpoint(nil), g.eps...), ep)}
-	t.byType[typ] = g2
+	// Readers hold the read lock while they pick an endpoint, so the group
+	// can grow in place.
+	g.ids = append(g.ids, id)
+	g.eps = append(g.eps, ep)
 	return closerFunc(func() error { t.remove(typ, id); return nil }), nil
 }
 

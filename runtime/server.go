@@ -99,9 +99,8 @@ func (s *Server) Has(fn string) bool {
 // Serve implements Endpoint.
 func (s *Server) Serve(ctx context.Context, req *Request, resp Responder) {
 	if err := ctx.Err(); err != nil {
-		// The caller gave up before the call started: drop it.
-		s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", req.Fn)
-		respond(resp, Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + req.Fn + " expired before it ran", Cause: err}})
+		// The caller gave up before the call started.
+		respond(resp, s.drop(req.Fn, err))
 		return
 	}
 	s.mu.RLock()
@@ -143,11 +142,17 @@ func (s *Server) ServeInline(ctx context.Context, req *Request) (rep Reply, ok b
 	s.mu.RUnlock()
 	defer s.inflight.Done()
 	if err := ctx.Err(); err != nil {
-		s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", req.Fn)
-		return Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + req.Fn + " expired before it ran", Cause: err}}, true
+		return s.drop(req.Fn, err), true
 	}
 	res, err := s.call(task{m: m, ctx: ctx, req: req})
 	return Reply{Result: res, Err: err}, true
+}
+
+// drop logs a call whose deadline passed before it ran and returns the
+// timeout its caller gets instead of running it.
+func (s *Server) drop(fn string, err error) Reply {
+	s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", fn)
+	return Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + fn + " expired before it ran", Cause: err}}
 }
 
 func respond(r Responder, rep Reply) {
@@ -171,10 +176,10 @@ func (s *Server) syncLoop() {
 func (s *Server) run(t task) {
 	defer s.inflight.Done()
 	if err := t.ctx.Err(); err != nil {
-		// The call waited behind others until its caller gave up: drop it.
-		s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", t.req.Fn)
+		// The call waited behind others until its caller gave up.
+		rep := s.drop(t.req.Fn, err)
 		if !t.req.NoReply {
-			t.resp.Respond(Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + t.req.Fn + " expired before it ran", Cause: err}})
+			t.resp.Respond(rep)
 		}
 		return
 	}

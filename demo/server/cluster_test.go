@@ -47,41 +47,8 @@ func TestClusterChat(t *testing.T) {
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	procs := map[string]*exec.Cmd{}
 	for _, pid := range []string{"login", "chat", "gate1", "gate2"} {
-		logf, err := os.Create(filepath.Join(dir, pid+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "-conf", confFile, "-pid", pid, "-web", "", "-log", "debug")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs[pid] = cmd
-		t.Cleanup(func() {
-			// Ctrl+C: every process shuts down cleanly on its own.
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s exited with %v", pid, err)
-				}
-			case <-time.After(20 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Errorf("%s did not stop on SIGINT", pid)
-			}
-			logf.Close()
-			b, _ := os.ReadFile(logf.Name())
-			if !strings.Contains(string(b), "closing down") {
-				t.Errorf("%s log lacks the shutdown line:\n%s", pid, b)
-			}
-			if t.Failed() {
-				t.Logf("%s log:\n%s", pid, b)
-			}
-		})
+		startServer(t, dir, pid, bin, "-conf", confFile, "-pid", pid, "-web", "", "-log", "debug")
 	}
 	gate1 := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	gate2ws := fmt.Sprintf("127.0.0.1:%d", ports[3])
@@ -123,6 +90,44 @@ func TestClusterChat(t *testing.T) {
 	alice.WaitOne(func(m mqtttest.Msg) bool {
 		return m.Topic == "Chat/OnLeave" && m.Payload == `{"roomName":"lobby","userName":"bob"}`
 	}, "OnLeave across processes")
+}
+
+// startServer starts a server process logging to dir/name.log. At the end
+// of the test it gets SIGINT (Ctrl+C) and must shut down cleanly on its own
+// and say so in its log; the log is shown when the test failed.
+func startServer(t *testing.T, dir, name, bin string, args ...string) {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s exited with %v", name, err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop on SIGINT", name)
+		}
+		logf.Close()
+		b, _ := os.ReadFile(logf.Name())
+		if !strings.Contains(string(b), "closing down") {
+			t.Errorf("%s log lacks the shutdown line:\n%s", name, b)
+		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, b)
+		}
+	})
 }
 
 func freePorts(t *testing.T, n int) []int {

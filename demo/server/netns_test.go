@@ -10,9 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
 	"github.com/mqantgen/mqantgen/internal/rabbittest"
@@ -91,34 +89,8 @@ func TestAcrossHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ns := range []string{nsA, nsB} {
-		logf, err := os.Create(filepath.Join(dir, ns+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		// No -pid: each host runs the instances whose Host it has.
-		cmd := exec.Command("ip", "netns", "exec", ns, bin, "-conf", confFile, "-web", "", "-log", "debug")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s: %v", ns, err)
-				}
-			case <-time.After(20 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Errorf("%s did not stop on SIGINT", ns)
-			}
-			b, _ := os.ReadFile(logf.Name())
-			if t.Failed() {
-				t.Logf("%s log:\n%s", ns, b)
-			}
-		})
+		startServer(t, dir, ns, "ip", "netns", "exec", ns, bin, "-conf", confFile, "-web", "", "-log", "debug")
 	}
 	waitListening(t, "10.77.0.2:3563")
 	alice := mqtttest.NewPaho(t, "tcp://10.77.0.2:3563", "alice")
