@@ -2,14 +2,19 @@ package gate
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/wsconn"
 )
 
@@ -22,19 +27,139 @@ type listener interface {
 	Network() string // "tcp" or "ws"
 }
 
+func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
+
+// socketLimiter counts the gate's open sockets from accept (not from
+// CONNECT, so sockets that never send one count too), in total and per
+// remote IP.
+type socketLimiter struct {
+	max, perIP int
+	n          atomic.Int64
+	mu         sync.Mutex
+	byIP       map[string]int
+}
+
+func newSocketLimiter(max, perIP int) *socketLimiter {
+	return &socketLimiter{max: max, perIP: perIP, byIP: map[string]int{}}
+}
+
+func (s *socketLimiter) open() int64 { return s.n.Load() }
+
+// acquire takes a place for a socket from ip, or says which limit is full.
+func (s *socketLimiter) acquire(ip string) (reason string, ok bool) {
+	if s.n.Add(1) > int64(s.max) {
+		s.n.Add(-1)
+		return "MaxConnections reached", false
+	}
+	if s.perIP > 0 {
+		s.mu.Lock()
+		if s.byIP[ip] >= s.perIP {
+			s.mu.Unlock()
+			s.n.Add(-1)
+			return "MaxConnectionsPerIP reached", false
+		}
+		s.byIP[ip]++
+		s.mu.Unlock()
+	}
+	return "", true
+}
+
+func (s *socketLimiter) release(ip string) {
+	s.n.Add(-1)
+	if s.perIP > 0 {
+		s.mu.Lock()
+		if s.byIP[ip]--; s.byIP[ip] <= 0 {
+			delete(s.byIP, ip)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// countedConn gives its place back when closed.
+type countedConn struct {
+	net.Conn
+	ip   string
+	lim  *socketLimiter
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.lim.release(c.ip) })
+	return c.Conn.Close()
+}
+
+// limitedListener admits sockets within the gate's limits; the others are
+// refused at once, before any goroutine or buffer is spent on them beyond
+// a bounded number of refusals in progress.
+type limitedListener struct {
+	net.Listener
+	g       *Gate
+	connack bool // plain MQTT over TCP: tell the client why (CONNACK 3)
+}
+
+// maxRefusing bounds the over-limit sockets being answered at once.
+const maxRefusing = 64
+
+var refusing atomic.Int32
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := nc.RemoteAddr().String()
+		if h, _, err := net.SplitHostPort(ip); err == nil {
+			ip = h
+		}
+		reason, ok := l.g.sockets.acquire(ip)
+		if ok {
+			return &countedConn{Conn: nc, ip: ip, lim: l.g.sockets}, nil
+		}
+		l.g.stats.overLimit.Add(1)
+		if n, ok := l.g.limitWarns.allow(time.Now()); ok {
+			l.g.log.Warn("refusing connection", "remote", nc.RemoteAddr().String(), "reason", reason, "suppressed", n)
+		}
+		if !l.connack || refusing.Add(1) > maxRefusing {
+			if l.connack {
+				refusing.Add(-1)
+			}
+			_ = nc.Close()
+			continue
+		}
+		go refuseConnack(nc)
+	}
+}
+
+// refuseConnack answers an over-limit MQTT client with CONNACK 3 (server
+// unavailable), so it reports why rather than a reset, then closes.
+func refuseConnack(nc net.Conn) {
+	defer refusing.Add(-1)
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(time.Second))
+	_, _ = nc.Write((&packets.Connack{ReturnCode: packets.ServerUnavailable}).AppendTo(nil))
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	// Read what the client sent (its CONNECT) so closing does not reset
+	// the connection before it reads the CONNACK.
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
+}
+
 type tcpListener struct{ net.Listener }
 
 func (tcpListener) Network() string { return "tcp" }
 
-func listenTCP(addr string, tc *tls.Config) (listener, error) {
+func (g *Gate) listenTCP(addr string, tc *tls.Config) (listener, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	var ll net.Listener = &limitedListener{Listener: l, g: g, connack: tc == nil}
 	if tc != nil {
-		l = tls.NewListener(l, tc)
+		ll = tls.NewListener(ll, tc)
 	}
-	return tcpListener{l}, nil
+	return tcpListener{ll}, nil
 }
 
 // wsListener serves HTTP, upgrades every request (any path) to a WebSocket
@@ -42,40 +167,71 @@ func listenTCP(addr string, tc *tls.Config) (listener, error) {
 type wsListener struct {
 	ln    net.Listener
 	srv   *http.Server
+	up    websocket.Upgrader
+	log   *slog.Logger
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
 }
 
-var upgrader = websocket.Upgrader{
-	ReadBufferSize:  4096,
-	WriteBufferSize: 4096,
-	Subprotocols:    []string{"mqtt", "mqttv3.1"},
-	// Game clients come from any origin; authentication is the CONNECT's job.
-	CheckOrigin: func(*http.Request) bool { return true },
+// allowedOrigin reports whether a WebSocket handshake may proceed. Native
+// game clients send no Origin and are always allowed; with a list set, a
+// browser page from any other site is refused, so it cannot use a
+// player's network position to reach the gate.
+func allowedOrigin(origins []string, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(origins) == 0 {
+		return true
+	}
+	for _, o := range origins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
 }
 
-func listenWS(addr string, tc *tls.Config, log *slog.Logger) (listener, error) {
+func (g *Gate) listenWS(addr string, tc *tls.Config) (listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	w := &wsListener{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	w := &wsListener{ln: ln, log: g.log, conns: make(chan net.Conn), done: make(chan struct{})}
+	origins := g.cfg.wsOrigins
+	w.up = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		Subprotocols:    []string{"mqtt", "mqttv3.1"},
+		CheckOrigin: func(r *http.Request) bool {
+			if allowedOrigin(origins, r) {
+				return true
+			}
+			g.stats.refused.Add(1)
+			if n, ok := g.limitWarns.allow(time.Now()); ok {
+				g.log.Warn("refusing WebSocket: origin not allowed", "remote", r.RemoteAddr, "origin", clip(r.Header.Get("Origin")), "suppressed", n)
+			}
+			return false
+		},
+	}
+	// A socket that never completes a handshake, or keeps an HTTP
+	// connection open without upgrading, is closed after ConnectTimeout.
 	w.srv = &http.Server{
 		Handler:           http.HandlerFunc(w.upgrade),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: g.cfg.connectTimeout,
+		IdleTimeout:       g.cfg.connectTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
-	served := ln
+	var served net.Listener = &limitedListener{Listener: ln, g: g}
 	if tc != nil {
-		served = tls.NewListener(ln, tc)
+		served = tls.NewListener(served, tc)
 	}
 	go func() { _ = w.srv.Serve(served) }()
 	return w, nil
 }
 
 func (w *wsListener) upgrade(rw http.ResponseWriter, r *http.Request) {
-	ws, err := upgrader.Upgrade(rw, r, nil)
+	ws, err := w.up.Upgrade(rw, r, nil)
 	if err != nil {
 		return // the upgrader has answered with an HTTP error
 	}

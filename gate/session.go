@@ -25,12 +25,15 @@ func NewSession(inv runtime.Invoker, data *runtime.SessionData) *Session {
 	return &Session{inv: inv, data: data}
 }
 
-// Data returns the session's plain data; nil for a nil session.
+// Data returns a copy of the session's plain data; nil for a nil session.
+// It is a copy because in-process the snapshot is the gate's own: changing
+// it would change the gate's session behind its back (and race it). Set
+// and Push are the way to change settings.
 func (s *Session) Data() *runtime.SessionData {
 	if s == nil {
 		return nil
 	}
-	return s.data
+	return s.data.Clone()
 }
 
 // GetSessionID returns the id the gate gave the connection.

@@ -134,10 +134,10 @@ func TestTLSBadConfig(t *testing.T) {
 		settings map[string]any
 		want     []string
 	}{
-		{"cert only", map[string]any{"TLSCertFile": certFile}, []string{"module 127.0.0.1:Gate: OnInit: settings: TLSCertFile is set but TLSKeyFile is not"}},
-		{"key only", map[string]any{"TLSKeyFile": keyFile}, []string{"module 127.0.0.1:Gate: OnInit: settings: TLSKeyFile is set but TLSCertFile is not"}},
-		{"missing cert file", map[string]any{"TLSCertFile": missing, "TLSKeyFile": keyFile}, []string{"127.0.0.1:Gate", "settings TLSCertFile/TLSKeyFile", "nope.pem"}},
-		{"key of another cert", map[string]any{"TLSCertFile": otherCert, "TLSKeyFile": keyFile}, []string{"127.0.0.1:Gate", "settings TLSCertFile/TLSKeyFile", "private key does not match public key"}},
+		{"cert only", map[string]any{"TLSCertFile": certFile}, []string{"module 127.0.0.1:Gate: OnInit: Settings.TLSKeyFile: missing; TLSCertFile is set and TLS needs both"}},
+		{"key only", map[string]any{"TLSKeyFile": keyFile}, []string{"module 127.0.0.1:Gate: OnInit: Settings.TLSCertFile: missing; TLSKeyFile is set and TLS needs both"}},
+		{"missing cert file", map[string]any{"TLSCertFile": missing, "TLSKeyFile": keyFile}, []string{"127.0.0.1:Gate", "Settings.TLSCertFile:", "nope.pem"}},
+		{"key of another cert", map[string]any{"TLSCertFile": otherCert, "TLSKeyFile": keyFile}, []string{"127.0.0.1:Gate", "Settings.TLSCertFile:", "private key does not match public key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := demotest.StartErr(t, tc.settings)

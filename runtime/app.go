@@ -91,6 +91,9 @@ func (a *App) Logger() *slog.Logger { return a.log }
 // Config returns the app's configuration.
 func (a *App) Config() *Config { return a.cfg }
 
+// RPCTimeout is the deadline of a call whose context has none.
+func (a *App) RPCTimeout() time.Duration { return a.timeout }
+
 // ServerIDs returns the ids of every configured instance of typ.
 func (a *App) ServerIDs(typ string) []string {
 	var ids []string

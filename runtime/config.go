@@ -46,6 +46,10 @@ type ModuleSettings struct {
 	ProcessID string
 	Rabbitmq  *RabbitmqConfig // overrides the global section for this instance
 	Settings  map[string]any
+	// Path is where the instance is in the config file, such as
+	// "$.Module.Gate[0]", for modules' own settings errors. Empty for
+	// settings built in code.
+	Path string
 }
 
 // DefaultRPCTimeout is the deadline of a call whose context has none.
@@ -247,7 +251,7 @@ func (v *validator) instance(path, typ string, x any) *ModuleSettings {
 	if m == nil {
 		return nil
 	}
-	ms := &ModuleSettings{Type: typ}
+	ms := &ModuleSettings{Type: typ, Path: path}
 	ms.ID = v.str(path, m, "Id", true)
 	ms.Host = v.str(path, m, "Host", false)
 	if ms.Host != "" && net.ParseIP(ms.Host) == nil && !hostName.MatchString(ms.Host) {

@@ -1,0 +1,351 @@
+package gate
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqantgen/mqantgen/gate/packets"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// dispatcher runs a connection's calls: one queue per module type, so a
+// connection's requests to one module run one at a time in arrival order
+// while its calls to different modules, and other connections' calls, run
+// in parallel. It never blocks the reader.
+//
+// Its state is bounded whatever the client sends: at most maxInflight calls
+// are queued or running, a queue exists only while it has calls, and a call
+// whose handler outlives its deadline is abandoned by the gate's watchdog
+// (the client gets the timeout, the queue moves on), so closing the
+// connection never waits for longer than the RPC timeout.
+type dispatcher struct {
+	c *conn
+
+	mu       sync.Mutex
+	queues   map[string]*callQueue
+	inflight int // calls queued or running
+	closedAt time.Time
+	idle     chan struct{} // closed when inflight drops to 0 after the connection closed
+	busy     atomic.Int32  // queues running, read by the watchdog without the lock
+}
+
+type call struct {
+	typ, fn, msgid, topic string
+	payload               []byte
+}
+
+type callQueue struct {
+	typ     string
+	calls   []call
+	running bool
+	// The call running now, for the watchdog.
+	cur       call
+	deadline  time.Time
+	abandoned bool // the watchdog gave up on cur; the drain that runs it stops after it
+}
+
+// route checks a PUBLISH's topic and payload and queues the call.
+func (c *conn) route(p *packets.Publish, now time.Time) {
+	c.g.stats.requests.Add(1)
+	if c.g.onPublish != nil {
+		c.g.onPublish(c, p)
+		return
+	}
+	topic := p.Topic
+	if len(topic) > c.g.cfg.maxTopicLen {
+		c.g.stats.dropped.Add(1)
+		c.warn("dropping message: topic too long", "topic", clip(topic), "len", len(topic), "limit", c.g.cfg.maxTopicLen)
+		return
+	}
+	typ, rest, ok1 := strings.Cut(topic, "/")
+	fn, msgid, _ := strings.Cut(rest, "/")
+	if !ok1 || typ == "" || fn == "" || strings.Contains(msgid, "/") {
+		c.g.stats.dropped.Add(1)
+		c.warn("dropping message: topic must be Module/Handler_X[/msgid]", "topic", clip(topic))
+		return
+	}
+	if !c.bucket.take(now) {
+		c.g.stats.rateLimited.Add(1)
+		c.warn("request refused: over the request rate", "topic", clip(topic), "limit", c.g.cfg.rate)
+		c.replyError(topic, msgid, "too many requests")
+		return
+	}
+	if !strings.HasPrefix(fn, "Handler_") {
+		c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'")
+		return
+	}
+	if !c.g.knownType(typ) {
+		// Refused here, before anything is kept for it: a client cannot
+		// make the gate hold state for module names that do not exist.
+		c.replyError(topic, msgid, "Service(type:"+clip(typ)+") not found")
+		return
+	}
+	if !validJSON(p.Payload) {
+		c.replyError(topic, msgid, "body must be JSON format")
+		return
+	}
+	payload := append([]byte(nil), p.Payload...) // the reader reuses its buffer
+	c.calls.dispatch(call{typ: typ, fn: fn, msgid: msgid, topic: topic, payload: payload})
+}
+
+func (c *conn) replyError(topic, msgid, text string) {
+	c.g.log.Debug("request refused", "remote", c.remote, "topic", clip(topic), "err", text)
+	if msgid == "" {
+		return
+	}
+	c.enqueueReply(topic, nil, text, true)
+}
+
+// dispatch queues a call behind the connection's earlier calls to the same
+// module.
+func (d *dispatcher) dispatch(cl call) {
+	c := d.c
+	d.mu.Lock()
+	if d.inflight >= c.g.cfg.maxInflight {
+		d.mu.Unlock()
+		c.g.stats.dropped.Add(1)
+		c.warn("request refused: too many in flight", "topic", clip(cl.topic), "limit", c.g.cfg.maxInflight)
+		if cl.msgid != "" {
+			c.enqueueReply(cl.topic, nil, "too many requests in flight", true)
+		}
+		return
+	}
+	d.inflight++
+	q := d.queues[cl.typ]
+	if q == nil {
+		if d.queues == nil {
+			d.queues = map[string]*callQueue{}
+		}
+		q = &callQueue{typ: cl.typ}
+		d.queues[cl.typ] = q
+	}
+	q.calls = append(q.calls, cl)
+	if q.running {
+		d.mu.Unlock()
+		return
+	}
+	q.running = true
+	d.busy.Add(1)
+	d.mu.Unlock()
+	c.g.drains.Submit(drainJob{c, q})
+}
+
+// drainJob is one activation of a connection's queue of calls to a module.
+type drainJob struct {
+	c *conn
+	q *callQueue
+}
+
+func runDrain(j drainJob) { j.c.calls.drain(j.q) }
+
+func (d *dispatcher) drain(q *callQueue) {
+	c := d.c
+	for {
+		d.mu.Lock()
+		if len(q.calls) == 0 {
+			q.running = false
+			d.busy.Add(-1)
+			if d.queues[q.typ] == q {
+				delete(d.queues, q.typ) // nothing is kept for an idle module
+			}
+			d.mu.Unlock()
+			// The replies of a burst go out together, in one write.
+			c.out.flush()
+			return
+		}
+		cl := q.calls[0]
+		q.calls[0] = call{}
+		q.calls = q.calls[1:]
+		q.cur = cl
+		q.deadline = d.deadline(time.Now())
+		d.mu.Unlock()
+
+		rep := c.invoke(cl)
+
+		d.mu.Lock()
+		if q.abandoned {
+			// The watchdog answered the client and handed the rest of the
+			// queue on; this late result goes nowhere.
+			d.mu.Unlock()
+			rep.release()
+			c.g.log.Warn("handler returned after its deadline; result dropped", "module", cl.typ, "fn", clip(cl.fn),
+				"session", c.sessionID)
+			return
+		}
+		q.cur = call{}
+		d.finishLocked()
+		d.mu.Unlock()
+		if rep.send {
+			// Queued without waking the writer: the drain writes it once
+			// the burst of calls it belongs to is done.
+			c.enqueueReply(cl.topic, rep.result, rep.errText, false)
+			rep.release()
+		}
+	}
+}
+
+// deadline is when a call started at now must have answered: the RPC
+// timeout, and no later than the timeout after the connection closed, so
+// a closed connection's queue cannot hold its close up for long.
+func (d *dispatcher) deadline(now time.Time) time.Time {
+	t := now.Add(d.c.g.rpcTimeout)
+	if !d.closedAt.IsZero() {
+		if limit := d.closedAt.Add(d.c.g.rpcTimeout); limit.Before(t) {
+			t = limit
+		}
+	}
+	return t
+}
+
+// finishLocked accounts for one finished (or abandoned) call.
+func (d *dispatcher) finishLocked() {
+	d.inflight--
+	if d.inflight == 0 && d.idle != nil {
+		close(d.idle)
+		d.idle = nil
+	}
+}
+
+// connClosed records when the connection closed.
+func (d *dispatcher) connClosed() {
+	d.mu.Lock()
+	d.closedAt = time.Now()
+	d.mu.Unlock()
+}
+
+// wait returns once the connection's calls are finished or abandoned.
+func (d *dispatcher) wait() {
+	d.mu.Lock()
+	if d.inflight == 0 {
+		d.mu.Unlock()
+		return
+	}
+	if d.idle == nil {
+		d.idle = make(chan struct{})
+	}
+	idle := d.idle
+	d.mu.Unlock()
+	<-idle
+}
+
+// expire abandons running calls whose deadline passed: the client gets the
+// timeout its handler failed to return, and the calls queued behind run on
+// a fresh activation. Called by the gate's watchdog.
+func (d *dispatcher) expire(now time.Time) {
+	if d.busy.Load() == 0 {
+		return
+	}
+	c := d.c
+	var late []call
+	d.mu.Lock()
+	for typ, q := range d.queues {
+		if !q.running || q.abandoned || q.deadline.IsZero() || now.Before(q.deadline) || q.cur.fn == "" {
+			continue
+		}
+		q.abandoned = true
+		late = append(late, q.cur)
+		d.busy.Add(-1)
+		d.finishLocked()
+		delete(d.queues, typ)
+		if len(q.calls) > 0 {
+			nq := &callQueue{typ: typ, calls: q.calls, running: true}
+			q.calls = nil
+			d.queues[typ] = nq
+			d.busy.Add(1)
+			c.g.drains.Submit(drainJob{c, nq})
+		}
+	}
+	d.mu.Unlock()
+	for _, cl := range late {
+		c.g.stats.abandoned.Add(1)
+		c.g.log.Warn("handler ignored its deadline; call abandoned, client told it timed out", "module", cl.typ,
+			"fn", clip(cl.fn), "session", c.sessionID, "timeout", c.g.rpcTimeout)
+		if cl.msgid != "" {
+			c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", true)
+		}
+	}
+}
+
+// reply is a call's outcome, encoded for the client.
+type reply struct {
+	send    bool
+	result  []byte
+	errText string
+	scratch *[]byte
+}
+
+func (r reply) release() {
+	if r.scratch != nil && cap(*r.scratch) <= 64<<10 {
+		scratchPool.Put(r.scratch)
+	}
+}
+
+// invoke makes one call and encodes its outcome. Without a msgid the
+// client gets no reply, but the gate still waits for the call to finish:
+// the next call of this connection to this module runs only after it, and
+// sees the session it left (a Bind).
+func (c *conn) invoke(cl call) reply {
+	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload}
+	rep, err := c.g.App.InvokeInline(c.g.ctx, runtime.Target{Type: cl.typ}, req)
+	if cl.msgid == "" {
+		if err != nil {
+			c.g.log.Debug("no-reply request failed", "remote", c.remote, "topic", clip(cl.topic), "err", err)
+		}
+		return reply{}
+	}
+	// The result is encoded into a pooled scratch buffer and the reply
+	// assembled straight into the connection's write queue: no allocation
+	// for the encoded result or the reply body.
+	out := reply{send: true}
+	if err == nil {
+		if rep.Raw != nil {
+			out.result = rep.Raw
+		} else {
+			out.scratch = scratchPool.Get().(*[]byte)
+			if out.result, err = runtime.AppendJSON((*out.scratch)[:0], rep.Result); err != nil {
+				c.g.log.Error("cannot encode handler result", "topic", clip(cl.topic), "err", err)
+				err = errors.New("internal error: result cannot be encoded as JSON")
+			} else {
+				*out.scratch = out.result
+			}
+		}
+	}
+	if err != nil {
+		out.result, out.errText = nil, err.Error()
+	}
+	return out
+}
+
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// enqueueReply queues the reply {"Error": text, "Result": result} on topic;
+// Result is null on error.
+func (c *conn) enqueueReply(topic string, result []byte, errText string, wake bool) {
+	if errText != "" || len(result) == 0 {
+		result = nullJSON
+	}
+	quoted := emptyJSONString
+	if errText != "" {
+		quoted, _ = runtime.AppendJSON(nil, errText)
+	}
+	n := len(`{"Error":`) + len(quoted) + len(`,"Result":`) + len(result) + 1
+	ok := c.queue(func(b []byte) []byte {
+		b = packets.AppendPublishHeader(b, topic, n)
+		b = append(b, `{"Error":`...)
+		b = append(b, quoted...)
+		b = append(b, `,"Result":`...)
+		b = append(b, result...)
+		return append(b, '}')
+	}, wake)
+	if ok {
+		c.g.stats.sends.Add(1)
+	}
+}
+
+var (
+	nullJSON        = []byte("null")
+	emptyJSONString = []byte(`""`)
+)

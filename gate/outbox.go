@@ -1,0 +1,171 @@
+package gate
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// outbox is a connection's outgoing side: encoded packets are appended to
+// one buffer and written together, so a burst of replies costs one write
+// system call. A writer goroutine runs only while there is work (an idle
+// connection holds none); the dispatcher may write a burst itself (flush).
+//
+// It is bounded: a client that stops reading fills it and is disconnected
+// (full reports it), never waited for.
+type outbox struct {
+	nc        net.Conn
+	maxCount  int // packets waiting
+	maxBytes  int // bytes waiting
+	timeout   time.Duration
+	onFailure func(reason string) // closes the connection; called without mu held
+
+	mu      sync.Mutex
+	pending []byte
+	count   int
+	spare   []byte
+	closed  bool
+	writing bool // a goroutine is in flush's write
+	writer  bool // writeLoop is running
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+// errFull and errClosed say why a packet was not queued.
+type queueResult int
+
+const (
+	queued queueResult = iota
+	queueClosed
+	queueFull
+)
+
+func newOutbox(nc net.Conn, maxCount, maxBytes int, timeout time.Duration, onFailure func(string)) *outbox {
+	return &outbox{nc: nc, maxCount: maxCount, maxBytes: maxBytes, timeout: timeout, onFailure: onFailure,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// queue appends one encoded packet. wake false leaves the writing to the
+// caller, which calls flush once its burst is queued. appendPacket runs
+// under the outbox's lock: it must only append.
+func (o *outbox) queue(appendPacket func([]byte) []byte, wake bool) queueResult {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return queueClosed
+	}
+	if o.count >= o.maxCount || len(o.pending) >= o.maxBytes {
+		o.mu.Unlock()
+		return queueFull
+	}
+	o.pending = appendPacket(o.pending)
+	o.count++
+	start := wake && !o.writer
+	if start {
+		o.writer = true
+	}
+	o.mu.Unlock()
+	if start {
+		go o.writeLoop()
+	} else if wake {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+	return queued
+}
+
+// queued reports how many packets wait.
+func (o *outbox) queued() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.count
+}
+
+// writeNow writes b directly, before anything else can be queued (the
+// CONNACK, written by the reader before the connection is registered).
+func (o *outbox) writeNow(b []byte) {
+	_ = o.nc.SetWriteDeadline(time.Now().Add(o.timeout))
+	_, _ = o.nc.Write(b)
+}
+
+// flush writes what is queued, unless another goroutine is writing (it
+// writes this too before it stops). A client slow to read holds up only
+// the goroutine that flushes, never the connection's reader.
+func (o *outbox) flush() {
+	for {
+		o.mu.Lock()
+		if o.writing || len(o.pending) == 0 || o.closed {
+			o.mu.Unlock()
+			return
+		}
+		o.writing = true
+		buf := o.pending
+		o.pending = o.spare[:0]
+		o.spare = nil
+		o.count = 0
+		o.mu.Unlock()
+		_ = o.nc.SetWriteDeadline(time.Now().Add(o.timeout))
+		_, err := o.nc.Write(buf)
+		o.mu.Lock()
+		o.writing = false
+		if cap(buf) <= 64<<10 {
+			o.spare = buf[:0]
+		}
+		o.mu.Unlock()
+		if err != nil {
+			o.onFailure("write: " + err.Error())
+			return
+		}
+	}
+}
+
+// writerIdle is how long a writer goroutine waits for more to write before
+// it ends; queue starts one again.
+const writerIdle = 5 * time.Second
+
+// writeLoop writes what other goroutines queue (acknowledgements from the
+// reader, pushes from modules): everything queued by the time it runs goes
+// out in one write.
+func (o *outbox) writeLoop() {
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
+	for {
+		o.flush()
+		select {
+		case <-o.wake:
+			idle.Reset(writerIdle)
+		case <-o.done:
+			o.mu.Lock()
+			o.writer = false
+			o.mu.Unlock()
+			return
+		case <-idle.C:
+			o.mu.Lock()
+			if len(o.pending) > 0 && !o.closed {
+				o.mu.Unlock()
+				idle.Reset(writerIdle)
+				continue
+			}
+			o.writer = false
+			o.mu.Unlock()
+			return
+		}
+	}
+}
+
+// close drops what is queued and stops the writer; it reports whether this
+// call closed it.
+func (o *outbox) close() bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	o.closed = true
+	o.pending, o.spare = nil, nil
+	o.mu.Unlock()
+	close(o.done)
+	return true
+}

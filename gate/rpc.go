@@ -1,0 +1,202 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// The gate's RPC surface: what modules call, through Session and
+// Broadcast, to change a session or reach a client. Clients can never call
+// these (they are not Handler_ methods).
+
+// Bind binds a session to a user id. With SingleSession (the default) an
+// older session of the same user, on this gate or another, is unbound and
+// closed. Only a live connection takes a user over: a connection that has
+// closed (its last calls still finishing, such as a login sent just before
+// DISCONNECT) may still bind a user nobody holds, but never unbinds or
+// kicks a newer session.
+//
+//mqant:rpc
+func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*runtime.SessionData, error) {
+	if uid == "" {
+		return nil, errors.New("bind: empty user id")
+	}
+	c, err := g.conn(sessionID)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	live := !c.closed.Load()
+	old := g.byUID[uid]
+	if !live && old != nil && old != c {
+		g.mu.Unlock()
+		g.log.Info("late bind of a closed session refused: the user is on a live one", "session", sessionID,
+			"uid", clip(uid), "live", old.sessionID)
+		return nil, runtime.Errorf(runtime.ErrNotFound, "session %s on %s is closed", sessionID, g.Settings.ID)
+	}
+	prev := c.session().UserID
+	if prev != "" && prev != uid && g.byUID[prev] == c {
+		delete(g.byUID, prev)
+	}
+	g.byUID[uid] = c
+	d := c.update(func(s *runtime.SessionData) { s.UserID = uid })
+	g.mu.Unlock()
+	if g.cfg.singleSession && live {
+		if old != nil && old != c {
+			// Closed with its user id still set, so the modules that hear
+			// of the close (Chat's OnLeave) know who left.
+			old.close("user " + clip(uid) + " logged in on another connection")
+		}
+		g.kickElsewhere(ctx, uid, sessionID)
+	}
+	return d, nil
+}
+
+// kickElsewhere asks every other gate to drop uid's sessions.
+func (g *Gate) kickElsewhere(ctx context.Context, uid, keep string) {
+	client := NewGateClient(g.App)
+	for _, id := range g.App.ServerIDs(Gate_Type) {
+		if id == g.Settings.ID {
+			continue
+		}
+		if err := client.To(id).KickNR(ctx, uid, keep); err != nil {
+			g.log.Debug("kick on other gate failed", "gate", id, "err", err)
+		}
+	}
+}
+
+// Kick closes this gate's session of uid unless it is keep.
+//
+//mqant:rpc
+func (g *Gate) Kick(ctx context.Context, uid, keep string) error {
+	g.mu.Lock()
+	c := g.byUID[uid]
+	if c != nil && c.sessionID != keep {
+		delete(g.byUID, uid)
+	} else {
+		c = nil
+	}
+	g.mu.Unlock()
+	if c != nil {
+		c.close("user " + clip(uid) + " logged in on another gate")
+	}
+	return nil
+}
+
+// UnBind removes the user id from a session.
+//
+//mqant:rpc
+func (g *Gate) UnBind(ctx context.Context, sessionID string) (*runtime.SessionData, error) {
+	c, err := g.conn(sessionID)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	if uid := c.session().UserID; uid != "" && g.byUID[uid] == c {
+		delete(g.byUID, uid)
+	}
+	d := c.update(func(s *runtime.SessionData) { s.UserID = "" })
+	g.mu.Unlock()
+	return d, nil
+}
+
+// Push replaces a session's settings.
+//
+//mqant:rpc
+func (g *Gate) Push(ctx context.Context, sessionID string, settings map[string]string) (*runtime.SessionData, error) {
+	c, err := g.conn(sessionID)
+	if err != nil {
+		return nil, err
+	}
+	return c.update(func(s *runtime.SessionData) {
+		s.Settings = make(map[string]string, len(settings))
+		for k, v := range settings {
+			s.Settings[k] = v
+		}
+	}), nil
+}
+
+// Send queues a message to one client. Sends and Broadcasts run on the
+// gate's single goroutine, so a client receives pushes in the order the
+// modules sent them. A topic no MQTT client could receive is refused
+// (ErrInvalidTopic).
+//
+//mqant:rpc
+//mqant:sync
+func (g *Gate) Send(ctx context.Context, sessionID, topic string, body []byte) error {
+	if err := checkPushTopic(topic); err != nil {
+		g.stats.pushRefused.Add(1)
+		g.log.Warn("push refused", "session", sessionID, "err", err)
+		return runtime.Errorf(runtime.ErrBadRequest, "send: %v", err)
+	}
+	c, err := g.conn(sessionID)
+	if err != nil {
+		g.stats.pushUndelivered.Add(1)
+		return err
+	}
+	if !c.publish(topic, body) {
+		g.stats.pushUndelivered.Add(1)
+		return fmt.Errorf("session %s: connection closed", sessionID)
+	}
+	return nil
+}
+
+// Broadcast queues one message to many of this gate's clients and returns
+// how many it reached. Sessions gone meanwhile are skipped and counted.
+//
+//mqant:rpc
+//mqant:sync
+func (g *Gate) Broadcast(ctx context.Context, sessionIDs []string, topic string, body []byte) (int, error) {
+	g.stats.broadcastCalls.Add(1)
+	if err := checkPushTopic(topic); err != nil {
+		g.stats.pushRefused.Add(1)
+		g.log.Warn("broadcast refused", "members", len(sessionIDs), "err", err)
+		return 0, runtime.Errorf(runtime.ErrBadRequest, "broadcast: %v", err)
+	}
+	conns := make([]*conn, 0, len(sessionIDs))
+	g.mu.Lock()
+	for _, id := range sessionIDs {
+		if c := g.byID[id]; c != nil {
+			conns = append(conns, c)
+		}
+	}
+	g.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.publish(topic, body) {
+			n++
+		}
+	}
+	if missed := len(sessionIDs) - n; missed > 0 {
+		g.stats.pushUndelivered.Add(int64(missed))
+	}
+	return n, nil
+}
+
+// Close closes a client's connection.
+//
+//mqant:rpc
+func (g *Gate) Close(ctx context.Context, sessionID string) error {
+	c, err := g.conn(sessionID)
+	if err != nil {
+		return err
+	}
+	c.close("closed by a module")
+	return nil
+}
+
+// Lookup returns the session uid is bound to on this gate, or nil.
+//
+//mqant:rpc
+func (g *Gate) Lookup(ctx context.Context, uid string) (*runtime.SessionData, error) {
+	g.mu.Lock()
+	c := g.byUID[uid]
+	g.mu.Unlock()
+	if c == nil {
+		return nil, nil
+	}
+	return c.session().Clone(), nil
+}
