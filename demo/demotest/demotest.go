@@ -58,6 +58,24 @@ type Extra struct {
 	New  func() runtime.Module
 }
 
+// Options are the less common knobs of StartWith.
+type Options struct {
+	Gate       map[string]any // gate settings merged over the demo's
+	Extras     []Extra        // more modules to run
+	RPCTimeout time.Duration  // 0: the demo's 10s
+	GateOpts   []gate.Option  // such as gate.WithAuth
+}
+
+// StartWith is Start with every option.
+func StartWith(t testing.TB, o Options) *Demo {
+	t.Helper()
+	d, err := start(t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // Start runs the demo until the test ends. gateSettings override the gate's
 // settings (limits, keep-alive, ...); extras are more modules to run.
 func Start(t testing.TB, gateSettings map[string]any, extras ...Extra) *Demo {
@@ -73,15 +91,23 @@ func Start(t testing.TB, gateSettings map[string]any, extras ...Extra) *Demo {
 // instead of failing the test.
 func StartErr(t testing.TB, gateSettings map[string]any, extras ...Extra) (*Demo, error) {
 	t.Helper()
+	return start(t, Options{Gate: gateSettings, Extras: extras})
+}
+
+func start(t testing.TB, o Options) (*Demo, error) {
 	logs := &LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := Config(gateSettings)
+	cfg := Config(o.Gate)
+	if o.RPCTimeout > 0 {
+		cfg.RPC.Timeout = o.RPCTimeout
+	}
+	extras := o.Extras
 	for _, e := range extras {
 		cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: e.Type, ID: "127.0.0.1:" + e.Type, Host: "127.0.0.1", ProcessID: "dev"})
 	}
 	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second})
 	var g *gate.Gate
-	newGate := gate.New()
+	newGate := gate.New(o.GateOpts...)
 	app.Register(gate.Gate_Type, func() runtime.Module {
 		m := newGate()
 		g = m.(*gate.Gate)

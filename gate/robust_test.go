@@ -1,0 +1,281 @@
+package gate_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqantgen/mqantgen/demo/demotest"
+	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/gate/packets"
+	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// probe is a module with misbehaving and observing handlers, its
+// descriptor table written out by hand.
+type probe struct {
+	runtime.BaseModule
+	release chan struct{} // unblocks Handler_Hang and Handler_SlowLogin
+	hung    atomic.Int32
+
+	failFirst int32 // OnSessionClosed fails this many times per session
+	mu        sync.Mutex
+	attempts  map[string]int32 // session -> OnSessionClosed calls
+}
+
+func newProbe() *probe {
+	return &probe{release: make(chan struct{}), attempts: map[string]int32{}}
+}
+
+func (m *probe) GetType() string { return "Probe" }
+
+func (m *probe) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+	m.Init(app, s)
+	m.RPCServer().Register(&runtime.ModuleDesc{Type: "Probe", Methods: []runtime.MethodDesc{
+		// Ignores its context: only the gate's watchdog can answer for it.
+		{Name: "Handler_Hang", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
+			m.hung.Add(1)
+			<-m.release
+			return "finally", nil
+		}},
+		// Writes through Data(), which must not reach the gate's session.
+		{Name: "Handler_Evil", Handler: func(_ any, _ context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+			s := gate.NewSession(inv, req.Session)
+			d := s.Data()
+			d.UserID = "root"
+			if d.Settings == nil {
+				d.Settings = map[string]string{}
+			}
+			d.Settings["role"] = "admin"
+			return "tried", nil
+		}},
+		// A login that takes its time, then binds.
+		{Name: "Handler_SlowLogin", Handler: func(_ any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+			<-m.release
+			s := gate.NewSession(inv, req.Session)
+			return "bound", s.Bind(ctx, strings.Trim(string(req.Raw), `"`))
+		}},
+		{Name: "OnSessionClosed", Handler: func(_ any, _ context.Context, _ runtime.Invoker, req *runtime.Request) (any, error) {
+			m.mu.Lock()
+			m.attempts[req.Session.SessionID]++
+			n := m.attempts[req.Session.SessionID]
+			m.mu.Unlock()
+			if n <= m.failFirst {
+				return nil, runtime.Errorf(runtime.ErrTransport, "listener unreachable (attempt %d)", n)
+			}
+			return nil, nil
+		}},
+	}}, m)
+	return nil
+}
+
+func (m *probe) closeAttempts(session string) int32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.attempts[session]
+}
+
+func probeExtra(m *probe) demotest.Extra {
+	return demotest.Extra{Type: "Probe", New: func() runtime.Module { return m }}
+}
+
+// TestHandlerIgnoringItsDeadline: an in-process handler that never looks
+// at its context still times out for the client at the RPC deadline, the
+// calls queued behind it run, and closing the connection and stopping the
+// gate finish in bounded time while it is still stuck.
+func TestHandlerIgnoringItsDeadline(t *testing.T) {
+	leakcheck.Check(t)
+	p := newProbe()
+	d := demotest.StartWith(t, demotest.Options{RPCTimeout: 500 * time.Millisecond, Extras: []demotest.Extra{probeExtra(p)}})
+	c := mqtttest.Connect(t, d.TCPAddr, "hang", 30)
+	start := time.Now()
+	c.Send(&packets.Publish{Topic: "Probe/Handler_Hang/1", Payload: []byte(`{}`)})
+	c.Send(&packets.Publish{Topic: "Probe/Handler_Hang/2", Payload: []byte(`{}`)})
+	for _, id := range []string{"1", "2"} {
+		got := c.WaitPublish("Probe/Handler_Hang/"+id, 5*time.Second)
+		if want := `{"Error":"call Probe.Handler_Hang: deadline exceeded","Result":null}`; string(got.Payload) != want {
+			t.Fatalf("reply %s: %s, want %s", id, got.Payload, want)
+		}
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("two stuck calls answered after %v; want about 2 x 500ms", took)
+	}
+	if n := p.hung.Load(); n != 2 {
+		t.Errorf("%d stuck calls started, want 2 (the second runs once the first is abandoned)", n)
+	}
+	// The connection still works, and other modules too.
+	if got := c.Request("Login/Handler_Login/3", `{"userName":"h","passWord":"x"}`); !strings.Contains(got, "login success") {
+		t.Fatalf("after abandoned calls: %s", got)
+	}
+	if s := d.Gate.Stats(); s.Abandoned != 2 {
+		t.Errorf("Abandoned = %d, want 2", s.Abandoned)
+	}
+	d.Logs.WaitFor(t, "handler ignored its deadline", 5*time.Second)
+
+	// A third stuck call, then the client leaves: the close (and the
+	// session-closed event) does not wait for the handler.
+	c.Send(&packets.Publish{Topic: "Probe/Handler_Hang/4", Payload: []byte(`{}`)})
+	poll(t, "third call running", func() bool { return p.hung.Load() == 3 })
+	c.Conn.Close()
+	closedAt := time.Now()
+	poll(t, "connection unregistered", func() bool { return d.Gate.Stats().Connections == 0 })
+	if took := time.Since(closedAt); took > 3*time.Second {
+		t.Errorf("close took %v with a stuck handler; want within the RPC timeout", took)
+	}
+	// Shutdown with a stuck handler on a live connection is bounded too.
+	c2 := mqtttest.Connect(t, d.TCPAddr, "hang2", 30)
+	c2.Send(&packets.Publish{Topic: "Probe/Handler_Hang/5", Payload: []byte(`{}`)})
+	poll(t, "fourth call running", func() bool { return p.hung.Load() == 4 })
+	stopAt := time.Now()
+	d.App.Stop("test")
+	// Bounded by the gate's grace (1s) and the Probe server's drain timeout
+	// (3s in demotest), which gives up on the stuck call and says so.
+	if took := time.Since(stopAt); took > 5500*time.Millisecond {
+		t.Errorf("shutdown took %v with a stuck handler", took)
+	}
+	d.Logs.WaitFor(t, "rpc server closed with calls still running", time.Second)
+	if strings.Contains(d.Logs.String(), "module Run did not return") {
+		t.Error("gate's Run did not return in time at shutdown")
+	}
+	close(p.release)
+}
+
+// TestSessionDataIsACopy: a module cannot change the gate's session by
+// writing to what Session.Data returns.
+func TestSessionDataIsACopy(t *testing.T) {
+	leakcheck.Check(t)
+	p := newProbe()
+	d := demotest.StartWith(t, demotest.Options{Extras: []demotest.Extra{probeExtra(p)}})
+	c := mqtttest.Connect(t, d.TCPAddr, "evil", 30)
+	if got := c.Request("Probe/Handler_Evil/1", `{}`); got != `{"Error":"","Result":"tried"}` {
+		t.Fatalf("evil: %s", got)
+	}
+	for _, s := range d.Gate.Sessions() {
+		if s.UserID != "" || s.Settings["role"] != "" {
+			t.Errorf("gate's session changed through Data(): %+v", s)
+		}
+	}
+}
+
+// TestLateBindNeverTakesAUserOver: a login still running when its client
+// left finishes after the same user logged in on a new connection; it must
+// neither close the new connection nor take the user.
+func TestLateBindNeverTakesAUserOver(t *testing.T) {
+	leakcheck.Check(t)
+	p := newProbe()
+	d := demotest.StartWith(t, demotest.Options{Extras: []demotest.Extra{probeExtra(p)}})
+	old := mqtttest.Connect(t, d.TCPAddr, "player-old", 30)
+	old.Send(&packets.Publish{Topic: "Probe/Handler_SlowLogin/1", Payload: []byte(`"player"`)})
+	old.Conn.Close()
+	poll(t, "old connection closed", func() bool { return strings.Contains(d.Logs.String(), "connection closed by peer") })
+
+	fresh := mqtttest.Connect(t, d.TCPAddr, "player-new", 30)
+	if got := fresh.Request("Login/Handler_Login/1", `{"userName":"player","passWord":"x"}`); !strings.Contains(got, "login success") {
+		t.Fatalf("new login: %s", got)
+	}
+	close(p.release) // the old connection's login now binds
+	d.Logs.WaitFor(t, "late bind of a closed session refused", 5*time.Second)
+	poll(t, "old connection unregistered", func() bool { return d.Gate.Stats().Connections == 1 })
+	s, err := d.Gate.Lookup(t.Context(), "player")
+	if err != nil || s == nil || s.ClientID != "player-new" {
+		t.Fatalf("player bound to %+v (%v), want the new connection", s, err)
+	}
+	if got := fresh.Request("Chat/Handler_JoinChat/2", `{"roomName":"r"}`); !strings.Contains(got, "join success") {
+		t.Fatalf("new connection after the late bind: %s", got)
+	}
+}
+
+// TestSessionClosedDeliveredAtLeastOnce: session-closed events whose
+// listener cannot be reached are retried until it answers.
+func TestSessionClosedDeliveredAtLeastOnce(t *testing.T) {
+	leakcheck.Check(t)
+	p := newProbe()
+	p.failFirst = 3
+	d := demotest.StartWith(t, demotest.Options{
+		Gate:   map[string]any{"SessionCloseListeners": []any{"Chat", "Probe"}},
+		Extras: []demotest.Extra{probeExtra(p)},
+	})
+	var ids []string
+	for _, name := range []string{"a", "b", "c"} {
+		c := mqtttest.Connect(t, d.TCPAddr, "leaver-"+name, 30)
+		c.Request("Login/Handler_Login/1", `{"userName":"`+name+`","passWord":"x"}`)
+		ids = append(ids, d.Gate.Sessions()[0].SessionID)
+		c.Conn.Close()
+		poll(t, "unregistered", func() bool { return d.Gate.Stats().Connections == 0 })
+	}
+	for _, id := range ids {
+		poll(t, "event for "+id+" delivered after 3 failures", func() bool { return p.closeAttempts(id) == 4 })
+	}
+	s := d.Gate.Stats()
+	if s.CloseRetries < 9 || s.CloseEventsLost != 0 || s.CloseEventsSent < 6 {
+		t.Errorf("retries %d, lost %d, sent %d; want >= 9, 0, >= 6 (3 to Chat, 3 to Probe)", s.CloseRetries, s.CloseEventsLost, s.CloseEventsSent)
+	}
+	d.Logs.WaitFor(t, "session-closed notifications flowing again", 5*time.Second)
+}
+
+// TestPushTopicsChecked: a push whose topic no client could receive is
+// refused with an error instead of breaking the connection's writer, and
+// pushes after it still go out.
+func TestPushTopicsChecked(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	c := mqtttest.Connect(t, d.TCPAddr, "pushed", 30)
+	c.Request("Login/Handler_Login/1", `{"userName":"pushed","passWord":"x"}`)
+	id := d.Gate.Sessions()[0].SessionID
+	for _, topic := range []string{strings.Repeat("x", 70000), "", "a/#", "bad\xff", "nul\x00"} {
+		err := d.Gate.Send(t.Context(), id, topic, []byte("x"))
+		if !errors.Is(err, runtime.ErrBadRequest) || !strings.Contains(err.Error(), "invalid push topic") {
+			t.Errorf("Send to topic of %d bytes: %v, want an invalid push topic error", len(topic), err)
+		}
+		if _, err := d.Gate.Broadcast(t.Context(), []string{id}, topic, []byte("x")); !errors.Is(err, runtime.ErrBadRequest) {
+			t.Errorf("Broadcast to topic of %d bytes: %v, want an invalid push topic error", len(topic), err)
+		}
+	}
+	if err := d.Gate.Send(t.Context(), id, "Chat/OnSay", []byte(`"after"`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.WaitPublish("Chat/OnSay", 5*time.Second); string(got.Payload) != `"after"` {
+		t.Fatalf("push after refused ones: %s", got.Payload)
+	}
+	if s := d.Gate.Stats(); s.PushRefused != 10 {
+		t.Errorf("PushRefused = %d, want 10", s.PushRefused)
+	}
+}
+
+// TestSettingsErrors: bad gate settings stop start-up with every problem
+// named by its JSON path, misspellings with the name meant.
+func TestSettingsErrors(t *testing.T) {
+	leakcheck.Check(t)
+	for _, tc := range []struct {
+		name     string
+		settings map[string]any
+		want     []string
+	}{
+		{"misspelt address", map[string]any{"TCPAdr": ":0", "TCPAddr": "", "WSAddr": ""},
+			[]string{"Settings.TCPAdr: unknown gate setting; did you mean TCPAddr?", "Settings.TCPAddr: set TCPAddr or WSAddr"}},
+		{"bad numbers", map[string]any{"MaxMsgLen": -1, "MaxInflight": 1.5, "MaxConnectionsPerIP": "ten"},
+			[]string{"Settings.MaxMsgLen: want a whole number >= 64, got -1", "Settings.MaxInflight: want a whole number >= 1, got 1.5",
+				"Settings.MaxConnectionsPerIP: want a whole number >= 0, got ten"}},
+		{"bad durations and lists", map[string]any{"IdleTimeout": "soon", "WSOrigins": "http://a", "SessionCloseListeners": []any{"Chat", 3}},
+			[]string{"Settings.IdleTimeout: want a positive duration", "Settings.WSOrigins: want an array of strings",
+				"Settings.SessionCloseListeners[1]: want a non-empty string, got 3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := demotest.StartErr(t, tc.settings)
+			if err == nil {
+				t.Fatal("started with bad settings")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
