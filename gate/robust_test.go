@@ -279,3 +279,66 @@ func TestSettingsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepAliveCountsWholePackets: the keep-alive deadline runs from the
+// last complete packet, whatever the reads look like [MQTT-3.1.2-24].
+func TestKeepAliveCountsWholePackets(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, map[string]any{"IdleTimeout": "1s", "MaxKeepAlive": "2s"})
+	connect := func(id string, ka uint16) []byte {
+		return (&packets.Connect{ProtocolName: "MQTT", ProtocolLevel: 4, CleanSession: true, KeepAlive: ka, ClientID: id}).AppendTo(nil)
+	}
+	closedWithin := func(name string, c *mqtttest.Client, lo, hi time.Duration) {
+		t.Helper()
+		start := time.Now()
+		if !c.WaitClosed(hi + 2*time.Second) {
+			t.Errorf("%s: still open after %v", name, hi+2*time.Second)
+			return
+		}
+		if took := time.Since(start); took < lo || took > hi {
+			t.Errorf("%s: closed after %v, want %v-%v", name, took, lo, hi)
+		}
+	}
+	// CONNECT and the first byte of a PINGREQ in one write: closed 1.5s on.
+	c1 := mqtttest.Dial(t, d.TCPAddr)
+	c1.Write(append(connect("straggler", 1), 0xC0))
+	if ack, ok := c1.Next(5 * time.Second).(*packets.Connack); !ok || ack.ReturnCode != 0 {
+		t.Fatalf("CONNACK: %#v", ack)
+	}
+	// A PUBLISH dribbled one byte per 300ms never extends the deadline.
+	c2 := mqtttest.Connect(t, d.TCPAddr, "dribbler", 1)
+	go func() {
+		for _, b := range (&packets.Publish{Topic: "Login/Handler_Login/1", Payload: []byte(`{"userName":"d"}`)}).AppendTo(nil) {
+			if _, err := c2.Conn.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(300 * time.Millisecond) // the attacker's pace
+		}
+	}()
+	// Keep-alive 0 gets IdleTimeout; keep-alive 60 is held to MaxKeepAlive.
+	c3 := mqtttest.Connect(t, d.TCPAddr, "zero", 0)
+	c4 := mqtttest.Connect(t, d.TCPAddr, "greedy", 60)
+	// Packets straddling writes every 300ms: each write ends one PINGREQ
+	// and starts the next. It stays connected.
+	c5 := mqtttest.Dial(t, d.TCPAddr)
+	c5.Write(append(connect("straddler", 1), 0xC0))
+	c5.Next(5 * time.Second)
+	stop := time.Now().Add(3 * time.Second)
+	for time.Now().Before(stop) {
+		time.Sleep(300 * time.Millisecond) // the client's pace
+		c5.Write([]byte{0x00, 0xC0})
+		if _, ok := c5.Next(2 * time.Second).(*packets.Pingresp); !ok {
+			t.Fatal("straddling client: no PINGRESP")
+		}
+	}
+	closedWithin("CONNECT + partial PINGREQ", c1, 0, 2*time.Second) // 1.5s from CONNECT, partly spent above
+	closedWithin("dribbled PUBLISH", c2, 0, 2*time.Second)
+	closedWithin("keep-alive 0", c3, 0, 2*time.Second)
+	closedWithin("keep-alive 60 over MaxKeepAlive 2s", c4, 0, 2*time.Second)
+	if c5.WaitClosed(100 * time.Millisecond) {
+		t.Error("straddling client closed although it kept sending whole packets")
+	}
+	if s := d.Gate.Stats(); s.KeepAliveLost != 4 {
+		t.Errorf("KeepAliveLost = %d, want 4", s.KeepAliveLost)
+	}
+}
