@@ -266,6 +266,11 @@ func TestChaos(t *testing.T) {
 		t.Errorf("baseline not clean: %d calls, %d ok, %d connections lost, %d of %d pushes lost",
 			base.Calls, base.OK, base.ConnsLost, base.PushesLost, base.PushesExpected)
 	}
+	for _, f := range figs {
+		if f.OKUnseen != 0 {
+			t.Errorf("%s: %d successful calls left no execution line: duplicates cannot be counted", f.Phase, f.OKUnseen)
+		}
+	}
 	for _, f := range figs[1:] {
 		if f.AllOK < 0 {
 			t.Errorf("%s: some client never had a good reply after recovery", f.Phase)

@@ -166,12 +166,17 @@ func (c *Client) call(s *session, route string, body map[string]string) *Call {
 	case <-p.done:
 	case <-s.dead:
 	case <-timer.C:
-		c.mu.Lock()
-		if call.Replied.IsZero() && !call.ConnLost {
-			call.GaveUp = true
-		}
-		c.mu.Unlock()
 	}
+	c.mu.Lock()
+	if call.Ended.IsZero() { // no reply and the connection is still up (or was lost just now)
+		call.Ended = time.Now()
+		if s.alive() {
+			call.GaveUp = true
+		} else {
+			call.ConnLost = true
+		}
+	}
+	c.mu.Unlock()
 	return call
 }
 
@@ -332,6 +337,9 @@ func (s *session) reply(p *packets.Publish, now time.Time) {
 		return
 	}
 	call.Replied, call.Err = now, rep.Error
+	if call.Ended.IsZero() {
+		call.Ended = now
+	}
 	if !pc.closed {
 		pc.closed = true
 		close(pc.done)
@@ -361,8 +369,8 @@ func (s *session) lost(err error) {
 		s.conn.Err = err.Error()
 	}
 	for _, pc := range s.pending {
-		if pc.call.Replied.IsZero() && !pc.call.GaveUp {
-			pc.call.ConnLost = true
+		if pc.call.Ended.IsZero() {
+			pc.call.ConnLost, pc.call.Ended = true, now
 		}
 	}
 	fns := s.lostFn

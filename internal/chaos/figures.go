@@ -22,8 +22,9 @@ const SlowError = 5 * time.Second
 const pushGrace = 2 * time.Second
 
 // Phase is a span of a run with at most one fault in it. Calls belong to
-// the phase in which they were sent, connection losses to the phase in
-// which they happened.
+// the phase in which they ended (reply, timeout or connection lost), so a
+// call in flight when a fault strikes counts for that fault; connection
+// losses belong to the phase in which they happened.
 type Phase struct {
 	Name       string
 	Start, End time.Time
@@ -58,6 +59,7 @@ type Figures struct {
 	Execs      bool // executions were counted (a chaoshook build)
 	RanTwice   int  // calls whose handler started more than once
 	RanNotOK   int  // calls whose handler ran but the caller got no success
+	OKUnseen   int  // successful calls whose execution was not logged: the count is broken
 	DupReplies int  // calls answered more than once
 	Hung       int  // calls never answered while their connection stayed open
 
@@ -80,7 +82,7 @@ func (r *Run) Analyse(p Phase) Figures {
 	in := func(t time.Time) bool { return !t.Before(p.Start) && t.Before(p.End) }
 	var says []*Call
 	for _, c := range r.Rec.Calls() {
-		if !in(c.Sent) {
+		if !in(c.end()) {
 			continue
 		}
 		f.Calls++
@@ -119,6 +121,9 @@ func (r *Run) Analyse(p Phase) Figures {
 			if n > 0 && !c.OK() {
 				f.RanNotOK++
 			}
+			if n == 0 && c.OK() && (c.Route == LoginRoute || c.Route == SayRoute) {
+				f.OKUnseen++
+			}
 		}
 	}
 	for _, c := range r.Rec.Conns() {
@@ -148,7 +153,7 @@ func (r *Run) recovery(p Phase) (first, all time.Duration) {
 	firstOK := map[string]time.Time{} // client -> first good reply after Ready
 	clients := map[string]bool{}
 	for _, c := range r.Rec.Calls() {
-		if c.Sent.Before(p.Start) || !c.Sent.Before(p.End) || (p.Recovers != nil && !p.Recovers(c)) {
+		if end := c.end(); end.Before(p.Start) || !end.Before(p.End) || (p.Recovers != nil && !p.Recovers(c)) {
 			continue
 		}
 		clients[c.Client] = true
@@ -200,6 +205,13 @@ func (r *Run) pushes(says []*Call, f *Figures) {
 			}
 		}
 	}
+}
+
+func (c *Call) end() time.Time {
+	if c.Ended.IsZero() {
+		return c.Sent
+	}
+	return c.Ended
 }
 
 func shorten(s string) string {

@@ -18,6 +18,9 @@ type Call struct {
 	Replied time.Time // first reply, even a late one; zero when none came
 	Err     string    // the first reply's Error; "" for success
 	Replies int       // replies received; more than one is a duplicate
+	// Ended is when the client stopped waiting: the first reply, the
+	// call timeout or the connection's loss.
+	Ended time.Time
 	// GaveUp: no reply within the client's call timeout.
 	GaveUp bool
 	// ConnLost: the connection closed before a reply came.
