@@ -52,6 +52,7 @@ type Figures struct {
 	ConnsLost          int // connections lost, not on the restarted gate
 	ConnsLostRestarted int // connections lost on the restarted gate
 
+	// Without a ready time (a quiet phase) these are 0.
 	Outage  time.Duration // fault to ready
 	FirstOK time.Duration // ready to the first good reply; -1: none
 	AllOK   time.Duration // ready to every client that calls it having had one; -1: some never
@@ -78,7 +79,7 @@ type Run struct {
 // Analyse computes the figures of a phase. Call it once the clients have
 // stopped.
 func (r *Run) Analyse(p Phase) Figures {
-	f := Figures{Phase: p.Name, ErrorTexts: map[string]int{}, FirstOK: -1, AllOK: -1, Execs: r.Execs != nil}
+	f := Figures{Phase: p.Name, ErrorTexts: map[string]int{}, Execs: r.Execs != nil}
 	in := func(t time.Time) bool { return !t.Before(p.Start) && t.Before(p.End) }
 	var says []*Call
 	for _, c := range r.Rec.Calls() {
@@ -256,18 +257,24 @@ func CountExecutions(paths ...string) (map[string]int, error) {
 // Table renders figures as a markdown table, then the error texts seen.
 func Table(fs []Figures) string {
 	var b strings.Builder
-	b.WriteString("| phase | calls | ok | errors | timed out (no reply / slow error) | max error wait | conns lost: others / restarted gate | outage | ready → first ok | ready → all ok | ran twice | ran, not ok | dup replies | hung | pushes lost / expected | dup pushes |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| phase | calls | ok | errors | timed out (no reply / slow error) | max error wait | lost with their conn | conns lost: others / restarted gate | outage | ready → first ok | ready → all ok | ran twice | ran, not ok | dup replies | hung | pushes lost / expected | dup pushes |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, f := range fs {
 		twice, notOK := "n/a", "n/a"
 		if f.Execs {
 			twice, notOK = fmt.Sprint(f.RanTwice), fmt.Sprint(f.RanNotOK)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d (%d / %d) | %s | %d / %d | %s | %s | %s | %s | %s | %d | %d | %d / %d | %d |\n",
-			f.Phase, f.Calls, f.OK, f.Errors, f.Timeouts(), f.NoReply, f.SlowErrors, dur(f.MaxErrorWait),
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d (%d / %d) | %s | %d | %d / %d | %s | %s | %s | %s | %s | %d | %d | %d / %d | %d |\n",
+			f.Phase, f.Calls, f.OK, f.Errors, f.Timeouts(), f.NoReply, f.SlowErrors, dur(f.MaxErrorWait), f.LostWithConn,
 			f.ConnsLost, f.ConnsLostRestarted, dur(f.Outage), dur(f.FirstOK), dur(f.AllOK),
 			twice, notOK, f.DupReplies, f.Hung, f.PushesLost, f.PushesExpected, f.PushesDup)
 	}
+	b.WriteString("\nCalls count for the phase in which they ended. errors: error replies within " + dur(SlowError) +
+		"; timed out: no reply within the client's call timeout, or an error reply after " + dur(SlowError) +
+		" or more; outage: fault to ready (log line or port); ready → all ok: until every client concerned had a good reply;" +
+		" ran twice / ran, not ok: handler executions logged per call id (a handler's own error counts as not ok);" +
+		" hung: never answered while the connection stayed open; pushes expected: members in the room over one" +
+		" connection from before a good say until " + dur(pushGrace) + " after its reply.\n")
 	b.WriteString("\nError texts (count):\n\n")
 	for _, f := range fs {
 		if len(f.ErrorTexts) == 0 {
