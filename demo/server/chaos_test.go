@@ -177,6 +177,11 @@ func TestChaos(t *testing.T) {
 		phases = append(phases, p)
 	}
 	phases[len(phases)-1].End = time.Now()
+	for i, sc := range chaosScenarios {
+		if sc.explain != nil {
+			t.Logf("%s: %s", sc.name, sc.explain(cl, phases[i+1]))
+		}
+	}
 
 	stopClients()
 	var logs []string
@@ -271,6 +276,8 @@ type chaosScenario struct {
 	restartedGate string
 	// recovers selects the calls whose success shows recovery; nil: all.
 	recovers func(*chaos.Call) bool
+	// explain, when set, returns notes on the phase for the test log.
+	explain func(c *chaosCluster, p chaos.Phase) string
 	// concerned returns how many clients must have a good reply, on calls
 	// that match, before the phase may end; nil: every client, any call.
 	concerned func(c *chaosCluster) (int, func(gate, route string) bool)
@@ -311,6 +318,20 @@ var chaosScenarios = []chaosScenario{
 				t.Fatal(err)
 			}
 			return fault, time.Now()
+		},
+		// Each process redials on its own backoff: when did each get back?
+		explain: func(c *chaosCluster, p chaos.Phase) string {
+			var b strings.Builder
+			b.WriteString("back on the broker after it was ready:")
+			for _, pid := range []string{"login", "chat", "gate1", "gate2"} {
+				for _, at := range c.procs[pid].LogTimes("broker connected") {
+					if at.After(p.Ready.Add(-time.Second)) && at.Before(p.End) {
+						fmt.Fprintf(&b, " %s %+dms;", pid, at.Sub(p.Ready).Milliseconds())
+						break
+					}
+				}
+			}
+			return b.String()
 		},
 	},
 	{

@@ -104,12 +104,14 @@ func (c *Client) Close() {
 func (c *Client) serve(load context.Context, s *session) {
 	joined := c.cfg.Room == ""
 	var join *Join
+	var inRoom time.Time // last time the member was known to be in the room
 	for load.Err() == nil && s.alive() {
 		if !joined {
 			if c.call(s, LoginRoute, map[string]string{"userName": c.cfg.User, "passWord": "x"}).OK() &&
 				c.call(s, JoinRoute, map[string]string{"roomName": c.cfg.Room}).OK() {
 				joined = true
 				join = &Join{Member: c.cfg.User, Gate: c.cfg.Gate, From: time.Now()}
+				inRoom = join.From
 				c.rec.addJoin(join)
 				s.onLost(func(at time.Time) { c.endJoin(join, at) })
 			}
@@ -117,10 +119,14 @@ func (c *Client) serve(load context.Context, s *session) {
 			c.call(s, LoginRoute, map[string]string{"userName": c.cfg.User, "passWord": "x"})
 		} else {
 			call := c.call(s, SayRoute, map[string]string{"roomName": c.cfg.Room, "say": ""})
-			switch call.Err {
-			case "Not Logined", "No room", "You haven't been in the room yet":
-				// The server forgot the membership: join again.
-				c.endJoin(join, time.Now())
+			switch {
+			case call.OK():
+				inRoom = call.Replied
+			case call.Err == "Not Logined", call.Err == "No room", call.Err == "You haven't been in the room yet":
+				// The server forgot the membership (Chat restarted)
+				// some time after the last good say: broadcasts are
+				// expected up to then only. Join again.
+				c.endJoin(join, inRoom)
 				joined = false
 			}
 		}

@@ -155,6 +155,30 @@ func (p *Proc) WaitLog(within time.Duration, subs ...string) (time.Time, error) 
 	}
 }
 
+// LogTimes returns the time of every line, in every run's log, that
+// contains each one of subs.
+func (p *Proc) LogTimes(subs ...string) []time.Time {
+	var out []time.Time
+	for _, path := range p.Logs() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+	next:
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, s := range subs {
+				if !strings.Contains(line, s) {
+					continue next
+				}
+			}
+			if at, ok := LineTime(line); ok {
+				out = append(out, at)
+			}
+		}
+	}
+	return out
+}
+
 func findLine(path string, subs []string) (time.Time, bool) {
 	f, err := os.Open(path)
 	if err != nil {
