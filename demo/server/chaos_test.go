@@ -150,7 +150,7 @@ func TestChaos(t *testing.T) {
 		return rec.ClientsOKAfter(loadStart, nil) == len(clients)
 	})
 
-	cl := &chaosCluster{broker: broker, procs: procs, rec: rec, perGate: map[string]int{}}
+	cl := &chaosCluster{broker: broker, procs: procs, rec: rec, logins: nLogin, perGate: map[string]int{}}
 	for _, c := range clients {
 		cl.perGate[c.Gate()]++
 	}
@@ -259,6 +259,7 @@ type chaosCluster struct {
 	broker  *rabbittest.Broker
 	procs   map[string]*chaos.Proc // by process id: login, chat, gate1, gate2
 	rec     *chaos.Recorder
+	logins  int            // login clients (the others are chat members)
 	perGate map[string]int // clients per gate
 }
 
@@ -291,7 +292,7 @@ var chaosScenarios = []chaosScenario{
 		},
 		recovers: func(c *chaos.Call) bool { return c.Route == chaos.LoginRoute },
 		concerned: func(c *chaosCluster) (int, func(string, string) bool) {
-			return c.perGate["gate1"] + c.perGate["gate2"] - chaosMembers, func(_, route string) bool { return route == chaos.LoginRoute }
+			return c.logins, func(_, route string) bool { return route == chaos.LoginRoute }
 		},
 	},
 	{
