@@ -77,6 +77,10 @@ func (c *conn) route(p *packets.Publish, now time.Time) {
 		c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'")
 		return
 	}
+	if c.g.closing.Load() {
+		c.replyError(topic, msgid, "server shutting down")
+		return
+	}
 	if !c.g.knownType(typ) {
 		// Refused here, before anything is kept for it: a client cannot
 		// make the gate hold state for module names that do not exist.
@@ -114,6 +118,7 @@ func (d *dispatcher) dispatch(cl call) {
 		return
 	}
 	d.inflight++
+	c.g.inflight.Add(1)
 	q := d.queues[cl.typ]
 	if q == nil {
 		if d.queues == nil {
@@ -176,7 +181,6 @@ func (d *dispatcher) drain(q *callQueue) {
 			return
 		}
 		q.cur = call{}
-		d.finishLocked()
 		d.mu.Unlock()
 		if rep.send {
 			// Queued without waking the writer: the drain writes it once
@@ -184,6 +188,9 @@ func (d *dispatcher) drain(q *callQueue) {
 			c.enqueueReply(cl.topic, rep.result, rep.errText, false)
 			rep.release()
 		}
+		d.mu.Lock()
+		d.finishLocked()
+		d.mu.Unlock()
 	}
 }
 
@@ -203,6 +210,7 @@ func (d *dispatcher) deadline(now time.Time) time.Time {
 // finishLocked accounts for one finished (or abandoned) call.
 func (d *dispatcher) finishLocked() {
 	d.inflight--
+	d.c.g.inflight.Add(-1)
 	if d.inflight == 0 && d.idle != nil {
 		close(d.idle)
 		d.idle = nil

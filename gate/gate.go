@@ -73,6 +73,7 @@ type Gate struct {
 	limitWarns warnLimiter // rate-limits warnings about refused sockets
 	wg         sync.WaitGroup
 	closing    atomic.Bool
+	inflight   atomic.Int64 // client calls queued or running, all connections
 	// ctx is the parent of every call the gate makes for a client; it is
 	// cancelled at shutdown so no call holds the gate up.
 	ctx    context.Context
@@ -174,11 +175,17 @@ func (g *Gate) Sessions() []runtime.SessionData {
 	return out
 }
 
-// shutdownGrace is how long the gate's shutdown lets calls of its closed
-// connections finish before cancelling them.
-const shutdownGrace = time.Second
+// shutdownGrace is how long the gate's shutdown lets calls in flight
+// finish (and answer) before cancelling them; flushGrace how long it then
+// gives their replies to reach the clients.
+const (
+	shutdownGrace = 2 * time.Second
+	flushGrace    = time.Second
+)
 
-// Run accepts connections until closeSig.
+// Run accepts connections until closeSig, then shuts down gracefully: no
+// new connections or requests, calls in flight answered (up to
+// shutdownGrace), replies flushed, connections closed.
 func (g *Gate) Run(closeSig chan bool) {
 	for _, l := range g.listeners {
 		g.wg.Add(1)
@@ -196,26 +203,49 @@ func (g *Gate) Run(closeSig chan bool) {
 	<-closeSig
 	g.closing.Store(true)
 	g.closeListeners()
-	for _, c := range g.connections() {
+	deadline := time.Now().Add(shutdownGrace)
+	for g.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling a counter, at shutdown only
+	}
+	if n := g.inflight.Load(); n > 0 {
+		g.log.Warn("shutting down with calls still running; cancelling them", "calls", n)
+	}
+	// Calls still waiting for other modules are cancelled (their clients
+	// get the error), and handlers that ignore the cancellation abandoned.
+	g.cancel()
+	g.expireBusy(time.Now().Add(24 * time.Hour))
+	conns := g.connections()
+	g.flushAll(conns)
+	for _, c := range conns {
 		c.close("gate shutting down")
 	}
-	served := make(chan struct{})
-	go func() { g.wg.Wait(); close(served) }()
-	select {
-	case <-served:
-	case <-time.After(shutdownGrace):
-		// Calls still waiting for other modules: nobody is left to reply
-		// to, so they are cancelled, and handlers that ignore the
-		// cancellation are abandoned, rather than waited for.
-		g.cancel()
-		g.expireBusy(time.Now().Add(24 * time.Hour))
-		<-served
-	}
-	g.cancel()
+	g.wg.Wait()
 	close(stopWatchdog)
 	<-watchdogDone
 	g.notifier.close(2 * time.Second)
 	g.drains.Stop() // handlers that ignore their deadline finish on their own
+}
+
+// flushAll writes what is queued for each connection, giving slow readers
+// flushGrace in all.
+func (g *Gate) flushAll(conns []*conn) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		if c.out.queued() == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.out.flush()
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(flushGrace): // closing the connections ends the writes
+	}
 }
 
 // watchdog abandons calls whose handlers outlive their deadline.
