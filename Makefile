@@ -1,6 +1,11 @@
 GO      ?= go
 RACE    ?= -race
+# Each fuzz target runs for FUZZTIME in make test (four targets: about 40 s
+# plus compiling) and for FUZZTIME_LONG in make fuzz.
 FUZZTIME ?= 10s
+FUZZTIME_LONG ?= 5m
+# package:target, one per decoder of outside input.
+FUZZ_TARGETS := gate/packets:FuzzDecode runtime/rabbitmq:FuzzEnvelope runtime:FuzzParseConfig internal/wsconn:FuzzRead
 
 .PHONY: run run-cluster test test-netns deps vet check-generated generate unit fuzz-short fuzz bench lint build
 
@@ -47,12 +52,21 @@ generate:
 unit:
 	$(GO) test $(RACE) -count=1 -timeout 20m ./...
 
-fuzz-short:
-	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./gate/packets
+# go test fuzzes one target of one package at a time. The seed corpus
+# (f.Add and testdata/fuzz/) runs first, so a regression fails at once.
+fuzz_each = for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t\#\#*:}; \
+		echo "fuzz: $$fn in ./$$pkg for $(1)"; \
+		$(GO) test -run=NONE -fuzz="^$$fn\$$" -fuzztime=$(1) ./$$pkg || exit 1; \
+	done
 
-## fuzz: fuzz the MQTT codec for longer
+## fuzz-short: each decoder's seed corpus plus FUZZTIME of fuzzing (part of make test)
+fuzz-short:
+	@$(call fuzz_each,$(FUZZTIME))
+
+## fuzz: fuzz every decoder (MQTT codec, RPC envelope, config, WebSocket) for FUZZTIME_LONG each
 fuzz:
-	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=5m ./gate/packets
+	@$(call fuzz_each,$(FUZZTIME_LONG))
 
 ## bench: run the benchmarks and rewrite bench/results.md
 bench:
