@@ -7,7 +7,7 @@ FUZZTIME_LONG ?= 5m
 # package:target, one per decoder of outside input.
 FUZZ_TARGETS := gate/packets:FuzzDecode runtime/rabbitmq:FuzzEnvelope runtime:FuzzParseConfig internal/wsconn:FuzzRead
 
-.PHONY: run run-cluster test test-netns deps vet check-generated generate unit fuzz-short fuzz bench lint build
+.PHONY: soak run run-cluster test test-netns deps vet check-generated generate unit fuzz-short fuzz bench lint build
 
 ## run: start the chat demo (gate :3563 TCP, :3653 WebSocket, web client on :8080)
 run:
@@ -67,6 +67,15 @@ fuzz-short:
 ## fuzz: fuzz every decoder (MQTT codec, RPC envelope, config, WebSocket) for FUZZTIME_LONG each
 fuzz:
 	@$(call fuzz_each,$(FUZZTIME_LONG))
+
+SOAK_DURATION ?= 5m
+SOAK_CONNS    ?= 2000
+SOAK_RATE     ?= 200
+
+## soak: opt-in, not in make test: the demo under SOAK_CONNS chatting clients for SOAK_DURATION, its RSS, goroutines and fds sampled into bench/soak.md and bench/soak.svg
+soak:
+	$(GO) build -o bin/server ./demo/server
+	$(GO) run ./bench/soak -server bin/server -conns $(SOAK_CONNS) -rate $(SOAK_RATE) -duration $(SOAK_DURATION) -out bench/soak.md -svg bench/soak.svg
 
 ## bench: run the benchmarks and rewrite bench/results.md
 bench:
