@@ -18,7 +18,7 @@ func TestTrend(t *testing.T) {
 		wantFlat bool
 	}{
 		{"flat", []float64{100, 100, 100}, []float64{0, 1, 2}, 0, 0, true},
-		{"growing 10 per minute", []float64{100, 110, 120}, []float64{0, 1, 2}, 10, 0.2, false},
+		{"growing 10 per minute", []float64{100, 110, 120}, []float64{0, 1, 2}, 10, 20.0 / 110, false},
 		{"noise around flat", []float64{100, 102, 98, 100}, []float64{0, 1, 2, 3}, -0.4, -0.012, true},
 	} {
 		got := trendOf(tc.xs, tc.mins)
