@@ -1,8 +1,13 @@
 GO      ?= go
 RACE    ?= -race
+# Each fuzz target runs for FUZZTIME in make test (four targets: about 40 s
+# plus compiling) and for FUZZTIME_LONG in make fuzz.
 FUZZTIME ?= 10s
+FUZZTIME_LONG ?= 5m
+# package:target, one per decoder of outside input.
+FUZZ_TARGETS := gate/packets:FuzzDecode runtime/rabbitmq:FuzzEnvelope runtime:FuzzParseConfig internal/wsconn:FuzzRead
 
-.PHONY: run run-cluster test test-netns deps vet check-generated generate unit fuzz-short fuzz bench lint build
+.PHONY: soak run run-cluster test test-netns deps vet check-generated generate unit fuzz-short fuzz bench lint build
 
 ## run: start the chat demo (gate :3563 TCP, :3653 WebSocket, web client on :8080)
 run:
@@ -47,12 +52,30 @@ generate:
 unit:
 	$(GO) test $(RACE) -count=1 -timeout 20m ./...
 
-fuzz-short:
-	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./gate/packets
+# go test fuzzes one target of one package at a time. The seed corpus
+# (f.Add and testdata/fuzz/) runs first, so a regression fails at once.
+fuzz_each = for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t\#\#*:}; \
+		echo "fuzz: $$fn in ./$$pkg for $(1)"; \
+		$(GO) test -run=NONE -fuzz="^$$fn\$$" -fuzztime=$(1) ./$$pkg || exit 1; \
+	done
 
-## fuzz: fuzz the MQTT codec for longer
+## fuzz-short: each decoder's seed corpus plus FUZZTIME of fuzzing (part of make test)
+fuzz-short:
+	@$(call fuzz_each,$(FUZZTIME))
+
+## fuzz: fuzz every decoder (MQTT codec, RPC envelope, config, WebSocket) for FUZZTIME_LONG each
 fuzz:
-	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=5m ./gate/packets
+	@$(call fuzz_each,$(FUZZTIME_LONG))
+
+SOAK_DURATION ?= 5m
+SOAK_CONNS    ?= 2000
+SOAK_RATE     ?= 200
+
+## soak: opt-in, not in make test: the demo under SOAK_CONNS chatting clients for SOAK_DURATION, its RSS, goroutines and fds sampled into bench/soak.md and bench/soak.svg
+soak:
+	$(GO) build -o bin/server ./demo/server
+	$(GO) run ./bench/soak -server bin/server -conns $(SOAK_CONNS) -rate $(SOAK_RATE) -duration $(SOAK_DURATION) -out bench/soak.md -svg bench/soak.svg
 
 ## bench: run the benchmarks and rewrite bench/results.md
 bench:

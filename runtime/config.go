@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -9,8 +10,10 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Config is a parsed and validated server.conf.
@@ -69,13 +72,18 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ParseConfig parses JSON config text. Lines whose first non-blank
-// characters are "//" are comments. Every problem found is reported, each
+// characters are "//" are comments. Every problem found is reported on one
+// line of its own: a syntax error with its line and column, anything else
 // with the JSON path of the offending value and what was expected.
 func ParseConfig(data []byte) (*Config, error) {
 	data = stripComments(data)
+	// encoding/json rather than the framework's codec: the config is read
+	// once, and its errors carry the offset an operator needs to find a
+	// typo (json-iterator's quote the raw bytes around it, newlines and
+	// all, with no position).
 	var root any
-	if err := JSON.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %v", err)
+	if err := json.Unmarshal(data, &root); err != nil {
+		return nil, syntaxError(data, err)
 	}
 	v := &validator{}
 	cfg := v.config(root)
@@ -94,6 +102,44 @@ func stripComments(data []byte) []byte {
 		}
 	}
 	return bytes.Join(lines, []byte("\n"))
+}
+
+// syntaxError places a decoding error at its line and column.
+func syntaxError(data []byte, err error) error {
+	off := int64(len(data))
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		// Offset is past the value and the byte after it: point at the
+		// value's start.
+		off = te.Offset - 1
+		if lit, ok := strings.CutPrefix(te.Value, "number "); ok {
+			off -= int64(len(lit))
+		}
+	}
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:])
+	if se != nil && col > 0 {
+		col-- // Offset is just past the offending character
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	return fmt.Errorf("line %d, column %d: invalid JSON: %s", line, col+1, msg)
+}
+
+// key extends a JSON path by an object key: $.Module.Chat, or
+// $.Module["odd key"] when the key is not an identifier, so that a key
+// holding dots, quotes or newlines cannot forge another path or split the
+// error over lines.
+func key(path, k string) string {
+	if typeName.MatchString(k) {
+		return path + "." + k
+	}
+	return path + "[" + strconv.Quote(k) + "]"
 }
 
 type validator struct{ errs []error }
@@ -140,7 +186,7 @@ func (v *validator) object(path string, x any, known ...string) map[string]any {
 				}
 			}
 			if !found {
-				v.errorf(path+"."+k, "unknown field (known: %s)", strings.Join(known, ", "))
+				v.errorf(key(path, k), "unknown field (known: %s)", strings.Join(known, ", "))
 			}
 		}
 	}
@@ -203,7 +249,7 @@ func (v *validator) config(root any) *Config {
 	sort.Strings(types)
 	ids := map[string]string{}
 	for _, t := range types {
-		path := "$.Module." + t
+		path := key("$.Module", t)
 		if !typeName.MatchString(t) {
 			v.errorf(path, "module type must be an identifier such as \"Chat\"")
 		}
@@ -283,14 +329,14 @@ func (v *validator) addresses(path string, s map[string]any) {
 		}
 		str, ok := s[k].(string)
 		if !ok {
-			v.errorf(path+"."+k, "want an address string such as \":3563\", got %s", jsonType(s[k]))
+			v.errorf(key(path, k), "want an address string such as \":3563\", got %s", jsonType(s[k]))
 			continue
 		}
 		if str == "" {
 			continue // disabled
 		}
 		if _, port, err := net.SplitHostPort(str); err != nil || !validPort(port) {
-			v.errorf(path+"."+k, "want host:port such as \":3563\" or \"127.0.0.1:3563\", got %q", str)
+			v.errorf(key(path, k), "want host:port such as \":3563\" or \"127.0.0.1:3563\", got %q", str)
 		}
 	}
 }

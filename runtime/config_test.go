@@ -66,7 +66,9 @@ func TestParseConfigErrors(t *testing.T) {
 		conf string
 		want []string // each must appear in the error
 	}{
-		{"not JSON", `{"Module": `, []string{"invalid JSON"}},
+		{"not JSON", `{"Module": `, []string{"line 1, column 11: invalid JSON: unexpected end of JSON input"}},
+		{"syntax error placed", "{\n  \"Module\": {\n    \"A\": [{\"Id\": \"a\"},]\n  }\n}", []string{"line 3, column 23: invalid JSON: invalid character ']'"}},
+		{"number out of range placed", "{\"Module\": {\"A\": [{\"Id\": \"a\",\n \"Host\": 1e999}]}}", []string{"line 2, column 10: invalid JSON: cannot unmarshal number 1e999"}},
 		{"top level not object", `[1]`, []string{"$: want an object, got an array"}},
 		{"no Module", `{}`, []string{"$.Module: missing"}},
 		{"unknown top field", `{"Modules": {}, "Module": {"A": [{"Id": "a"}]}}`, []string{"$.Modules: unknown field"}},
@@ -78,7 +80,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad address", `{"Module": {"Gate": [{"Id": "g", "Settings": {"TCPAddr": "nope"}}]}}`, []string{`$.Module.Gate[0].Settings.TCPAddr: want host:port`}},
 		{"bad port", `{"Module": {"Gate": [{"Id": "g", "Settings": {"WSAddr": ":99999"}}]}}`, []string{`$.Module.Gate[0].Settings.WSAddr: want host:port`}},
 		{"bad host", `{"Module": {"Gate": [{"Id": "g", "Host": "a b"}]}}`, []string{`$.Module.Gate[0].Host: want an IP address or host name`}},
-		{"bad type name", `{"Module": {"Ch-at": [{"Id": "g"}]}}`, []string{`$.Module.Ch-at: module type must be an identifier`}},
+		{"bad type name", `{"Module": {"Ch-at": [{"Id": "g"}]}}`, []string{`$.Module["Ch-at"]: module type must be an identifier`}},
+		{"key with newline", "{\"Module\": {\"A\": [{\"Id\": \"a\", \"x\\ny\": 1}]}}", []string{`$.Module.A[0]["x\ny"]: unknown field`}},
 		{"bad rabbit uri", `{"Rabbitmq": {"Uri": "http://x"}, "Module": {"A": [{"Id": "a"}]}}`, []string{`$.Rabbitmq.Uri: want an amqp:// or amqps:// URI`}},
 		{"bad timeout", `{"RPC": {"Timeout": "soon"}, "Module": {"A": [{"Id": "a"}]}}`, []string{`$.RPC.Timeout: want a positive duration`}},
 		{"unknown instance field", `{"Module": {"A": [{"Id": "a", "Pid": "x"}]}}`, []string{`$.Module.A[0].Pid: unknown field`}},

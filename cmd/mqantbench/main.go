@@ -7,6 +7,7 @@
 //	mqantbench -mode rt -url tcp://127.0.0.1:1883 -conns 100 -inflight 8  # mosquitto
 //	mqantbench -mode idle -conns 10000 -pid $(pgrep -n server) -duration 30s
 //	mqantbench -mode broadcast -conns 1000 -rate 10 -duration 10s
+//	mqantbench -mode chat -conns 2000 -room-size 10 -rate 200 -duration 5m
 package main
 
 import (
@@ -37,11 +38,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mqantbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mqantbench [flags]   (modes: rr, rt, idle, broadcast; see README \"Load testing with mqantbench\")")
+		fmt.Fprintln(stderr, "usage: mqantbench [flags]   (modes: rr, rt, idle, broadcast, chat; see README \"Load testing with mqantbench\")")
 		fs.PrintDefaults()
 	}
 	cfg := d
-	mode := fs.String("mode", string(d.Mode), "rr (request/reply through the gate), rt (broker round trip), idle (hold connections), broadcast (chat-room fan-out)")
+	mode := fs.String("mode", string(d.Mode), "rr (request/reply through the gate), rt (broker round trip), idle (hold connections), broadcast (chat-room fan-out), chat (everyone says in rooms of -room-size)")
 	fs.StringVar(&cfg.URL, "url", d.URL, "server: tcp://host:port or ws://host:port/path")
 	fs.IntVar(&cfg.Conns, "conns", d.Conns, "connections (broadcast: room members; the sender is one more)")
 	fs.StringVar(&cfg.Topic, "topic", "", "rr: request topic Module/Handler_X, the msgid is appended (default "+`"Login/Handler_Login"`+"); rt: topic prefix (default \"mqantbench\")")
@@ -49,7 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Login, "login", false, "log each connection in first (Login/Handler_Login with its own user name)")
 	fs.StringVar(&cfg.User, "user", "", "user name for -login, may use {conn} (default bench-<run>-{conn})")
 	fs.StringVar(&cfg.Room, "room", "", "chat room each connection joins after the login (may use {conn}, {user}); broadcast: the room (default bench-<run>)")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "total requests/s over all connections (broadcast: says/s); 0: as fast as -inflight allows")
+	fs.IntVar(&cfg.RoomSize, "room-size", 0, "chat: members per room (default 10)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "total requests/s over all connections (broadcast, chat: says/s); 0: as fast as -inflight allows")
 	fs.IntVar(&cfg.Inflight, "inflight", 0, "requests outstanding per connection at most (default 1, or 32 with -rate)")
 	fs.DurationVar(&cfg.Duration, "duration", d.Duration, "measured time (idle: how long to hold)")
 	fs.DurationVar(&cfg.Warmup, "warmup", d.Warmup, "load before the measured time, left out of the results")

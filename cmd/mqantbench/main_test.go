@@ -43,7 +43,7 @@ func TestUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-mode", "nope"}, `-mode "nope": want rr, rt, idle or broadcast`},
+		{[]string{"-mode", "nope"}, `-mode "nope": want rr, rt, idle, broadcast or chat`},
 		{[]string{"-url", "http://127.0.0.1:1"}, `scheme "http"`},
 		{[]string{"-conns", "x"}, "invalid value"},
 		{[]string{"extra"}, "unexpected arguments"},

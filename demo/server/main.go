@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -37,6 +38,7 @@ func run() error {
 	webAddr := flag.String("web", "127.0.0.1:8080", "address of the web client's HTTP server; empty to disable")
 	level := flag.String("log", "info", "log level: debug, info, warn, error")
 	brokerWait := flag.Duration("broker-wait", 30*time.Second, "how long to wait for RabbitMQ at start-up")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof under /debug/pprof/ on this address, such as 127.0.0.1:6060 (keep it on loopback: profiles show internals); empty: off")
 	flag.Parse()
 
 	var lv slog.Level
@@ -78,6 +80,13 @@ func run() error {
 		log.Info("RPC in-process (every module runs here)")
 	}
 
+	if *pprofAddr != "" {
+		srv, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	if *webAddr != "" {
 		srv, err := serveWeb(*webAddr, log)
 		if err != nil {
@@ -90,6 +99,29 @@ func run() error {
 		}()
 	}
 	return app.Run(context.Background())
+}
+
+// servePprof serves the runtime profiles on their own mux, so nothing else
+// (the web client) exposes them by accident.
+func servePprof(addr string, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof server stopped", "err", err)
+		}
+	}()
+	log.Info("pprof", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return srv, nil
 }
 
 // serveWeb serves the browser client under /mqant/.

@@ -25,6 +25,11 @@ const (
 	// ModeBroadcast puts the connections in one chat room; one more
 	// connection says in it and the members' receipts are timed.
 	ModeBroadcast Mode = "broadcast"
+	// ModeChat is many small rooms: every connection logs in, joins a room
+	// of RoomSize members and says in it at its share of Rate, and every
+	// member's receipt of every say is timed. What a chat server lives
+	// with, for soak runs.
+	ModeChat Mode = "chat"
 )
 
 // Config is one run. Payload, Room and the login's user name may contain
@@ -49,8 +54,11 @@ type Config struct {
 	User  string
 	// Room, when set, is joined with Chat/Handler_JoinChat after the login.
 	// Broadcast mode always logs in and joins; its room defaults to
-	// "bench-<run>".
+	// "bench-<run>". Chat: the rooms' name prefix (default "chat-<run>"),
+	// room n being <prefix>-<n>.
 	Room string
+	// RoomSize is the members per room in chat mode (default 10).
+	RoomSize int
 
 	// Rate is the total requests per second over all connections
 	// (broadcast: says per second); 0 sends as fast as Inflight allows.
@@ -82,6 +90,9 @@ type Config struct {
 
 	// Progress receives one line per second; nil for none.
 	Progress io.Writer
+	// OnLoad, when set, is called once every connection is set up, as the
+	// load (warm-up first) begins: a sampler tells set-up from load.
+	OnLoad func()
 }
 
 // DefaultConfig returns the defaults of every field.
@@ -113,11 +124,11 @@ const (
 func (c *Config) normalise(run string) error {
 	var errs []error
 	switch c.Mode {
-	case ModeRR, ModeRT, ModeIdle, ModeBroadcast:
+	case ModeRR, ModeRT, ModeIdle, ModeBroadcast, ModeChat:
 	case "":
 		c.Mode = ModeRR
 	default:
-		errs = append(errs, fmt.Errorf("-mode %q: want rr, rt, idle or broadcast", c.Mode))
+		errs = append(errs, fmt.Errorf("-mode %q: want rr, rt, idle, broadcast or chat", c.Mode))
 	}
 	if c.Conns <= 0 {
 		errs = append(errs, fmt.Errorf("-conns %d: want at least 1", c.Conns))
@@ -186,6 +197,20 @@ func (c *Config) normalise(run string) error {
 		}
 		if strings.Contains(c.Room, "{") {
 			errs = append(errs, fmt.Errorf("-room %q: broadcast puts every member in one room, so no placeholders", c.Room))
+		}
+	case ModeChat:
+		c.Login = true
+		if c.Room == "" {
+			c.Room = "chat-" + run
+		}
+		if strings.Contains(c.Room, "{") {
+			errs = append(errs, fmt.Errorf("-room %q: chat numbers the rooms itself, so no placeholders", c.Room))
+		}
+		if c.RoomSize == 0 {
+			c.RoomSize = 10
+		}
+		if c.RoomSize < 0 {
+			errs = append(errs, fmt.Errorf("-room-size %d: want at least 1", c.RoomSize))
 		}
 	}
 	return errors.Join(errs...)

@@ -52,7 +52,7 @@ func (r *run) progressLine(h *Histogram, secs float64) {
 		line = fmt.Sprintf("connecting: %d set up, %d failed", r.setUp.Load(), r.failed.Load())
 	case cfg.Mode == ModeIdle:
 		line = fmt.Sprintf("holding %d connections, %d lost", open, r.lostN.Load())
-	case cfg.Mode == ModeBroadcast:
+	case cfg.Mode == ModeBroadcast || cfg.Mode == ModeChat:
 		var says Histogram
 		r.sayRec.takeInterval(&says)
 		line = fmt.Sprintf("%.0f says/s, %.0f deliveries/s, fan-out p99 %s, errors %d, timeouts %d, lost %d",

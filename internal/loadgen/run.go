@@ -169,6 +169,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	r.winEnd.Store(winStart + int64(cfg.Duration))
 	r.winStart.Store(winStart)
 	r.phase.Store(phaseWarmup)
+	if cfg.OnLoad != nil {
+		cfg.OnLoad()
+	}
 	stop := make(chan struct{})
 	var senders sync.WaitGroup
 	for _, c := range conns {
@@ -196,7 +199,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 
 	r.summarise(sum, conns)
-	if cfg.Mode == ModeBroadcast {
+	if cfg.Mode == ModeBroadcast || cfg.Mode == ModeChat {
 		// Pushes may reach members after the say's reply reached the
 		// sender: wait for the ones still on their way.
 		deadline := time.Now().Add(cfg.Timeout)
@@ -314,6 +317,9 @@ func (r *run) connect(ctx context.Context, id int, sources []net.IP) (*conn, err
 	c := newConn(r, id, nc)
 	c.user = expand(cfg.User, id, "", "")
 	c.room = expand(cfg.Room, id, c.user, "")
+	if cfg.Mode == ModeChat {
+		c.room = fmt.Sprintf("%s-%d", cfg.Room, id/cfg.RoomSize)
+	}
 	payload := []byte(expand(cfg.Payload, id, c.user, c.room))
 	var interval int64
 	if cfg.Rate > 0 {
@@ -335,6 +341,12 @@ func (r *run) connect(ctx context.Context, id int, sources []net.IP) (*conn, err
 		} else {
 			c.member = true
 		}
+	case ModeChat:
+		// Each member says at its share of the rate; its says' round
+		// trips go to sayRec, every receipt in its room to rec.
+		c.member = true
+		c.req = newRequester(c, r.sayRec, sayTopic+"/", nil, cfg.Inflight, interval, 0)
+		c.req.say = fmt.Appendf(nil, `{"roomName":%q,"say":"t`, c.room)
 	}
 	if err := c.setup(ctx); err != nil {
 		c.closing.Store(true)

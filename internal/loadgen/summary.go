@@ -73,7 +73,7 @@ func latencyOf(h *Histogram) Latency {
 // summarise fills in the request counts and latencies.
 func (r *run) summarise(s *Summary, conns []*conn) {
 	rec := r.rec
-	if r.cfg.Mode == ModeBroadcast {
+	if r.cfg.Mode == ModeBroadcast || r.cfg.Mode == ModeChat {
 		rec = r.sayRec
 	}
 	for _, c := range conns {
@@ -97,9 +97,16 @@ func (r *run) summarise(s *Summary, conns []*conn) {
 		s.Throughput = float64(s.Replies) / s.Seconds
 	}
 	lat := latencyOf(&h)
-	if r.cfg.Mode == ModeBroadcast {
+	switch r.cfg.Mode {
+	case ModeBroadcast:
 		s.SayLatency = &lat
 		s.ExpectedDeliveries = s.Replies * int64(s.Connected)
+		return
+	case ModeChat:
+		// Every member of the sayer's room, the sayer included; exact
+		// when Conns is a multiple of RoomSize and no set-up failed.
+		s.SayLatency = &lat
+		s.ExpectedDeliveries = s.Replies * int64(min(r.cfg.RoomSize, s.Connected))
 		return
 	}
 	if r.cfg.Mode != ModeIdle {
@@ -142,17 +149,18 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	if s.Mode != ModeIdle {
 		noun := "requests"
-		if s.Mode == ModeBroadcast {
+		chatty := s.Mode == ModeBroadcast || s.Mode == ModeChat
+		if chatty {
 			noun = "says"
 		}
 		fmt.Fprintf(&b, "measured %.2fs  %s %d  replies %d  errors %d  timeouts %d  late %d\n",
 			s.Seconds, noun, s.Requests, s.Replies, s.Errors, s.Timeouts, s.Late)
-		if s.Mode == ModeBroadcast {
+		if chatty {
 			fmt.Fprintf(&b, "throughput %.0f says/s\n", s.Throughput)
 		} else {
 			fmt.Fprintf(&b, "throughput %.0f replies/s\n", s.Throughput)
 		}
-		if s.Mode == ModeBroadcast {
+		if chatty {
 			fmt.Fprintf(&b, "deliveries %d of %d expected  %.0f deliveries/s\n", s.Deliveries, s.ExpectedDeliveries, s.DeliveriesPerSec)
 			writeLatency(&b, "fan-out latency", s.Latency)
 			writeLatency(&b, "say latency", *s.SayLatency)

@@ -18,10 +18,14 @@ import (
 // needs binary frames [MQTT-6.0.0-1].
 var ErrTextFrame = errors.New("websocket: text frame; MQTT needs binary frames")
 
-// Conn is a WebSocket as a byte stream.
+// Conn is a WebSocket as a byte stream. Like a socket's, its read error is
+// final: once Read fails, every later Read returns the same error. A stream
+// with a text frame in it is broken, and gorilla/websocket panics on the
+// 1000th read of a failed connection.
 type Conn struct {
-	ws *websocket.Conn
-	r  io.Reader
+	ws  *websocket.Conn
+	r   io.Reader
+	err error // the first read error, returned from then on
 }
 
 // New wraps ws.
@@ -30,14 +34,21 @@ func New(ws *websocket.Conn) *Conn { return &Conn{ws: ws} }
 // WS returns the underlying WebSocket.
 func (c *Conn) WS() *websocket.Conn { return c.ws }
 
+// Read reads the binary messages' payloads as one stream. One goroutine
+// reads at a time.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
 	for {
 		if c.r == nil {
 			mt, r, err := c.ws.NextReader()
 			if err != nil {
+				c.err = err
 				return 0, err
 			}
 			if mt != websocket.BinaryMessage {
+				c.err = ErrTextFrame
 				return 0, ErrTextFrame
 			}
 			c.r = r
@@ -49,6 +60,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 				return n, nil
 			}
 			continue
+		}
+		if err != nil {
+			c.err = err
 		}
 		return n, err
 	}
