@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/internal/chaos"
+	"github.com/mqantgen/mqantgen/internal/mqtttest"
 	"github.com/mqantgen/mqantgen/internal/rabbittest"
 )
 
@@ -150,7 +151,8 @@ func TestChaos(t *testing.T) {
 		return rec.ClientsOKAfter(loadStart, nil) == len(clients)
 	})
 
-	cl := &chaosCluster{broker: broker, procs: procs, rec: rec, logins: nLogin, perGate: map[string]int{}}
+	cl := &chaosCluster{broker: broker, procs: procs, rec: rec, logins: nLogin, perGate: map[string]int{},
+		gates: map[string]string{"gate1": strings.TrimPrefix(gateURLs["gate1"][0], "tcp://"), "gate2": strings.TrimPrefix(gateURLs["gate2"][0], "tcp://")}}
 	for _, c := range clients {
 		cl.perGate[c.Gate()]++
 	}
@@ -180,6 +182,17 @@ func TestChaos(t *testing.T) {
 	for i, sc := range chaosScenarios {
 		if sc.explain != nil {
 			t.Logf("%s: %s", sc.name, sc.explain(cl, phases[i+1]))
+		}
+	}
+
+	// The member who left during the broker outage has left its room.
+	if cl.observer != nil {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			p := cl.observer.WaitPublish("Chat/On", time.Until(deadline))
+			if p.Topic == "Chat/OnLeave" && strings.Contains(string(p.Payload), `"userName":"leaver"`) {
+				break
+			}
 		}
 	}
 
@@ -259,8 +272,13 @@ type chaosCluster struct {
 	broker  *rabbittest.Broker
 	procs   map[string]*chaos.Proc // by process id: login, chat, gate1, gate2
 	rec     *chaos.Recorder
-	logins  int            // login clients (the others are chat members)
-	perGate map[string]int // clients per gate
+	logins  int               // login clients (the others are chat members)
+	perGate map[string]int    // clients per gate
+	gates   map[string]string // process id -> TCP address
+
+	// A member that leaves while the broker is down: its room must still
+	// hear of it (session-closed events are retried, not sent once).
+	observer *mqtttest.Client
 }
 
 // chaosScenario is one fault. Issue 15's faults (a deleted queue, a
@@ -310,10 +328,21 @@ var chaosScenarios = []chaosScenario{
 	{
 		name: "b. broker stopped (SIGTERM), restarted",
 		inject: func(t *testing.T, c *chaosCluster) (time.Time, time.Time) {
+			c.observer = mqtttest.Connect(t, c.gates["gate1"], "leave-observer", 60)
+			leaver := mqtttest.Connect(t, c.gates["gate2"], "leaver", 60)
+			for who, cl := range map[string]*mqtttest.Client{"observer": c.observer, "leaver": leaver} {
+				if got := cl.Request("Login/Handler_Login/1", `{"userName":"`+who+`","passWord":"x"}`); !strings.Contains(got, "login success") {
+					t.Fatalf("%s login: %s", who, got)
+				}
+				if got := cl.Request("Chat/Handler_JoinChat/2", `{"roomName":"leavers"}`); !strings.Contains(got, "join success") {
+					t.Fatalf("%s join: %s", who, got)
+				}
+			}
 			fault := time.Now()
 			if err := c.broker.StopBroker(); err != nil {
 				t.Fatal(err)
 			}
+			leaver.Conn.Close() // gate2 cannot tell Chat now
 			hold(chaosDown)
 			if err := c.broker.StartAgain(); err != nil { // returns once the port accepts
 				t.Fatal(err)
