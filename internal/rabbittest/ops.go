@@ -68,8 +68,8 @@ func (b *Broker) Connections() ([]string, error) {
 	}
 	var names []string
 	for _, line := range strings.Split(out, "\n") {
-		// {"connection_name",longstr,"NAME"} inside the property list.
-		_, rest, ok := strings.Cut(line, `{"connection_name",longstr,"`)
+		// {"connection_name","NAME"} inside the property list.
+		_, rest, ok := strings.Cut(line, `{"connection_name","`)
 		if !ok {
 			continue
 		}
@@ -90,7 +90,7 @@ func (b *Broker) CloseConnections(prefix, reason string) (int, error) {
 	n := 0
 	for _, line := range strings.Split(out, "\n") {
 		pid, props, ok := strings.Cut(line, "\t")
-		if !ok || !strings.Contains(props, `{"connection_name",longstr,"`+prefix) {
+		if !ok || !strings.Contains(props, `{"connection_name","`+prefix) {
 			continue
 		}
 		if _, err := b.Ctl("close_connection", strings.TrimSpace(pid), reason); err != nil {

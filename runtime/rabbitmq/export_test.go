@@ -37,7 +37,13 @@ func BreakConsumerChannel(t *Transport, id string) {
 }
 
 // SetAfterConnect runs f between a connect and the session going live.
-func SetAfterConnect(f func()) { afterConnect = f }
+func SetAfterConnect(f func()) {
+	if f == nil {
+		afterConnect.Store(nil)
+		return
+	}
+	afterConnect.Store(&f)
+}
 
 // WriteTimeout swaps the per-write deadline, returning the old one.
 func WriteTimeout(d time.Duration) time.Duration {

@@ -126,7 +126,7 @@ func (t *Transport) current() *session {
 
 // afterConnect is a test hook: it runs between a connect and the session
 // going live, where an endpoint used to be able to slip through.
-var afterConnect func()
+var afterConnect atomic.Pointer[func()]
 
 // supervise connects, waits for the connection to fail, fails what was
 // waiting on it, and connects again with backoff, until Close.
@@ -151,8 +151,8 @@ func (t *Transport) supervise() {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if afterConnect != nil {
-			afterConnect()
+		if f := afterConnect.Load(); f != nil {
+			(*f)()
 		}
 		t.mu.Lock()
 		if t.closed {
