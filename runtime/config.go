@@ -287,9 +287,24 @@ func (v *validator) rabbit(path string, x any) *RabbitmqConfig {
 	}
 	uri := v.str(path, m, "Uri", true)
 	if uri != "" && !strings.HasPrefix(uri, "amqp://") && !strings.HasPrefix(uri, "amqps://") {
-		v.errorf(path+".Uri", "want an amqp:// or amqps:// URI, got %q", uri)
+		v.errorf(path+".Uri", "want an amqp:// or amqps:// URI, got %q", hidePassword(uri))
 	}
 	return &RabbitmqConfig{URI: uri}
+}
+
+// hidePassword masks the password of a URI quoted in an error: "user:pw@"
+// becomes "user:***@", whatever the scheme and even when it does not parse.
+func hidePassword(uri string) string {
+	at := strings.LastIndex(uri, "@")
+	start := strings.Index(uri, "://")
+	if at < 0 || start < 0 || start+3 > at {
+		return uri
+	}
+	user, _, ok := strings.Cut(uri[start+3:at], ":")
+	if !ok {
+		return uri
+	}
+	return uri[:start+3] + user + ":***" + uri[at:]
 }
 
 func (v *validator) instance(path, typ string, x any) *ModuleSettings {

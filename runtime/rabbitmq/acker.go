@@ -8,62 +8,153 @@ import (
 )
 
 // acker acknowledges the calls of one consuming channel after they ran.
-// Completions that extend the run of consecutive delivery tags are
-// acknowledged together, with one multiple-ack frame, instead of one frame
-// each: under load most calls then cost the broker and this process one
-// frame less. A completion stuck behind a slower call is acknowledged on
-// its own after staleAfter, so a slow handler never holds the others'
-// acknowledgements (and the prefetch window) for long.
+// Completions below every call still running are acknowledged together,
+// with one multiple-ack frame, instead of one frame each: under load most
+// calls then cost the broker and this process one frame less. A completion
+// stuck behind a slower call is acknowledged on its own after staleAfter,
+// so a slow handler never holds the others' acknowledgements (and the
+// prefetch window) for long.
+//
+// Its state is bounded by the calls not yet acknowledged, which the broker
+// caps at the prefetch count: a handler that never returns keeps one entry,
+// not one for every call after it.
 type acker struct {
 	ch   *amqp.Channel
 	s    *session
 	stop chan struct{}
 
-	mu    sync.Mutex
-	next  uint64               // lowest tag not yet known complete
-	done  map[uint64]time.Time // completed above next, waiting for the gap below
-	indiv map[uint64]bool      // above next, acknowledged on their own
-	upto  uint64               // highest completed tag to multiple-ack, 0 if none
-	wake  chan struct{}
+	mu sync.Mutex
+	// Delivery tags are consecutive per channel, but the instance and type
+	// consumers hand theirs over on two goroutines, so a tag may be
+	// registered after a higher one. Every tag below regNext is registered;
+	// early holds registered tags above it.
+	regNext  uint64
+	early    map[uint64]struct{}
+	inflight map[uint64]struct{}  // registered, not complete
+	low      uint64               // every tag below low is registered and complete
+	done     map[uint64]time.Time // complete, not yet acknowledged
+	idle     chan struct{}        // signalled when inflight empties
+	wake     chan struct{}
 }
 
 const staleAfter = 50 * time.Millisecond
 
 func newAcker(s *session, ch *amqp.Channel) *acker {
-	a := &acker{ch: ch, s: s, stop: make(chan struct{}), next: 1, done: map[uint64]time.Time{},
-		indiv: map[uint64]bool{}, wake: make(chan struct{}, 1)}
+	a := &acker{ch: ch, s: s, stop: make(chan struct{}), regNext: 1, low: 1, early: map[uint64]struct{}{},
+		inflight: map[uint64]struct{}{}, done: map[uint64]time.Time{}, idle: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1)}
 	s.wg.Add(1)
 	go a.loop()
 	return a
 }
 
+// register records a delivery before it is served.
+func (a *acker) register(tag uint64) {
+	a.mu.Lock()
+	a.inflight[tag] = struct{}{}
+	if tag == a.regNext {
+		a.regNext++
+		for {
+			if _, ok := a.early[a.regNext]; !ok {
+				break
+			}
+			delete(a.early, a.regNext)
+			a.regNext++
+		}
+	} else if tag > a.regNext {
+		a.early[tag] = struct{}{}
+	}
+	a.mu.Unlock()
+}
+
 // complete records that the call with this delivery tag has run.
 func (a *acker) complete(tag uint64) {
 	a.mu.Lock()
-	if tag != a.next {
-		a.done[tag] = time.Now()
-		a.mu.Unlock()
-		return
+	delete(a.inflight, tag)
+	a.done[tag] = time.Now()
+	for a.low < a.regNext {
+		if _, running := a.inflight[a.low]; running {
+			break
+		}
+		a.low++
 	}
-	for {
-		if !a.indiv[a.next] {
-			a.upto = a.next
-		}
-		delete(a.indiv, a.next)
-		a.next++
-		if _, ok := a.done[a.next]; ok {
-			delete(a.done, a.next)
-			continue
-		}
-		if a.indiv[a.next] {
-			continue
-		}
-		break
-	}
+	empty := len(a.inflight) == 0
 	a.mu.Unlock()
+	if empty {
+		select {
+		case a.idle <- struct{}{}:
+		default:
+		}
+	}
 	select {
 	case a.wake <- struct{}{}:
 	default:
+	}
+}
+
+// running returns how many registered calls have not completed.
+func (a *acker) running() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.inflight)
+}
+
+// size is the number of entries the acker holds, for tests of its bound.
+func (a *acker) size() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.early) + len(a.inflight) + len(a.done)
+}
+
+// waitIdle waits until no registered call is running, or the deadline.
+func (a *acker) waitIdle(deadline time.Time) bool {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for a.running() > 0 {
+		select {
+		case <-a.idle:
+		case <-timer.C:
+			return a.running() == 0
+		}
+	}
+	return true
+}
+
+// flush sends the acknowledgements due now.
+func (a *acker) flush(all bool) {
+	a.mu.Lock()
+	// The highest completed tag below low: everything up to it is
+	// complete, so one multiple-ack covers it. It must itself be
+	// unacknowledged, or the broker closes the channel.
+	var upto uint64
+	var stale []uint64
+	cutoff := time.Now().Add(-staleAfter)
+	for tag, at := range a.done {
+		switch {
+		case tag < a.low:
+			upto = max(upto, tag)
+		case all || at.Before(cutoff):
+			stale = append(stale, tag)
+		}
+	}
+	for tag := range a.done {
+		if tag <= upto {
+			delete(a.done, tag)
+		}
+	}
+	for _, tag := range stale {
+		delete(a.done, tag)
+	}
+	a.mu.Unlock()
+	if upto > 0 {
+		if err := a.ch.Ack(upto, true); err != nil {
+			a.s.t.log.Debug("ack failed", "tag", upto, "err", err)
+		}
+	}
+	for _, tag := range stale {
+		if err := a.ch.Ack(tag, false); err != nil {
+			a.s.t.log.Debug("ack failed", "tag", tag, "err", err)
+		}
 	}
 }
 
@@ -80,30 +171,6 @@ func (a *acker) loop() {
 		case <-a.s.lost:
 			return
 		}
-		a.mu.Lock()
-		upto := a.upto
-		a.upto = 0
-		var stale []uint64
-		if len(a.done) > 0 {
-			cutoff := time.Now().Add(-staleAfter)
-			for tag, at := range a.done {
-				if at.Before(cutoff) {
-					stale = append(stale, tag)
-					delete(a.done, tag)
-					a.indiv[tag] = true
-				}
-			}
-		}
-		a.mu.Unlock()
-		if upto > 0 {
-			if err := a.ch.Ack(upto, true); err != nil {
-				a.s.t.log.Debug("ack failed", "tag", upto, "err", err)
-			}
-		}
-		for _, tag := range stale {
-			if err := a.ch.Ack(tag, false); err != nil {
-				a.s.t.log.Debug("ack failed", "tag", tag, "err", err)
-			}
-		}
+		a.flush(false)
 	}
 }

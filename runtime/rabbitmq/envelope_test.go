@@ -72,19 +72,43 @@ func TestReplyEnvelopeRoundTrip(t *testing.T) {
 	}
 }
 
-func FuzzDecodeCall(f *testing.F) {
-	f.Add(encodeCall(&runtime.Request{Fn: "Handler_X", Session: &runtime.SessionData{UserID: "u", Settings: map[string]string{"k": "v"}}}, 10, []byte(`{}`)))
+// FuzzEnvelope decodes arbitrary bytes as a call and as a reply envelope:
+// never a panic, and what decodes re-encodes to an envelope that decodes
+// the same (session and settings included). `make fuzz` runs it.
+func FuzzEnvelope(f *testing.F) {
+	sess := &runtime.SessionData{SessionID: "s1", ServerID: "g1", ClientID: "c", Network: "ws", RemoteAddr: "10.0.0.1",
+		UserID: "alice", Settings: map[string]string{"b": "2", "a": "1", "": "empty key"}}
+	for _, seed := range []struct {
+		req     *runtime.Request
+		timeout uint64
+		arg     string
+	}{
+		{&runtime.Request{Fn: "Handler_Say", Session: sess}, 9999, `{"roomName":"r"}`},
+		{&runtime.Request{Fn: "Note", NoReply: true}, 0, `["x",1]`},
+		{&runtime.Request{Fn: "Ping"}, 1, ``},
+		{&runtime.Request{Fn: "S", Session: &runtime.SessionData{}}, 5, `null`},
+	} {
+		f.Add(encodeCall(seed.req, seed.timeout, []byte(seed.arg)))
+	}
+	f.Add(encodeReply(runtime.Reply{Result: map[string]int{"n": 1}}))
+	f.Add(encodeReply(runtime.Reply{Err: &runtime.Error{Kind: runtime.ErrRemote, Msg: "boom"}}))
 	f.Add([]byte{1, 2, 0, 1, 'F', 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := decodeCall(b)
-		if err != nil {
-			return
+		if c, err := decodeCall(b); err == nil {
+			req := &runtime.Request{Fn: c.fn, NoReply: c.noReply, Session: c.session}
+			c2, err := decodeCall(encodeCall(req, c.timeoutMs, c.arg))
+			if err != nil || c2.fn != c.fn || c2.noReply != c.noReply || c2.timeoutMs != c.timeoutMs ||
+				string(c2.arg) != string(c.arg) || !reflect.DeepEqual(c2.session, c.session) {
+				t.Fatalf("call re-encode differs: %+v vs %+v (%v)", c, c2, err)
+			}
 		}
-		// What decodes re-encodes to an envelope that decodes the same.
-		req := &runtime.Request{Fn: c.fn, NoReply: c.noReply, Session: c.session}
-		c2, err := decodeCall(encodeCall(req, c.timeoutMs, c.arg))
-		if err != nil || c2.fn != c.fn || c2.timeoutMs != c.timeoutMs || string(c2.arg) != string(c.arg) {
-			t.Fatalf("re-encode differs: %+v vs %+v (%v)", c, c2, err)
+		r := decodeReply(b)
+		r2 := decodeReply(encodeReply(r))
+		if (r.Err == nil) != (r2.Err == nil) || string(r.Raw) != string(r2.Raw) {
+			t.Fatalf("reply re-encode differs: %+v vs %+v", r, r2)
+		}
+		if r.Err != nil && (runtime.ErrorCode(r.Err) != runtime.ErrorCode(r2.Err) || r.Err.Error() != r2.Err.Error()) {
+			t.Fatalf("reply error re-encode differs: %v vs %v", r.Err, r2.Err)
 		}
 	})
 }

@@ -82,6 +82,7 @@ func startCluster(t *testing.T, timeout time.Duration, probeIDs ...string) *clus
 			return p
 		})
 		tr := rabbitmq.New(broker.URI, log.With("process", pid))
+		tr.DrainTimeout = 2 * time.Second
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := tr.WaitReady(ctx)
 		cancel()

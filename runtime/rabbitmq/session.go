@@ -2,6 +2,8 @@ package rabbitmq
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +35,12 @@ type session struct {
 	// replyCh publishes replies of the calls this process serves.
 	replyCh *amqp.Channel
 
+	// callPub makes "remaining time, encode, publish" one step, so time a
+	// call waits here for other publishes counts against its deadline.
+	callPub sync.Mutex
+
 	smu       sync.Mutex
-	consumers map[string]consumer // instance id -> its consuming channel
+	consumers map[string]*consumer // instance id -> its consuming channel
 
 	lost     chan struct{}
 	lostOnce sync.Once
@@ -44,8 +50,11 @@ type session struct {
 }
 
 type pendingCall struct {
-	to runtime.Target
-	ch chan runtime.Reply
+	to    runtime.Target
+	fn    string
+	queue string
+	sent  time.Time
+	ch    chan runtime.Reply
 }
 
 type nrWaiter struct {
@@ -56,19 +65,22 @@ type nrWaiter struct {
 
 func (t *Transport) connect() (*session, error) {
 	conn, err := amqp.DialConfig(t.uri, amqp.Config{Heartbeat: 5 * time.Second, Locale: "en_US",
-		Properties: amqp.Table{"connection_name": "mqantgen"}})
+		Properties: amqp.Table{"connection_name": t.name}, Dial: dialWithDeadlines})
 	if err != nil {
-		return nil, err
+		return nil, t.scrub(err)
 	}
 	s := &session{t: t, conn: conn, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrWaiter{},
-		nrRet: map[string]bool{}, consumers: map[string]consumer{}, lost: make(chan struct{})}
+		nrRet: map[string]bool{}, consumers: map[string]*consumer{}, lost: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
-			_ = conn.Close()
+			_ = conn.CloseDeadline(time.Now().Add(closeWait))
 			s.wg.Wait()
 		}
 	}()
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	s.wg.Add(1)
+	go s.watchBlocked(blocked)
 	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	s.wg.Add(1)
 	go func() {
@@ -107,17 +119,8 @@ func (t *Transport) connect() (*session, error) {
 	if s.replyCh, err = s.channel(); err != nil {
 		return nil, err
 	}
-	t.mu.Lock()
-	eps := make([]*endpoint, 0, len(t.endpoints))
-	for _, e := range t.endpoints {
-		eps = append(eps, e)
-	}
-	t.mu.Unlock()
-	for _, e := range eps {
-		if err := s.listen(e); err != nil {
-			return nil, err
-		}
-	}
+	s.wg.Add(1)
+	go s.watchTargets()
 	ok = true
 	return s, nil
 }
@@ -157,7 +160,8 @@ func (s *session) lostErr() error {
 }
 
 func (s *session) close() {
-	_ = s.conn.Close()
+	// Bounded: a broker that stops reading must not hold a shutdown.
+	_ = s.conn.CloseDeadline(time.Now().Add(closeWait))
 	s.wg.Wait()
 }
 
@@ -205,28 +209,84 @@ func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.R
 			}
 			if p := s.take(r.CorrelationId); p != nil {
 				p.ch <- runtime.Reply{Err: notFound(p.to)}
+			} else if r.Headers[handBackHeader] != nil {
+				s.handBackReturned(r)
 			}
 		}
 	}
 }
 
-func (s *session) call(ctx context.Context, to runtime.Target, fn string, msg amqp.Publishing) (runtime.Reply, error) {
+// call publishes a call and waits for its reply. The remaining time is
+// taken just before the publish, under callPub, so time spent queued here
+// counts; a call whose deadline has passed is never published.
+func (s *session) call(ctx context.Context, to runtime.Target, req *runtime.Request, arg []byte, msg amqp.Publishing) (runtime.Reply, error) {
 	id := msg.CorrelationId
-	p := &pendingCall{to: to, ch: make(chan runtime.Reply, 1)}
+	q := queueFor(to)
+	p := &pendingCall{to: to, fn: req.Fn, queue: q, ch: make(chan runtime.Reply, 1)}
+	msg.ReplyTo = replyTo
+	s.callPub.Lock()
+	var timeoutMs uint64
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		if left <= 0 || ctx.Err() != nil {
+			s.callPub.Unlock()
+			return runtime.Reply{}, timeoutError(ctx, to, req.Fn)
+		}
+		ms := max(left.Milliseconds(), 1)
+		timeoutMs = uint64(ms)
+		msg.Expiration = strconv.FormatInt(ms, 10)
+	}
+	msg.Body = encodeCall(req, timeoutMs, arg)
+	p.sent = time.Now()
 	s.pmu.Lock()
 	s.pending[id] = p
 	s.pmu.Unlock()
-	msg.ReplyTo = replyTo
-	if err := s.callCh.PublishWithContext(ctx, "", queueFor(to), true, false, msg); err != nil {
+	err := s.callCh.Publish("", q, true, false, msg)
+	s.callPub.Unlock()
+	if err != nil {
 		s.take(id)
-		return runtime.Reply{}, runtime.Errorf(runtime.ErrTransport, "rabbitmq: publish %s.%s: %v", to, fn, err)
+		return runtime.Reply{}, runtime.Errorf(runtime.ErrTransport, "rabbitmq: publish %s.%s: %v", to, req.Fn, err)
 	}
 	select {
 	case r := <-p.ch:
 		return r, r.Err
 	case <-ctx.Done():
 		s.take(id)
-		return runtime.Reply{}, timeoutError(ctx, to, fn)
+		return runtime.Reply{}, timeoutError(ctx, to, req.Fn)
+	}
+}
+
+// reply publishes the reply of a call this process served.
+func (s *session) reply(to, corrID string, rep runtime.Reply) error {
+	return s.replyCh.Publish("", to, false, false, amqp.Publishing{
+		ContentType: "application/x-mqant-reply", CorrelationId: corrID, Body: encodeReply(rep)})
+}
+
+// handBackHeader marks a call handed back by a stopping instance.
+const handBackHeader = "x-mqant-handed-back"
+
+var handedBack = amqp.Table{handBackHeader: true}
+
+// republish hands a call that never started back to the queue it came
+// from as a new message. Mandatory: when no instance is left there, the
+// broker returns it and callEvents answers its caller.
+func (s *session) republish(d amqp.Delivery) error {
+	s.callPub.Lock()
+	defer s.callPub.Unlock()
+	return s.callCh.Publish("", d.RoutingKey, true, false, amqp.Publishing{Headers: handedBack, ContentType: d.ContentType,
+		CorrelationId: d.CorrelationId, ReplyTo: d.ReplyTo, Expiration: d.Expiration, Body: d.Body})
+}
+
+// handBackReturned answers the caller of a handed-back call that found no
+// instance left to run it.
+func (s *session) handBackReturned(r amqp.Return) {
+	to := runtime.Target{Type: strings.TrimPrefix(r.RoutingKey, typePrefix)}
+	if r.ReplyTo == "" {
+		s.t.log.Warn("no-reply call lost: its instance stopped and no other serves the type", "queue", r.RoutingKey)
+		return
+	}
+	if err := s.reply(r.ReplyTo, r.CorrelationId, runtime.Reply{Err: notFound(to)}); err != nil {
+		s.t.log.Warn("reply not sent", "queue", r.RoutingKey, "err", err)
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +37,15 @@ type Transport struct {
 	log *slog.Logger
 
 	prefix string // makes call ids unique across processes
+	name   string // connection_name: host, process id and prefix
 	seq    atomic.Uint64
+	// uriErr is why uri does not parse, already free of its password.
+	uriErr error
+
+	blocked atomic.Pointer[string] // the broker's reason while it blocks publishing
+	// DrainTimeout bounds how long closing an endpoint waits for the calls
+	// it holds to finish. Set it before Listen.
+	DrainTimeout time.Duration
 
 	mu        sync.Mutex
 	sess      *session // nil while disconnected
@@ -63,7 +73,14 @@ func New(uri string, log *slog.Logger) *Transport {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	t := &Transport{uri: uri, log: log.With("transport", "rabbitmq"), prefix: hex.EncodeToString(b[:]) + ".",
-		endpoints: map[string]*endpoint{}, ready: make(chan struct{}), done: make(chan struct{})}
+		endpoints: map[string]*endpoint{}, ready: make(chan struct{}), done: make(chan struct{}),
+		DrainTimeout: 5 * time.Second}
+	host, _ := os.Hostname()
+	// Operators tell processes apart by it (rabbitmqctl list_connections).
+	t.name = fmt.Sprintf("mqantgen %s pid %d %s", host, os.Getpid(), t.prefix[:len(t.prefix)-1])
+	if _, err := amqp.ParseURI(uri); err != nil {
+		t.uriErr = t.scrub(err)
+	}
 	t.wg.Add(1)
 	go t.supervise()
 	return t
@@ -75,8 +92,23 @@ func (t *Transport) WaitReady(ctx context.Context) error {
 	case <-t.ready:
 		return nil
 	case <-ctx.Done():
+		if t.uriErr != nil {
+			return runtime.Errorf(runtime.ErrTransport, "rabbitmq: %v", t.uriErr)
+		}
 		return runtime.Errorf(runtime.ErrTransport, "rabbitmq: no connection to %s: %v", redact(t.uri), ctx.Err())
 	}
+}
+
+// Name is the connection name the broker shows for this transport.
+func (t *Transport) Name() string { return t.name }
+
+// Blocked reports whether the broker blocks this transport's publishing
+// (connection.blocked, a resource alarm), and why.
+func (t *Transport) Blocked() (string, bool) {
+	if r := t.blocked.Load(); r != nil {
+		return *r, true
+	}
+	return "", false
 }
 
 // Connected reports whether the transport has a live broker connection.
@@ -92,12 +124,21 @@ func (t *Transport) current() *session {
 	return t.sess
 }
 
+// afterConnect is a test hook: it runs between a connect and the session
+// going live, where an endpoint used to be able to slip through.
+var afterConnect atomic.Pointer[func()]
+
 // supervise connects, waits for the connection to fail, fails what was
 // waiting on it, and connects again with backoff, until Close.
 func (t *Transport) supervise() {
 	defer t.wg.Done()
 	backoff := 100 * time.Millisecond
 	for {
+		if t.uriErr != nil {
+			t.log.Error("broker URI does not parse; not connecting", "uri", redact(t.uri), "err", t.uriErr)
+			<-t.done
+			return
+		}
 		s, err := t.connect()
 		if err != nil {
 			t.log.Warn("broker connect failed", "uri", redact(t.uri), "err", err, "retryIn", backoff)
@@ -110,6 +151,9 @@ func (t *Transport) supervise() {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if f := afterConnect.Load(); f != nil {
+			(*f)()
+		}
 		t.mu.Lock()
 		if t.closed {
 			t.mu.Unlock()
@@ -117,9 +161,20 @@ func (t *Transport) supervise() {
 			return
 		}
 		t.sess = s
+		eps := make([]*endpoint, 0, len(t.endpoints))
+		for _, e := range t.endpoints {
+			eps = append(eps, e)
+		}
 		t.mu.Unlock()
+		// After publishing the session: an endpoint that Listen adds from
+		// now on sees it and consumes at once; one added before is in eps.
+		for _, e := range eps {
+			if err := s.listen(e); err != nil {
+				t.log.Error("RPC endpoint not consuming: its instance id is served by another process", "id", e.id, "err", err)
+			}
+		}
 		t.readyOnce.Do(func() { close(t.ready) })
-		t.log.Info("broker connected", "uri", redact(t.uri))
+		t.log.Info("broker connected", "uri", redact(t.uri), "name", t.name)
 		select {
 		case <-s.lost:
 			t.log.Warn("broker connection lost; calls fail until it is back", "uri", redact(t.uri), "err", s.lostErr())
@@ -139,7 +194,9 @@ func (t *Transport) supervise() {
 }
 
 // Listen implements runtime.Transport: the endpoint consumes its instance
-// queue and its type's queue, now and after every reconnect.
+// queue and its type's queue, now and after every reconnect. When another
+// process already serves instance id, Listen fails (and the App does not
+// start). Closing the endpoint stops it gracefully (consumer.stop).
 func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, error) {
 	e := &endpoint{typ: typ, id: id, ep: ep}
 	t.mu.Lock()
@@ -152,8 +209,10 @@ func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, erro
 	t.mu.Unlock()
 	if s != nil {
 		if err := s.listen(e); err != nil {
-			t.log.Warn("listen failed; reconnecting", "id", id, "err", err)
-			s.fail(err)
+			t.mu.Lock()
+			delete(t.endpoints, id)
+			t.mu.Unlock()
+			return nil, runtime.Errorf(runtime.ErrTransport, "rabbitmq: instance %s: %v (queue %s is held by another connection: two processes run the same module Id)", id, err, instancePrefix+id)
 		}
 	}
 	return closerFunc(func() error {
@@ -162,7 +221,7 @@ func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, erro
 		s := t.sess
 		t.mu.Unlock()
 		if s != nil {
-			s.unlisten(id)
+			s.unlisten(id, t.DrainTimeout)
 		}
 		return nil
 	}), nil
@@ -196,26 +255,19 @@ func (t *Transport) Invoke(ctx context.Context, to runtime.Target, req *runtime.
 	if s == nil {
 		return runtime.Reply{}, runtime.Errorf(runtime.ErrTransport, "rabbitmq: not connected to the broker")
 	}
+	if reason, blocked := t.Blocked(); blocked {
+		return runtime.Reply{}, runtime.Errorf(runtime.ErrTransport, "rabbitmq: the broker blocks publishing (%s)", reason)
+	}
 	arg, err := encodeArg(req)
 	if err != nil {
 		return runtime.Reply{}, runtime.Errorf(runtime.ErrBadRequest, "encode argument of %s: %v", req.Fn, err)
 	}
 	msg := amqp.Publishing{ContentType: "application/x-mqant-call", CorrelationId: t.prefix + strconv.FormatUint(t.seq.Add(1), 36)}
-	var timeoutMs uint64
-	if d, ok := ctx.Deadline(); ok && !req.NoReply {
-		left := time.Until(d)
-		if left <= 0 {
-			return runtime.Reply{}, timeoutError(ctx, to, req.Fn)
-		}
-		ms := max(left.Milliseconds(), 1)
-		timeoutMs = uint64(ms)
-		msg.Expiration = strconv.FormatInt(ms, 10)
-	}
-	msg.Body = encodeCall(req, timeoutMs, arg)
 	if req.NoReply {
+		msg.Body = encodeCall(req, 0, arg)
 		return runtime.Reply{}, s.publishNR(ctx, to, msg)
 	}
-	return s.call(ctx, to, req.Fn, msg)
+	return s.call(ctx, to, req, arg, msg)
 }
 
 func timeoutError(ctx context.Context, to runtime.Target, fn string) error {
@@ -239,6 +291,34 @@ func (t *Transport) Close() error {
 	close(t.done)
 	t.wg.Wait()
 	return nil
+}
+
+// scrub removes the URI's password from an error's text: the client
+// library quotes a URI that does not parse in full.
+func (t *Transport) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	pw := password(t.uri)
+	if pw == "" || !strings.Contains(err.Error(), pw) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), pw, "***"))
+}
+
+// password is the password part of an amqp URI, parsed leniently (the URI
+// may not parse at all).
+func password(uri string) string {
+	at := strings.LastIndex(uri, "@")
+	start := strings.Index(uri, "://")
+	if at < 0 || start < 0 || start+3 > at {
+		return ""
+	}
+	_, pw, ok := strings.Cut(uri[start+3:at], ":")
+	if !ok {
+		return ""
+	}
+	return pw
 }
 
 // redact hides the password of an amqp URI in logs.

@@ -1,0 +1,291 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// errDuplicate is returned when another connection holds an instance's
+// queue: that instance id is served elsewhere.
+var errDuplicate = errors.New("instance id already served by another process")
+
+// consumer is one endpoint's consuming channel on one session. It keeps
+// consuming through what an operator or the broker does to it: a consumer
+// the broker cancels (its queue was deleted) is declared and consumed
+// again, and a channel the broker closes is opened again, without
+// disturbing the connection and the other endpoints.
+type consumer struct {
+	s *session
+	e *endpoint
+
+	mu     sync.Mutex
+	ch     *amqp.Channel
+	acker  *acker
+	tags   map[string]string // consumer tag -> queue, on ch
+	serveG sync.WaitGroup    // delivery loops of ch
+
+	stopping atomic.Bool   // graceful stop: deliveries from now on are handed back
+	stopc    chan struct{} // closed to end run
+	done     chan struct{} // run has returned
+	seq      atomic.Uint64 // consumer tags
+}
+
+func (s *session) newConsumer(e *endpoint) *consumer {
+	return &consumer{s: s, e: e, stopc: make(chan struct{}), done: make(chan struct{})}
+}
+
+// attach opens a channel and consumes the endpoint's queues on it. The
+// instance queue is declared first: until it is ours, nothing is consumed
+// from the shared type queue, so a duplicate instance never takes (and
+// drops) calls meant for the healthy ones.
+func (c *consumer) attach() (closed chan *amqp.Error, cancels chan string, err error) {
+	ch, err := c.s.conn.Channel()
+	if err != nil {
+		return nil, nil, err
+	}
+	closed = ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancels = ch.NotifyCancel(make(chan string, 4))
+	fail := func(err error) (chan *amqp.Error, chan string, error) {
+		_ = ch.Close()
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.ResourceLocked {
+			return nil, nil, errDuplicate
+		}
+		return nil, nil, err
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		return fail(err)
+	}
+	a := newAcker(c.s, ch)
+	c.mu.Lock()
+	c.ch, c.acker, c.tags = ch, a, map[string]string{}
+	c.mu.Unlock()
+	for _, q := range []string{c.iq(), c.tq()} {
+		if err := c.consume(q); err != nil {
+			close(a.stop)
+			return fail(err)
+		}
+	}
+	return closed, cancels, nil
+}
+
+func (c *consumer) iq() string { return instancePrefix + c.e.id }
+func (c *consumer) tq() string { return typePrefix + c.e.typ }
+
+// consume declares queue q and consumes it on the current channel. The
+// instance queue belongs to this connection; the type queue lives while any
+// instance consumes it. Both vanish with their consumers, so mandatory
+// publishes to an unserved module come back at once.
+func (c *consumer) consume(q string) error {
+	c.mu.Lock()
+	ch, a := c.ch, c.acker
+	c.mu.Unlock()
+	if _, err := ch.QueueDeclare(q, false, q == c.tq(), q == c.iq(), false, nil); err != nil {
+		return err
+	}
+	tag := c.s.t.prefix + c.e.id + "." + strconv.FormatUint(c.seq.Add(1), 10)
+	deliveries, err := ch.Consume(q, tag, false, false, false, false, nil)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.tags[tag] = q
+	c.mu.Unlock()
+	c.serveG.Add(1)
+	go func() {
+		defer c.serveG.Done()
+		// Ends when the consumer is cancelled (after the deliveries
+		// already buffered) or its channel closes.
+		for d := range deliveries {
+			a.register(d.DeliveryTag)
+			if c.stopping.Load() && q == c.tq() {
+				c.handBack(a, d)
+				continue
+			}
+			c.s.serve(c.e, a, d)
+		}
+	}()
+	return nil
+}
+
+// run keeps the endpoint consuming until stop or the session ends.
+func (c *consumer) run(closed chan *amqp.Error, cancels chan string) {
+	defer close(c.done)
+	backoff := 100 * time.Millisecond
+	for {
+		if closed == nil {
+			var err error
+			closed, cancels, err = c.attach()
+			if err != nil {
+				lvl := c.s.t.log.Warn
+				if errors.Is(err, errDuplicate) {
+					lvl = c.s.t.log.Error
+				}
+				lvl("RPC endpoint cannot consume; retrying", "id", c.e.id, "err", err, "retryIn", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-c.stopc:
+					return
+				case <-c.s.lost:
+					return
+				}
+				backoff = min(backoff*2, 2*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			c.s.t.log.Info("RPC endpoint consuming again", "id", c.e.id)
+		}
+		select {
+		case tag := <-cancels:
+			c.mu.Lock()
+			q := c.tags[tag]
+			delete(c.tags, tag)
+			c.mu.Unlock()
+			c.s.t.log.Warn("consumer cancelled by the broker (queue deleted?); declaring and consuming it again", "id", c.e.id, "queue", q)
+			if q == "" {
+				continue
+			}
+			if err := c.consume(q); err != nil {
+				// The channel is likely gone with it: start over.
+				c.s.t.log.Warn("consuming again failed; reopening the channel", "id", c.e.id, "queue", q, "err", err)
+				c.drop()
+				closed = nil
+			}
+		case err, ok := <-closed:
+			if !ok || err == nil {
+				// Closed by us (stop) or with the connection.
+				select {
+				case <-c.stopc:
+					return
+				case <-c.s.lost:
+					return
+				default:
+				}
+			}
+			c.s.t.log.Warn("consumer channel closed by the broker; opening it again", "id", c.e.id, "err", err)
+			c.drop()
+			closed = nil
+		case <-c.stopc:
+			return
+		case <-c.s.lost:
+			return
+		}
+	}
+}
+
+// drop forgets a dead channel: its unacknowledged calls went back to
+// their queues (redelivered, so not run twice).
+func (c *consumer) drop() {
+	c.mu.Lock()
+	ch, a := c.ch, c.acker
+	c.mu.Unlock()
+	if a != nil {
+		close(a.stop)
+	}
+	if ch != nil {
+		_ = ch.Close()
+	}
+	c.serveG.Wait()
+}
+
+// stop ends consuming gracefully: cancel the consumers so the broker sends
+// no more, hand back to the type queue what arrives after that without
+// having started, wait (up to drain) for the calls running, acknowledge
+// them, and only then close the channel. Closing first would send every
+// unacknowledged call back as redelivered, which other instances refuse.
+func (c *consumer) stop(drain time.Duration) {
+	c.stopping.Store(true)
+	close(c.stopc)
+	<-c.done
+	c.mu.Lock()
+	ch, a := c.ch, c.acker
+	tags := make([]string, 0, len(c.tags))
+	for tag := range c.tags {
+		tags = append(tags, tag)
+	}
+	c.mu.Unlock()
+	if ch == nil || ch.IsClosed() {
+		return
+	}
+	for _, tag := range tags {
+		if err := ch.Cancel(tag, false); err != nil {
+			c.s.t.log.Debug("consumer cancel failed", "id", c.e.id, "err", err)
+		}
+	}
+	c.serveG.Wait() // deliveries buffered before the cancel-ok are served or handed back
+	if !a.waitIdle(time.Now().Add(drain)) {
+		c.s.t.log.Warn("calls still running when the consumer closed; they are not run again elsewhere", "id", c.e.id, "running", a.running())
+	}
+	close(a.stop)
+	a.flush(true)
+	_ = ch.Close()
+}
+
+// handBack returns a call that never started to its type queue as a new
+// message, so another instance runs it: requeueing it would mark it
+// redelivered, and it would be refused as possibly run.
+func (c *consumer) handBack(a *acker, d amqp.Delivery) {
+	if err := c.s.republish(d); err != nil {
+		c.s.t.log.Warn("call could not be handed back; the broker redelivers it", "id", c.e.id, "err", err)
+		return // left unacknowledged: the channel's close requeues it
+	}
+	a.complete(d.DeliveryTag)
+}
+
+// serve hands one delivered call to the endpoint.
+func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery) {
+	r := &responder{s: s, a: a, d: d}
+	c, err := decodeCall(d.Body)
+	if err != nil {
+		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrBadRequest, "rabbitmq: %v", err)})
+		return
+	}
+	r.noReply, r.fn = c.noReply, c.fn
+	if d.Redelivered {
+		// Its first consumer died mid-call: it may have run. At most once.
+		s.t.log.Warn("redelivered call not run again", "id", e.id, "fn", c.fn)
+		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "call %s was interrupted by a consumer failure and is not run twice", c.fn)})
+		return
+	}
+	ctx := context.Background()
+	if c.timeoutMs > 0 {
+		ctx, r.cancel = context.WithTimeout(ctx, time.Duration(c.timeoutMs)*time.Millisecond)
+	}
+	// The server answers even no-reply calls here, so the delivery is
+	// acknowledged after the handler ran; the responder sends nothing back.
+	e.ep.Serve(ctx, &runtime.Request{Fn: c.fn, Session: c.session, Raw: c.arg}, r)
+}
+
+// responder publishes a call's reply and then acknowledges the call.
+type responder struct {
+	s       *session
+	a       *acker
+	d       amqp.Delivery
+	fn      string
+	noReply bool
+	cancel  context.CancelFunc
+}
+
+func (r *responder) Respond(rep runtime.Reply) {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	if r.noReply {
+		if rep.Err != nil {
+			r.s.t.log.Warn("no-reply call failed", "fn", r.fn, "err", rep.Err)
+		}
+	} else if r.d.ReplyTo != "" {
+		if err := r.s.reply(r.d.ReplyTo, r.d.CorrelationId, rep); err != nil {
+			r.s.t.log.Warn("reply not sent", "fn", r.fn, "err", err)
+		}
+	}
+	r.a.complete(r.d.DeliveryTag)
+}
