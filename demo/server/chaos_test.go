@@ -74,24 +74,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ports := freePorts(t, 4)
-	conf := fmt.Sprintf(`{
-  "Rabbitmq": {"Uri": %q},
-  "Module": {
-    "Gate": [
-      {"Id": "Gate1", "Host": "127.0.0.1", "ProcessID": "gate1",
-       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}},
-      {"Id": "Gate2", "Host": "127.0.0.1", "ProcessID": "gate2",
-       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}}
-    ],
-    "Login": [{"Id": "Login1", "Host": "127.0.0.1", "ProcessID": "login"}],
-    "Chat":  [{"Id": "Chat1",  "Host": "127.0.0.1", "ProcessID": "chat"}]
-  }
-}`, broker.URI, ports[0], ports[1], ports[2], ports[3])
-	confFile := filepath.Join(dir, "cluster.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	confFile, ports := writeClusterConfig(t, dir, broker.URI)
 	procs := map[string]*chaos.Proc{}
 	for _, pid := range []string{"login", "chat", "gate1", "gate2"} {
 		procs[pid] = chaos.StartProc(t, dir, pid, bin, "-conf", confFile, "-pid", pid, "-web", "", "-log", "debug")

@@ -29,24 +29,7 @@ func TestClusterChat(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	ports := freePorts(t, 4)
-	conf := fmt.Sprintf(`{
-  "Rabbitmq": {"Uri": %q},
-  "Module": {
-    "Gate": [
-      {"Id": "Gate1", "Host": "127.0.0.1", "ProcessID": "gate1",
-       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}},
-      {"Id": "Gate2", "Host": "127.0.0.1", "ProcessID": "gate2",
-       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}}
-    ],
-    "Login": [{"Id": "Login1", "Host": "127.0.0.1", "ProcessID": "login"}],
-    "Chat":  [{"Id": "Chat1",  "Host": "127.0.0.1", "ProcessID": "chat"}]
-  }
-}`, broker.URI, ports[0], ports[1], ports[2], ports[3])
-	confFile := filepath.Join(dir, "cluster.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	confFile, ports := writeClusterConfig(t, dir, broker.URI)
 	for _, pid := range []string{"login", "chat", "gate1", "gate2"} {
 		startServer(t, dir, pid, bin, "-conf", confFile, "-pid", pid, "-web", "", "-log", "debug")
 	}
@@ -159,4 +142,31 @@ func waitListening(t *testing.T, addrs ...string) {
 			return err == nil
 		})
 	}
+}
+
+// writeClusterConfig writes the cluster demo's config (gate1, gate2, Login,
+// Chat, each its own process, one broker) with the gates on free loopback
+// ports, and returns its path and the ports: gate1 TCP, gate1 WebSocket,
+// gate2 TCP, gate2 WebSocket.
+func writeClusterConfig(t *testing.T, dir, brokerURI string) (string, []int) {
+	t.Helper()
+	ports := freePorts(t, 4)
+	conf := fmt.Sprintf(`{
+  "Rabbitmq": {"Uri": %q},
+  "Module": {
+    "Gate": [
+      {"Id": "Gate1", "Host": "127.0.0.1", "ProcessID": "gate1",
+       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}},
+      {"Id": "Gate2", "Host": "127.0.0.1", "ProcessID": "gate2",
+       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}}
+    ],
+    "Login": [{"Id": "Login1", "Host": "127.0.0.1", "ProcessID": "login"}],
+    "Chat":  [{"Id": "Chat1",  "Host": "127.0.0.1", "ProcessID": "chat"}]
+  }
+}`, brokerURI, ports[0], ports[1], ports[2], ports[3])
+	confFile := filepath.Join(dir, "cluster.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return confFile, ports
 }

@@ -137,7 +137,7 @@ func (c *consumer) run(closed chan *amqp.Error, cancels chan string) {
 				case <-c.s.lost:
 					return
 				}
-				backoff = min(backoff*2, 2*time.Second)
+				backoff = min(backoff*2, reconnectMax)
 				continue
 			}
 			backoff = 100 * time.Millisecond

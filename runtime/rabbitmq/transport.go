@@ -124,6 +124,10 @@ func (t *Transport) current() *session {
 	return t.sess
 }
 
+// reconnectMax caps the wait between attempts to reach the broker: a
+// restarted broker is in service again within about this.
+const reconnectMax = 400 * time.Millisecond
+
 // afterConnect is a test hook: it runs between a connect and the session
 // going live, where an endpoint used to be able to slip through.
 var afterConnect atomic.Pointer[func()]
@@ -133,6 +137,7 @@ var afterConnect atomic.Pointer[func()]
 func (t *Transport) supervise() {
 	defer t.wg.Done()
 	backoff := 100 * time.Millisecond
+	failures := 0
 	for {
 		if t.uriErr != nil {
 			t.log.Error("broker URI does not parse; not connecting", "uri", redact(t.uri), "err", t.uriErr)
@@ -141,15 +146,25 @@ func (t *Transport) supervise() {
 		}
 		s, err := t.connect()
 		if err != nil {
-			t.log.Warn("broker connect failed", "uri", redact(t.uri), "err", err, "retryIn", backoff)
+			// Retried at most every reconnectMax, so the service is back
+			// within about that of the broker; logged at the first failure
+			// and then every 20th, not twice a second.
+			if failures%20 == 0 {
+				t.log.Warn("broker connect failed", "uri", redact(t.uri), "err", err, "retryIn", backoff, "failures", failures+1)
+			}
+			failures++
 			select {
 			case <-time.After(backoff):
 			case <-t.done:
 				return
 			}
-			backoff = min(backoff*2, 2*time.Second)
+			backoff = min(backoff*2, reconnectMax)
 			continue
 		}
+		if failures > 0 {
+			t.log.Info("broker reachable again", "uri", redact(t.uri), "failedAttempts", failures)
+		}
+		failures = 0
 		backoff = 100 * time.Millisecond
 		if f := afterConnect.Load(); f != nil {
 			(*f)()
