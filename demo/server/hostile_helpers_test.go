@@ -28,10 +28,12 @@ import (
 
 // proc is one demo server process under attack.
 type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	tcp, ws string // 127.0.0.1:port
+	name     string
+	stopOnce sync.Once
+	stopTook time.Duration
+	cmd      *exec.Cmd
+	logPath  string
+	tcp, ws  string // 127.0.0.1:port
 }
 
 // startProc starts bin with a one-gate, in-process config whose gate
@@ -68,19 +70,7 @@ func startProc(t *testing.T, bin, dir, name, level string, settings map[string]a
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- p.cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s exited with %v", name, err)
-			}
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-done
-			t.Errorf("%s did not stop on SIGINT", name)
-		}
+		p.stop(t)
 		logf.Close()
 		if !strings.Contains(p.log(), "closing down") {
 			t.Errorf("%s log lacks the shutdown line", name)
@@ -91,6 +81,29 @@ func startProc(t *testing.T, bin, dir, name, level string, settings map[string]a
 	})
 	waitListening(t, p.tcp, p.ws)
 	return p
+}
+
+// stop sends SIGINT (Ctrl+C) and waits for a clean exit; it returns how
+// long the process took to exit.
+func (p *proc) stop(t testing.TB) time.Duration {
+	p.stopOnce.Do(func() {
+		start := time.Now()
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- p.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s exited with %v", p.name, err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+			t.Errorf("%s did not stop on SIGINT", p.name)
+		}
+		p.stopTook = time.Since(start)
+	})
+	return p.stopTook
 }
 
 func tail(s string, n int) string {

@@ -63,6 +63,7 @@ func TestHostileClients(t *testing.T) {
 			f    func(*testing.T, *proc, *report)
 		}{
 			{"Malformed", hostileMalformed},
+			{"CloseReasonLoggedAfterWarnings", hostileCloseReasonLogged},
 			{"Oversized", hostileOversized},
 			{"Partial", hostilePartial},
 			{"Slow", hostileSlow},
@@ -114,6 +115,7 @@ func TestHostileClients(t *testing.T) {
 	})
 	byB.end()
 	byB.check(t)
+	t.Run("ShutdownWithClientsConnected", func(t *testing.T) { hostileShutdown(t, bin, dir, rep) })
 	rep.fact("whole suite (build included): %v", time.Since(suiteStart).Round(100*time.Millisecond))
 	if path := os.Getenv("HOSTILE_REPORT"); path != "" {
 		rep.write(t, path, hostileHeader)
@@ -448,10 +450,21 @@ func hostileFlood(t *testing.T, p *proc, rep *report) {
 	var buf []byte
 	sent, dropped := 0, 0
 	for sent < n {
-		// The client keeps at most 64 replies outstanding, as any client
-		// that reads does; what it sends is all attack.
-		if !pollUntil(20*time.Second, func() bool { return int64(sent)-got.Load() < 64 }) {
+		// The client keeps fewer replies outstanding than MaxQueue, as a
+		// client that reads does; what it sends is all attack.
+		var readErr error
+		if !pollUntil(20*time.Second, func() bool {
+			select {
+			case readErr = <-done:
+				return true
+			default:
+			}
+			return int64(sent)-got.Load() <= 16
+		}) {
 			t.Fatalf("replies stalled: %d of %d sent answered", got.Load(), sent)
+		}
+		if readErr != nil {
+			t.Fatalf("flooder after %d requests, %d replies: %v", sent, got.Load(), readErr)
 		}
 		buf = buf[:0]
 		for i := 0; i < 32 && sent < n; i++ {
@@ -600,7 +613,9 @@ func hostileJSONBombs(t *testing.T, p *proc, rep *report) {
 	}{
 		{"nested arrays 60 KB", strings.Repeat("[", 30000) + strings.Repeat("]", 30000),
 			func(s string) bool { return s == reply("body must be JSON format", "null") }},
-		{"nested objects 60 KB", strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
+		{"nested objects 60 KB (depth 10000, json.Valid's limit)", strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
+			func(s string) bool { return s == reply("userName or passWord cannot be nil", "null") }},
+		{"nested objects depth 10001", strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
 			func(s string) bool { return s == reply("body must be JSON format", "null") }},
 		{"unclosed nesting", strings.Repeat("[", 60000),
 			func(s string) bool { return s == reply("body must be JSON format", "null") }},
@@ -608,7 +623,9 @@ func hostileJSONBombs(t *testing.T, p *proc, rep *report) {
 			func(s string) bool { return strings.HasPrefix(s, `{"Error":"`) && !strings.HasPrefix(s, `{"Error":""`) }},
 		{"huge number", bigNum, func(s string) bool { return strings.HasPrefix(s, `{"Error":"`) && !strings.HasPrefix(s, `{"Error":""`) }},
 		{"exponent 1e999999999", `{"userName":"n","passWord":"x","n":1e999999999}`,
-			func(s string) bool { return s == reply("", `"login success n"`) }},
+			func(s string) bool {
+				return strings.HasPrefix(s, `{"Error":"body must be JSON format`) && len(s) < 1024
+			}},
 		{"long string 60 KB", `{"userName":"` + strings.Repeat("u", 60000) + `","passWord":"x"}`,
 			func(s string) bool { return s == reply("", `"login success `+strings.Repeat("u", 60000)+`"`) }},
 		{"many keys", `{` + strings.Repeat(`"k":1,`, 9000) + `"userName":"k","passWord":"x"}`,
@@ -621,6 +638,7 @@ func hostileJSONBombs(t *testing.T, p *proc, rep *report) {
 		if !tc.want(got) {
 			t.Errorf("%s: reply %.200s", tc.name, got)
 		}
+		t.Logf("%s: %.120s", tc.name, got)
 	}
 	s.finish(p, t)
 	if grown := s.peak - s.base; grown > 32<<10 {
@@ -697,8 +715,12 @@ func hostileNonReading(t *testing.T, p *proc, rep *report) {
 	if n >= says {
 		t.Fatalf("the non-reading client got all %d pushes", n)
 	}
-	if err := speaker.ping(); err != nil {
-		t.Fatalf("speaker: %v", err)
+	// The speaker, reading, is still served.
+	if err := speaker.write(say); err != nil {
+		t.Fatal(err)
+	}
+	if !pollUntil(10*time.Second, func() bool { return heard.Load() == says+1 }) {
+		t.Fatalf("speaker heard %d of %d", heard.Load(), says+1)
 	}
 	s.finish(p, t)
 	if grown := s.peak - s.base; grown > 64<<10 {
@@ -980,5 +1002,63 @@ func hostileGuessedID(t *testing.T, p *proc, rep *report) {
 		t.Fatal("the real client id did not take the connection over: the check above proves nothing")
 	} else {
 		rep.fact("client id: empty id got %s...; auto-Gate1#1..3 took nothing over; the real id took over in %v", id[:9], d.Round(time.Millisecond))
+	}
+}
+
+// hostileCloseReasonLogged: a connection that has used up its warnings
+// (five dropped topics) and is then closed for a bad packet still gets
+// the line saying why it was closed: a close happens once per connection,
+// it is not a repeated warning, and it is the line an operator looks for.
+func hostileCloseReasonLogged(t *testing.T, p *proc, rep *report) {
+	c := rawConnect(t, p.tcp, "", "noisy", 60)
+	me := "remote=" + c.nc.LocalAddr().String()
+	var buf []byte
+	for i := 0; i < 6; i++ {
+		buf = packets.AppendPublish(buf, fmt.Sprintf("T%d%s/Handler_X/1", i, strings.Repeat("t", hMaxTopicLen)), []byte("{}"), 0, 0)
+	}
+	if err := c.write(buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ping(); err != nil { // the six were read
+		t.Fatal(err)
+	}
+	if err := c.write([]byte{0x00, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	if _, closed := closedWithin(c.nc, time.Now(), 5*time.Second); !closed {
+		t.Fatal("bad packet did not close the connection")
+	}
+	if !pollUntil(3*time.Second, func() bool {
+		for _, l := range p.logLines(me) {
+			if strings.Contains(l, "closing connection") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("no log line says why %s was closed; its lines:\n%s", me, strings.Join(p.logLines(me), "\n"))
+	}
+}
+
+// hostileShutdown: Ctrl+C with a client connected and in a room: the
+// server stops promptly, and the client's session-closed event reaches
+// Chat (in the same process) rather than being retried against a module
+// already stopped and logged as undelivered.
+func hostileShutdown(t *testing.T, bin, dir string, rep *report) {
+	p := startProc(t, bin, dir, "c", "info", map[string]any{"ConnectTimeout": "1s"})
+	c := rawConnect(t, p.tcp, "", "last", 60)
+	if got, _ := c.request("Login/Handler_Login/1", `{"userName":"last","passWord":"x"}`); got != reply("", `"login success last"`) {
+		t.Fatalf("login: %s", got)
+	}
+	if got, _ := c.request("Chat/Handler_JoinChat/2", `{"roomName":"end"}`); got != reply("", `"join success"`) {
+		t.Fatalf("join: %s", got)
+	}
+	took := p.stop(t)
+	rep.fact("Ctrl+C with one client connected: process exited in %v", took.Round(time.Millisecond))
+	if lines := p.logLines("undelivered"); len(lines) > 0 {
+		t.Errorf("shutdown lost the connected client's session-closed event:\n%s", strings.Join(lines, "\n"))
+	}
+	if took > 1500*time.Millisecond {
+		t.Errorf("shutdown with one client connected took %v", took)
 	}
 }
