@@ -26,8 +26,8 @@ import (
 // whose methods return errors (so they can run in helper goroutines), and a
 // bystander that keeps asking for service while the attacks run.
 
-// proc is one demo server process under attack.
-type proc struct {
+// hproc is one demo server process under attack.
+type hproc struct {
 	name     string
 	stopOnce sync.Once
 	stopTook time.Duration
@@ -36,12 +36,12 @@ type proc struct {
 	tcp, ws  string // 127.0.0.1:port
 }
 
-// startProc starts bin with a one-gate, in-process config whose gate
+// startHProc starts bin with a one-gate, in-process config whose gate
 // settings are settings plus the listen addresses.
-func startProc(t *testing.T, bin, dir, name, level string, settings map[string]any) *proc {
+func startHProc(t *testing.T, bin, dir, name, level string, settings map[string]any) *hproc {
 	t.Helper()
 	ports := freePorts(t, 2)
-	p := &proc{name: name, tcp: fmt.Sprintf("127.0.0.1:%d", ports[0]), ws: fmt.Sprintf("127.0.0.1:%d", ports[1])}
+	p := &hproc{name: name, tcp: fmt.Sprintf("127.0.0.1:%d", ports[0]), ws: fmt.Sprintf("127.0.0.1:%d", ports[1])}
 	s := map[string]any{"TCPAddr": p.tcp, "WSAddr": p.ws, "SessionCloseListeners": []string{"Chat"}}
 	for k, v := range settings {
 		s[k] = v
@@ -76,7 +76,7 @@ func startProc(t *testing.T, bin, dir, name, level string, settings map[string]a
 			t.Errorf("%s log lacks the shutdown line", name)
 		}
 		if t.Failed() {
-			t.Logf("%s log (last 8 KB):\n%s", name, tail(p.log(), 8<<10))
+			t.Logf("%s log (last 8 KB):\n%s", name, hTail(p.log(), 8<<10))
 		}
 	})
 	waitListening(t, p.tcp, p.ws)
@@ -85,7 +85,7 @@ func startProc(t *testing.T, bin, dir, name, level string, settings map[string]a
 
 // stop sends SIGINT (Ctrl+C) and waits for a clean exit; it returns how
 // long the process took to exit.
-func (p *proc) stop(t testing.TB) time.Duration {
+func (p *hproc) stop(t testing.TB) time.Duration {
 	p.stopOnce.Do(func() {
 		start := time.Now()
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
@@ -106,22 +106,22 @@ func (p *proc) stop(t testing.TB) time.Duration {
 	return p.stopTook
 }
 
-func tail(s string, n int) string {
+func hTail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
 	}
 	return s
 }
 
-func (p *proc) alive() bool { return p.cmd.Process.Signal(syscall.Signal(0)) == nil }
+func (p *hproc) alive() bool { return p.cmd.Process.Signal(syscall.Signal(0)) == nil }
 
-func (p *proc) log() string {
+func (p *hproc) log() string {
 	b, _ := os.ReadFile(p.logPath)
 	return string(b)
 }
 
 // logLines returns the log lines that contain s.
-func (p *proc) logLines(s string) []string {
+func (p *hproc) logLines(s string) []string {
 	var out []string
 	for _, l := range strings.Split(p.log(), "\n") {
 		if strings.Contains(l, s) {
@@ -132,7 +132,7 @@ func (p *proc) logLines(s string) []string {
 }
 
 // rssKB is the process's resident set, from /proc/PID/status.
-func (p *proc) rssKB(t testing.TB) int64 {
+func (p *hproc) rssKB(t testing.TB) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
@@ -150,7 +150,7 @@ func (p *proc) rssKB(t testing.TB) int64 {
 
 // fds counts the process's open descriptors: its sockets plus a fixed
 // number of others.
-func (p *proc) fds(t testing.TB) int {
+func (p *hproc) fds(t testing.TB) int {
 	t.Helper()
 	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
 	if err != nil {
@@ -159,15 +159,15 @@ func (p *proc) fds(t testing.TB) int {
 	return len(es)
 }
 
-// rssSampler samples the process's RSS every 20 ms until stopped.
-type rssSampler struct {
+// hRSSSampler samples the process's RSS every 20 ms until stopped.
+type hRSSSampler struct {
 	base, peak, after int64
 	stop              chan struct{}
 	done              chan struct{}
 }
 
-func (p *proc) sampleRSS(t testing.TB) *rssSampler {
-	s := &rssSampler{base: p.rssKB(t), stop: make(chan struct{}), done: make(chan struct{})}
+func (p *hproc) sampleRSS(t testing.TB) *hRSSSampler {
+	s := &hRSSSampler{base: p.rssKB(t), stop: make(chan struct{}), done: make(chan struct{})}
 	s.peak = s.base
 	pid := p.cmd.Process.Pid
 	go func() {
@@ -179,7 +179,7 @@ func (p *proc) sampleRSS(t testing.TB) *rssSampler {
 			case <-s.stop:
 				return
 			case <-tk.C:
-				if n := readRSS(pid); n > s.peak {
+				if n := hReadRSS(pid); n > s.peak {
 					s.peak = n
 				}
 			}
@@ -188,7 +188,7 @@ func (p *proc) sampleRSS(t testing.TB) *rssSampler {
 	return s
 }
 
-func readRSS(pid int) int64 {
+func hReadRSS(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
@@ -203,7 +203,7 @@ func readRSS(pid int) int64 {
 }
 
 // finish stops sampling and records the RSS now.
-func (s *rssSampler) finish(p *proc, t testing.TB) {
+func (s *hRSSSampler) finish(p *hproc, t testing.TB) {
 	close(s.stop)
 	<-s.done
 	s.after = p.rssKB(t)
@@ -212,9 +212,9 @@ func (s *rssSampler) finish(p *proc, t testing.TB) {
 	}
 }
 
-// pollUntil waits for cond, checking every 10 ms, and reports whether it
+// hPoll waits for cond, checking every 10 ms, and reports whether it
 // held within d.
-func pollUntil(d time.Duration, cond func() bool) bool {
+func hPoll(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -225,22 +225,22 @@ func pollUntil(d time.Duration, cond func() bool) bool {
 	return true
 }
 
-// rawClient is an MQTT connection driven byte by byte; its methods return
+// hclient is an MQTT connection driven byte by byte; its methods return
 // errors rather than failing the test, so goroutines may use them.
-type rawClient struct {
+type hclient struct {
 	nc      net.Conn
 	rd      *packets.Reader
 	pending []*packets.Publish
 }
 
-func newRaw(nc net.Conn) *rawClient {
+func newHClient(nc net.Conn) *hclient {
 	rd := packets.NewReader(bufio.NewReader(nc))
 	rd.SetMaxSize(packets.MaxRemainingLength)
-	return &rawClient{nc: nc, rd: rd}
+	return &hclient{nc: nc, rd: rd}
 }
 
-// dialFrom connects to addr from the local IP from ("" for any).
-func dialFrom(addr, from string) (net.Conn, error) {
+// hDialFrom connects to addr from the local IP from ("" for any).
+func hDialFrom(addr, from string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if from != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
@@ -248,34 +248,34 @@ func dialFrom(addr, from string) (net.Conn, error) {
 	return d.Dial("tcp", addr)
 }
 
-// rawDial opens a TCP connection and closes it at the end of the test.
-func rawDial(t testing.TB, addr, from string) *rawClient {
+// hDial opens a TCP connection and closes it at the end of the test.
+func hDial(t testing.TB, addr, from string) *hclient {
 	t.Helper()
-	nc, err := dialFrom(addr, from)
+	nc, err := hDialFrom(addr, from)
 	if err != nil {
 		t.Fatalf("dial %s from %s: %v", addr, from, err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	return newRaw(nc)
+	return newHClient(nc)
 }
 
-// rawConnect dials and completes CONNECT/CONNACK 0.
-func rawConnect(t testing.TB, addr, from, id string, keepAlive uint16) *rawClient {
+// hConnect dials and completes CONNECT/CONNACK 0.
+func hConnect(t testing.TB, addr, from, id string, keepAlive uint16) *hclient {
 	t.Helper()
-	c := rawDial(t, addr, from)
+	c := hDial(t, addr, from)
 	if err := c.connect(id, keepAlive); err != nil {
 		t.Fatalf("connect %q to %s: %v", id, addr, err)
 	}
 	return c
 }
 
-func connectPacket(id string, keepAlive uint16) []byte {
+func hConnectPacket(id string, keepAlive uint16) []byte {
 	return (&packets.Connect{ProtocolName: "MQTT", ProtocolLevel: 4, CleanSession: true, KeepAlive: keepAlive, ClientID: id}).AppendTo(nil)
 }
 
 // connect sends CONNECT and wants CONNACK 0.
-func (c *rawClient) connect(id string, keepAlive uint16) error {
-	if err := c.write(connectPacket(id, keepAlive)); err != nil {
+func (c *hclient) connect(id string, keepAlive uint16) error {
+	if err := c.write(hConnectPacket(id, keepAlive)); err != nil {
 		return err
 	}
 	code, err := c.connack()
@@ -286,7 +286,7 @@ func (c *rawClient) connect(id string, keepAlive uint16) error {
 }
 
 // connack reads a CONNACK and returns its code.
-func (c *rawClient) connack() (byte, error) {
+func (c *hclient) connack() (byte, error) {
 	p, err := c.read(5 * time.Second)
 	if err != nil {
 		return 0, err
@@ -298,13 +298,13 @@ func (c *rawClient) connack() (byte, error) {
 	return ack.ReturnCode, nil
 }
 
-func (c *rawClient) write(b []byte) error {
+func (c *hclient) write(b []byte) error {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.nc.Write(b)
 	return err
 }
 
-func (c *rawClient) read(within time.Duration) (packets.Packet, error) {
+func (c *hclient) read(within time.Duration) (packets.Packet, error) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(within))
 	p, err := c.rd.ReadPacket()
 	if pub, ok := p.(*packets.Publish); ok && err == nil {
@@ -314,12 +314,12 @@ func (c *rawClient) read(within time.Duration) (packets.Packet, error) {
 }
 
 // publish sends a QoS 0 PUBLISH.
-func (c *rawClient) publish(topic, payload string) error {
+func (c *hclient) publish(topic, payload string) error {
 	return c.write(packets.AppendPublish(nil, topic, []byte(payload), 0, 0))
 }
 
 // waitPublish returns the first PUBLISH on topic, keeping others.
-func (c *rawClient) waitPublish(match func(*packets.Publish) bool, within time.Duration) (*packets.Publish, error) {
+func (c *hclient) waitPublish(match func(*packets.Publish) bool, within time.Duration) (*packets.Publish, error) {
 	for i, p := range c.pending {
 		if match(p) {
 			c.pending = append(c.pending[:i], c.pending[i+1:]...)
@@ -346,7 +346,7 @@ func (c *rawClient) waitPublish(match func(*packets.Publish) bool, within time.D
 }
 
 // request publishes on topic (with a msgid) and returns the reply body.
-func (c *rawClient) request(topic, payload string) (string, error) {
+func (c *hclient) request(topic, payload string) (string, error) {
 	if err := c.publish(topic, payload); err != nil {
 		return "", err
 	}
@@ -358,7 +358,7 @@ func (c *rawClient) request(topic, payload string) (string, error) {
 }
 
 // ping sends PINGREQ and waits for PINGRESP, keeping PUBLISHes read meanwhile.
-func (c *rawClient) ping() error {
+func (c *hclient) ping() error {
 	if err := c.write((&packets.Pingreq{}).AppendTo(nil)); err != nil {
 		return err
 	}
@@ -377,9 +377,9 @@ func (c *rawClient) ping() error {
 	}
 }
 
-// closedWithin reads (discarding) until the server closes the connection
+// hClosedWithin reads (discarding) until the server closes the connection
 // and returns how long after start it did, or false when it stayed open.
-func closedWithin(nc net.Conn, start time.Time, within time.Duration) (time.Duration, bool) {
+func hClosedWithin(nc net.Conn, start time.Time, within time.Duration) (time.Duration, bool) {
 	deadline := time.Now().Add(within)
 	buf := make([]byte, 32<<10)
 	for {
@@ -396,15 +396,15 @@ func closedWithin(nc net.Conn, start time.Time, within time.Duration) (time.Dura
 	}
 }
 
-// reply is the gate's reply body.
-func reply(errText, result string) string {
+// hreply is the gate's reply body.
+func hreply(errText, result string) string {
 	e, _ := json.Marshal(errText)
 	return `{"Error":` + string(e) + `,"Result":` + result + `}`
 }
 
-// bystander is a Paho client that asks for service every 100 ms while the
+// hBystander is a Paho client that asks for service every 100 ms while the
 // attacks run, recording failures and the slowest reply.
-type bystander struct {
+type hBystander struct {
 	c       mqtt.Client
 	mu      sync.Mutex
 	replies map[string]chan string
@@ -416,9 +416,9 @@ type bystander struct {
 	done    chan struct{}
 }
 
-func startBystander(t *testing.T, addr, id string) *bystander {
+func startHBystander(t *testing.T, addr, id string) *hBystander {
 	t.Helper()
-	b := &bystander{replies: map[string]chan string{}, stop: make(chan struct{}), done: make(chan struct{})}
+	b := &hBystander{replies: map[string]chan string{}, stop: make(chan struct{}), done: make(chan struct{})}
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetKeepAlive(5 * time.Second).
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
@@ -465,7 +465,7 @@ func startBystander(t *testing.T, addr, id string) *bystander {
 }
 
 // once logs in as user and checks the exact reply.
-func (b *bystander) once(user string) error {
+func (b *hBystander) once(user string) error {
 	b.mu.Lock()
 	b.n++
 	topic := "Login/Handler_Login/" + strconv.Itoa(b.n)
@@ -479,7 +479,7 @@ func (b *bystander) once(user string) error {
 	}
 	select {
 	case got := <-ch:
-		if want := reply("", `"login success `+user+`"`); got != want {
+		if want := hreply("", `"login success `+user+`"`); got != want {
 			return fmt.Errorf("reply %s, want %s", got, want)
 		}
 		return nil
@@ -488,7 +488,7 @@ func (b *bystander) once(user string) error {
 	}
 }
 
-func (b *bystander) end() {
+func (b *hBystander) end() {
 	select {
 	case <-b.stop:
 	default:
@@ -498,7 +498,7 @@ func (b *bystander) end() {
 }
 
 // check fails t when the bystander was not served since the last check.
-func (b *bystander) check(t testing.TB) {
+func (b *hBystander) check(t testing.TB) {
 	t.Helper()
 	b.mu.Lock()
 	fails := b.fails
@@ -512,27 +512,27 @@ func (b *bystander) check(t testing.TB) {
 	}
 }
 
-// report collects the suite's figures for HOSTILE_REPORT.
-type report struct {
+// hreport collects the suite's figures for HOSTILE_REPORT.
+type hreport struct {
 	mu   sync.Mutex
 	rows []string
 	kv   []string
 }
 
-func (r *report) rss(name string, s *rssSampler, note string) {
+func (r *hreport) rss(name string, s *hRSSSampler, note string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rows = append(r.rows, fmt.Sprintf("| %s | %.1f | %.1f | %.1f | %+.1f | %s |", name,
 		float64(s.base)/1024, float64(s.peak)/1024, float64(s.after)/1024, float64(s.peak-s.base)/1024, note))
 }
 
-func (r *report) fact(format string, args ...any) {
+func (r *hreport) fact(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.kv = append(r.kv, fmt.Sprintf(format, args...))
 }
 
-func (r *report) write(t testing.TB, path string, header string) {
+func (r *hreport) write(t testing.TB, path string, header string) {
 	var b strings.Builder
 	b.WriteString(header)
 	b.WriteString("\n## Memory of the server process (VmRSS, MB)\n\n")

@@ -47,20 +47,20 @@ func TestHostileClients(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	rep := &report{}
+	rep := &hreport{}
 	suiteStart := time.Now()
 
 	// Server A: generous connection limits, small queues, short timeouts.
-	a := startProc(t, bin, dir, "a", "info", map[string]any{
+	a := startHProc(t, bin, dir, "a", "info", map[string]any{
 		"ConnectTimeout": hConnectTimeout.String(), "IdleTimeout": hIdleTimeout.String(), "MaxKeepAlive": "20s",
 		"MaxQueue": hMaxQueue, "MaxTopicLen": hMaxTopicLen, "MaxConnections": 10000,
 		"WSOrigins": []string{"http://game.example"},
 	})
-	by := startBystander(t, a.tcp, "bystander")
+	by := startHBystander(t, a.tcp, "bystander")
 	t.Run("A", func(t *testing.T) {
 		for _, c := range []struct {
 			name string
-			f    func(*testing.T, *proc, *report)
+			f    func(*testing.T, *hproc, *hreport)
 		}{
 			{"Malformed", hostileMalformed},
 			{"CloseReasonLoggedAfterWarnings", hostileCloseReasonLogged},
@@ -89,15 +89,15 @@ func TestHostileClients(t *testing.T) {
 
 	// Server B: tight socket and request limits, debug log (it shows the
 	// client ids the gate generates).
-	b := startProc(t, bin, dir, "b", "debug", map[string]any{
+	b := startHProc(t, bin, dir, "b", "debug", map[string]any{
 		"ConnectTimeout": hConnectTimeout.String(), "IdleTimeout": hIdleTimeout.String(),
 		"MaxConnections": 11, "MaxConnectionsPerIP": 5, "MaxRequestsPerSecond": 5, "RequestBurst": 10,
 	})
-	byB := startBystander(t, b.tcp, "bystander-b")
+	byB := startHBystander(t, b.tcp, "bystander-b")
 	t.Run("B", func(t *testing.T) {
 		for _, c := range []struct {
 			name string
-			f    func(*testing.T, *proc, *report)
+			f    func(*testing.T, *hproc, *hreport)
 		}{
 			{"RateLimit", hostileRateLimit},
 			{"MaxConnectionsFromAccept", hostileMaxConnections},
@@ -115,7 +115,12 @@ func TestHostileClients(t *testing.T) {
 	})
 	byB.end()
 	byB.check(t)
-	t.Run("ShutdownWithClientsConnected", func(t *testing.T) { hostileShutdown(t, bin, dir, rep) })
+	// Server C: a one-second MaxKeepAlive, then Ctrl+C with a client in a room.
+	t.Run("C", func(t *testing.T) {
+		c := startHProc(t, bin, dir, "c", "info", map[string]any{"ConnectTimeout": "1s", "MaxKeepAlive": "1s"})
+		t.Run("MaxKeepAlive", func(t *testing.T) { hostileMaxKeepAlive(t, c, rep) })
+		t.Run("ShutdownWithClientsConnected", func(t *testing.T) { hostileShutdown(t, c, rep) })
+	})
 	rep.fact("whole suite (build included): %v", time.Since(suiteStart).Round(100*time.Millisecond))
 	if path := os.Getenv("HOSTILE_REPORT"); path != "" {
 		rep.write(t, path, hostileHeader)
@@ -135,7 +140,7 @@ magnitude.
 
 // hostileMalformed: each malformed packet closes its connection at once,
 // before and after CONNECT, over TCP and WebSocket.
-func hostileMalformed(t *testing.T, p *proc, rep *report) {
+func hostileMalformed(t *testing.T, p *hproc, rep *hreport) {
 	badUTF8 := packets.AppendPublish(nil, "Login/Handler_Login/1", nil, 0, 0)
 	badUTF8[4] = 0xff // first byte of the topic: not UTF-8 [MQTT-1.5.3-1]
 	cases := []struct {
@@ -151,7 +156,7 @@ func hostileMalformed(t *testing.T, p *proc, rep *report) {
 		{"PINGREQ with a body", []byte{0xc0, 0x01, 0x00}, true},
 		{"varint over 4 bytes", []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, true},
 		{"topic not UTF-8", badUTF8, true},
-		{"second CONNECT", connectPacket("again", 60), true},
+		{"second CONNECT", hConnectPacket("again", 60), true},
 		{"first packet not CONNECT", []byte{0xc0, 0x00}, false},
 		{"CONNECT reserved flag", []byte{0x10, 0x0d, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x03, 0, 60, 0, 1, 'x'}, false},
 		{"varint over 4 bytes before CONNECT", []byte{0x10, 0x80, 0x80, 0x80, 0x80, 0x01}, false},
@@ -164,11 +169,11 @@ func hostileMalformed(t *testing.T, p *proc, rep *report) {
 				name = "ws/" + name
 			}
 			t.Run(name, func(t *testing.T) {
-				var c *rawClient
+				var c *hclient
 				if ws {
-					c = wsDial(t, p.ws, nil)
+					c = hWSDial(t, p.ws, nil)
 				} else {
-					c = rawDial(t, p.tcp, "")
+					c = hDial(t, p.tcp, "")
 				}
 				if tc.afterConn {
 					if err := c.connect("", 60); err != nil {
@@ -179,7 +184,7 @@ func hostileMalformed(t *testing.T, p *proc, rep *report) {
 				if err := c.write(tc.raw); err != nil {
 					t.Fatal(err)
 				}
-				d, closed := closedWithin(c.nc, start, 5*time.Second)
+				d, closed := hClosedWithin(c.nc, start, 5*time.Second)
 				if !closed {
 					t.Fatal("connection not closed")
 				}
@@ -193,8 +198,8 @@ func hostileMalformed(t *testing.T, p *proc, rep *report) {
 	rep.fact("malformed packets (%d kinds, TCP and WebSocket): each connection closed, slowest %v after the packet", len(cases), worst.Round(time.Millisecond))
 }
 
-// wsDial opens an MQTT-over-WebSocket connection (not yet CONNECTed).
-func wsDial(t testing.TB, addr string, h http.Header) *rawClient {
+// hWSDial opens an MQTT-over-WebSocket connection (not yet CONNECTed).
+func hWSDial(t testing.TB, addr string, h http.Header) *hclient {
 	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Subprotocols: []string{"mqtt"}}
 	ws, resp, err := d.Dial("ws://"+addr+"/mqtt", h)
@@ -203,12 +208,12 @@ func wsDial(t testing.TB, addr string, h http.Header) *rawClient {
 	}
 	resp.Body.Close()
 	t.Cleanup(func() { ws.Close() })
-	return newRaw(wsconn.New(ws))
+	return newHClient(wsconn.New(ws))
 }
 
 // hostileOversized: a header announcing 100 MB is refused on the header,
 // without the body being waited for or memory taken for it.
-func hostileOversized(t *testing.T, p *proc, rep *report) {
+func hostileOversized(t *testing.T, p *hproc, rep *hreport) {
 	s := p.sampleRSS(t)
 	hdr100MB := []byte{0x30, 0x80, 0x80, 0x80, 0x32} // PUBLISH, remaining length 104,857,600
 	var worst time.Duration
@@ -222,7 +227,7 @@ func hostileOversized(t *testing.T, p *proc, rep *report) {
 		{"CONNECT over the pre-CONNECT cap (17 KB)", false, []byte{0x10, 0x80, 0x88, 0x01}},
 		{"PUBLISH just over MaxMsgLen", true, packets.AppendPublish(nil, "Chat/Handler_Say/1", make([]byte, 64<<10), 0, 0)},
 	} {
-		c := rawDial(t, p.tcp, "")
+		c := hDial(t, p.tcp, "")
 		if tc.afterConn {
 			if err := c.connect(fmt.Sprintf("big%d", i), 60); err != nil {
 				t.Fatal(err)
@@ -230,7 +235,7 @@ func hostileOversized(t *testing.T, p *proc, rep *report) {
 		}
 		start := time.Now()
 		_ = c.write(tc.raw) // the gate may close while a large write is under way
-		d, closed := closedWithin(c.nc, start, 5*time.Second)
+		d, closed := hClosedWithin(c.nc, start, 5*time.Second)
 		if !closed {
 			t.Fatalf("%s: not closed", tc.name)
 		}
@@ -248,8 +253,8 @@ func hostileOversized(t *testing.T, p *proc, rep *report) {
 
 // hostilePartial: a packet split over writes is served once complete; a
 // packet left incomplete is closed at the keep-alive limit.
-func hostilePartial(t *testing.T, p *proc, rep *report) {
-	c := rawConnect(t, p.tcp, "", "partial", 1)
+func hostilePartial(t *testing.T, p *hproc, rep *hreport) {
+	c := hConnect(t, p.tcp, "", "partial", 1)
 	pub := packets.AppendPublish(nil, "Login/Handler_Login/1", []byte(`{"userName":"split","passWord":"x"}`), 0, 0)
 	for _, piece := range [][]byte{pub[:1], pub[1:7], pub[7:]} {
 		if err := c.write(piece); err != nil {
@@ -261,7 +266,7 @@ func hostilePartial(t *testing.T, p *proc, rep *report) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := reply("", `"login success split"`); string(got.Payload) != want {
+	if want := hreply("", `"login success split"`); string(got.Payload) != want {
 		t.Fatalf("split request: %s, want %s", got.Payload, want)
 	}
 	// Half a packet, then silence: keep-alive 1 s allows 1.5 s.
@@ -269,7 +274,7 @@ func hostilePartial(t *testing.T, p *proc, rep *report) {
 	if err := c.write(pub[:10]); err != nil {
 		t.Fatal(err)
 	}
-	d, closed := closedWithin(c.nc, start, 5*time.Second)
+	d, closed := hClosedWithin(c.nc, start, 5*time.Second)
 	if !closed || d > 2500*time.Millisecond {
 		t.Fatalf("half a packet then silence: closed=%v after %v, want about 1.5 s", closed, d)
 	}
@@ -278,12 +283,12 @@ func hostilePartial(t *testing.T, p *proc, rep *report) {
 
 // hostileSlow: slowloris before and after CONNECT, straddled packets,
 // keep-alive 0. These wait on timers, so they run in parallel.
-func hostileSlow(t *testing.T, p *proc, rep *report) {
+func hostileSlow(t *testing.T, p *hproc, rep *hreport) {
 	t.Run("before CONNECT one byte per 300ms", func(t *testing.T) {
 		t.Parallel()
-		c := rawDial(t, p.tcp, "")
+		c := hDial(t, p.tcp, "")
 		start := time.Now()
-		closedAt := dribble(c.nc, connectPacket("slow", 60), 300*time.Millisecond, start)
+		closedAt := hDribble(c.nc, hConnectPacket("slow", 60), 300*time.Millisecond, start)
 		if closedAt == 0 {
 			t.Fatal("dribbled CONNECT was never closed")
 		}
@@ -294,8 +299,8 @@ func hostileSlow(t *testing.T, p *proc, rep *report) {
 	})
 	t.Run("websocket without CONNECT", func(t *testing.T) {
 		t.Parallel()
-		c := wsDial(t, p.ws, nil)
-		d, closed := closedWithin(c.nc, time.Now(), 5*time.Second)
+		c := hWSDial(t, p.ws, nil)
+		d, closed := hClosedWithin(c.nc, time.Now(), 5*time.Second)
 		if !closed || d > hConnectTimeout+time.Second {
 			t.Fatalf("silent WebSocket: closed=%v after %v, want about %v", closed, d, hConnectTimeout)
 		}
@@ -303,29 +308,29 @@ func hostileSlow(t *testing.T, p *proc, rep *report) {
 	})
 	t.Run("after CONNECT a PUBLISH dribbled with keep-alive 1", func(t *testing.T) {
 		t.Parallel()
-		c := rawConnect(t, p.tcp, "", "dribbler", 1)
+		c := hConnect(t, p.tcp, "", "dribbler", 1)
 		start := time.Now() // the CONNECT was the last complete packet
 		pub := packets.AppendPublish(nil, "Login/Handler_Login/1", []byte(`{"userName":"slow","passWord":"x"}`), 0, 0)
-		closedAt := dribble(c.nc, pub, 300*time.Millisecond, start)
+		closedAt := hDribble(c.nc, pub, 300*time.Millisecond, start)
 		if closedAt == 0 {
 			t.Fatal("dribbled PUBLISH was never closed")
 		}
 		if closedAt < 1400*time.Millisecond || closedAt > 2500*time.Millisecond {
-			t.Fatalf("closed %v after the last complete packet, want about 1.5 s (not extended by the dribble)", closedAt)
+			t.Fatalf("closed %v after the last complete packet, want about 1.5 s (not extended by the hDribble)", closedAt)
 		}
 		rep.fact("slowloris after CONNECT (PUBLISH 1 byte / 300 ms, keep-alive 1 s): closed %v after the CONNECT", closedAt.Round(time.Millisecond))
 	})
 	t.Run("CONNECT keep-alive 1 and 0xC0 in one write", func(t *testing.T) {
 		t.Parallel()
-		c := rawDial(t, p.tcp, "")
+		c := hDial(t, p.tcp, "")
 		start := time.Now()
-		if err := c.write(append(connectPacket("straddle1", 1), 0xc0)); err != nil {
+		if err := c.write(append(hConnectPacket("straddle1", 1), 0xc0)); err != nil {
 			t.Fatal(err)
 		}
 		if code, err := c.connack(); err != nil || code != 0 {
 			t.Fatalf("CONNACK %d, %v", code, err)
 		}
-		d, closed := closedWithin(c.nc, start, 5*time.Second)
+		d, closed := hClosedWithin(c.nc, start, 5*time.Second)
 		if !closed || d > 2500*time.Millisecond {
 			t.Fatalf("closed=%v after %v, want about 1.5 s", closed, d)
 		}
@@ -333,7 +338,7 @@ func hostileSlow(t *testing.T, p *proc, rep *report) {
 	})
 	t.Run("PINGREQs straddling writes every 300ms", func(t *testing.T) {
 		t.Parallel()
-		c := rawConnect(t, p.tcp, "", "straddler", 1)
+		c := hConnect(t, p.tcp, "", "straddler", 1)
 		var pongs atomic.Int64
 		readErr := make(chan error, 1)
 		go func() {
@@ -372,9 +377,9 @@ func hostileSlow(t *testing.T, p *proc, rep *report) {
 	})
 	t.Run("keep-alive 0 closed after IdleTimeout", func(t *testing.T) {
 		t.Parallel()
-		c := rawConnect(t, p.tcp, "", "forever", 0)
+		c := hConnect(t, p.tcp, "", "forever", 0)
 		start := time.Now()
-		d, closed := closedWithin(c.nc, start, 3*hIdleTimeout)
+		d, closed := hClosedWithin(c.nc, start, 3*hIdleTimeout)
 		if !closed || d < hIdleTimeout-100*time.Millisecond || d > hIdleTimeout+time.Second {
 			t.Fatalf("closed=%v after %v, want about IdleTimeout %v", closed, d, hIdleTimeout)
 		}
@@ -382,13 +387,13 @@ func hostileSlow(t *testing.T, p *proc, rep *report) {
 	})
 }
 
-// dribble writes b one byte per interval until written or the connection
+// hDribble writes b one byte per interval until written or the connection
 // closes; it returns when the server closed it (since start), or 0 when
 // it never did (all written and 3 s more).
-func dribble(nc net.Conn, b []byte, interval time.Duration, start time.Time) time.Duration {
+func hDribble(nc net.Conn, b []byte, interval time.Duration, start time.Time) time.Duration {
 	closed := make(chan time.Duration, 1)
 	go func() {
-		d, ok := closedWithin(nc, start, time.Duration(len(b))*interval+3*time.Second)
+		d, ok := hClosedWithin(nc, start, time.Duration(len(b))*interval+3*time.Second)
 		if !ok {
 			d = 0
 		}
@@ -412,9 +417,9 @@ func dribble(nc net.Conn, b []byte, interval time.Duration, start time.Time) tim
 // each first topic level new, some with 30 KB topics: each is answered
 // (or dropped) without the gate keeping anything for it, memory stays
 // flat, and the log gets a handful of short lines.
-func hostileFlood(t *testing.T, p *proc, rep *report) {
+func hostileFlood(t *testing.T, p *hproc, rep *hreport) {
 	const n = 4000
-	c := rawConnect(t, p.tcp, "", "flooder", 60)
+	c := hConnect(t, p.tcp, "", "flooder", 60)
 	me := "remote=" + c.nc.LocalAddr().String()
 	logBefore := len(p.log())
 	s := p.sampleRSS(t)
@@ -434,9 +439,9 @@ func hostileFlood(t *testing.T, p *proc, rep *report) {
 				continue
 			}
 			typ, _, _ := strings.Cut(pub.Topic, "/")
-			want := reply("Service(type:"+typ+") not found", "null")
+			want := hreply("Service(type:"+typ+") not found", "null")
 			if len(typ) > 128 {
-				want = reply(fmt.Sprintf("Service(type:%s...(%d bytes)) not found", typ[:128], len(typ)), "null")
+				want = hreply(fmt.Sprintf("Service(type:%s...(%d bytes)) not found", typ[:128], len(typ)), "null")
 			}
 			if string(pub.Payload) != want {
 				bad.Add(1)
@@ -453,7 +458,7 @@ func hostileFlood(t *testing.T, p *proc, rep *report) {
 		// The client keeps fewer replies outstanding than MaxQueue, as a
 		// client that reads does; what it sends is all attack.
 		var readErr error
-		if !pollUntil(20*time.Second, func() bool {
+		if !hPoll(20*time.Second, func() bool {
 			select {
 			case readErr = <-done:
 				return true
@@ -527,8 +532,8 @@ func hostileFlood(t *testing.T, p *proc, rep *report) {
 
 // hostileSpoofing: topics aimed at non-handler methods, session fields in
 // payloads, wildcard subscriptions.
-func hostileSpoofing(t *testing.T, p *proc, rep *report) {
-	m := rawConnect(t, p.tcp, "", "mallory", 60)
+func hostileSpoofing(t *testing.T, p *hproc, rep *hreport) {
+	m := hConnect(t, p.tcp, "", "mallory", 60)
 	for i, fn := range []string{"Gate/Bind", "Gate/Push", "Gate/Close", "Chat/OnSessionClosed", "Login/GetUser"} {
 		topic := fmt.Sprintf("%s/%d", fn, i+1)
 		got, err := m.request(topic, `["s1","alice"]`)
@@ -536,29 +541,29 @@ func hostileSpoofing(t *testing.T, p *proc, rep *report) {
 			t.Fatal(err)
 		}
 		_, method, _ := strings.Cut(fn, "/")
-		if want := reply("Method("+method+") must begin with 'Handler_'", "null"); got != want {
+		if want := hreply("Method("+method+") must begin with 'Handler_'", "null"); got != want {
 			t.Errorf("%s: %s, want %s", topic, got, want)
 		}
 	}
 	// Session fields in a payload are just fields of the request.
 	spoof := `"Sessionid":"Gate1#x.1","Userid":"alice","Serverid":"Gate1","Session":{"UserID":"alice"},"Settings":{"uid":"alice"}`
-	if got, _ := m.request("Chat/Handler_JoinChat/10", `{"roomName":"vip",`+spoof+`}`); got != reply("Not Logined", "null") {
+	if got, _ := m.request("Chat/Handler_JoinChat/10", `{"roomName":"vip",`+spoof+`}`); got != hreply("Not Logined", "null") {
 		t.Errorf("join with spoofed session fields before login: %s", got)
 	}
-	alice := rawConnect(t, p.tcp, "", "alice", 60)
-	if got, _ := alice.request("Login/Handler_Login/1", `{"userName":"alice","passWord":"x"}`); got != reply("", `"login success alice"`) {
+	alice := hConnect(t, p.tcp, "", "alice", 60)
+	if got, _ := alice.request("Login/Handler_Login/1", `{"userName":"alice","passWord":"x"}`); got != hreply("", `"login success alice"`) {
 		t.Fatalf("alice login: %s", got)
 	}
-	if got, _ := alice.request("Chat/Handler_JoinChat/2", `{"roomName":"vip"}`); got != reply("", `"join success"`) {
+	if got, _ := alice.request("Chat/Handler_JoinChat/2", `{"roomName":"vip"}`); got != hreply("", `"join success"`) {
 		t.Fatalf("alice join: %s", got)
 	}
-	if got, _ := m.request("Login/Handler_Login/11", `{"userName":"mallory","passWord":"x",`+spoof+`}`); got != reply("", `"login success mallory"`) {
+	if got, _ := m.request("Login/Handler_Login/11", `{"userName":"mallory","passWord":"x",`+spoof+`}`); got != hreply("", `"login success mallory"`) {
 		t.Fatalf("mallory login: %s", got)
 	}
-	if got, _ := m.request("Chat/Handler_JoinChat/12", `{"roomName":"vip",`+spoof+`}`); got != reply("", `"join success"`) {
+	if got, _ := m.request("Chat/Handler_JoinChat/12", `{"roomName":"vip",`+spoof+`}`); got != hreply("", `"join success"`) {
 		t.Fatalf("mallory join: %s", got)
 	}
-	if got, _ := m.request("Chat/Handler_Say/13", `{"roomName":"vip","say":"i am alice",`+spoof+`}`); got != reply("", `"say success"`) {
+	if got, _ := m.request("Chat/Handler_Say/13", `{"roomName":"vip","say":"i am alice",`+spoof+`}`); got != hreply("", `"say success"`) {
 		t.Fatalf("mallory say: %s", got)
 	}
 	heard, err := alice.waitPublish(func(p *packets.Publish) bool { return p.Topic == "Chat/OnSay" }, 5*time.Second)
@@ -570,7 +575,7 @@ func hostileSpoofing(t *testing.T, p *proc, rep *report) {
 	}
 
 	// Wildcard subscriptions are granted and receive nothing of others.
-	sniff := rawConnect(t, p.tcp, "", "sniffer", 60)
+	sniff := hConnect(t, p.tcp, "", "sniffer", 60)
 	filters := []string{"#", "+/+", "+/+/+", "Chat/#", "$SYS/#", "Chat/OnSay"}
 	sub := &packets.Subscribe{PacketID: 7}
 	for _, f := range filters {
@@ -586,7 +591,7 @@ func hostileSpoofing(t *testing.T, p *proc, rep *report) {
 	if ack, ok := pk.(*packets.Suback); !ok || ack.PacketID != 7 || string(ack.ReturnCodes) != string(make([]byte, len(filters))) {
 		t.Fatalf("SUBACK: %#v, want id 7 granting QoS 0 to each of %d filters", pk, len(filters))
 	}
-	if got, _ := alice.request("Chat/Handler_Say/3", `{"roomName":"vip","say":"secret"}`); got != reply("", `"say success"`) {
+	if got, _ := alice.request("Chat/Handler_Say/3", `{"roomName":"vip","say":"secret"}`); got != hreply("", `"say success"`) {
 		t.Fatalf("alice say: %s", got)
 	}
 	if _, err := m.waitPublish(func(p *packets.Publish) bool { return strings.Contains(string(p.Payload), "secret") }, 5*time.Second); err != nil {
@@ -603,8 +608,8 @@ func hostileSpoofing(t *testing.T, p *proc, rep *report) {
 
 // hostileJSONBombs: payloads built to cost the parser: each is answered,
 // the server stays up and small.
-func hostileJSONBombs(t *testing.T, p *proc, rep *report) {
-	c := rawConnect(t, p.tcp, "", "bomber", 60)
+func hostileJSONBombs(t *testing.T, p *hproc, rep *hreport) {
+	c := hConnect(t, p.tcp, "", "bomber", 60)
 	s := p.sampleRSS(t)
 	bigNum := "1" + strings.Repeat("0", 60000)
 	for i, tc := range []struct {
@@ -612,13 +617,13 @@ func hostileJSONBombs(t *testing.T, p *proc, rep *report) {
 		want          func(string) bool
 	}{
 		{"nested arrays 60 KB", strings.Repeat("[", 30000) + strings.Repeat("]", 30000),
-			func(s string) bool { return s == reply("body must be JSON format", "null") }},
+			func(s string) bool { return s == hreply("body must be JSON format", "null") }},
 		{"nested objects 60 KB (depth 10000, json.Valid's limit)", strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
-			func(s string) bool { return s == reply("userName or passWord cannot be nil", "null") }},
+			func(s string) bool { return s == hreply("userName or passWord cannot be nil", "null") }},
 		{"nested objects depth 10001", strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
-			func(s string) bool { return s == reply("body must be JSON format", "null") }},
+			func(s string) bool { return s == hreply("body must be JSON format", "null") }},
 		{"unclosed nesting", strings.Repeat("[", 60000),
-			func(s string) bool { return s == reply("body must be JSON format", "null") }},
+			func(s string) bool { return s == hreply("body must be JSON format", "null") }},
 		{"huge number as a string field", `{"userName":` + bigNum + `,"passWord":"x"}`,
 			func(s string) bool { return strings.HasPrefix(s, `{"Error":"`) && !strings.HasPrefix(s, `{"Error":""`) }},
 		{"huge number", bigNum, func(s string) bool { return strings.HasPrefix(s, `{"Error":"`) && !strings.HasPrefix(s, `{"Error":""`) }},
@@ -627,9 +632,9 @@ func hostileJSONBombs(t *testing.T, p *proc, rep *report) {
 				return strings.HasPrefix(s, `{"Error":"body must be JSON format`) && len(s) < 1024
 			}},
 		{"long string 60 KB", `{"userName":"` + strings.Repeat("u", 60000) + `","passWord":"x"}`,
-			func(s string) bool { return s == reply("", `"login success `+strings.Repeat("u", 60000)+`"`) }},
+			func(s string) bool { return s == hreply("", `"login success `+strings.Repeat("u", 60000)+`"`) }},
 		{"many keys", `{` + strings.Repeat(`"k":1,`, 9000) + `"userName":"k","passWord":"x"}`,
-			func(s string) bool { return s == reply("", `"login success k"`) }},
+			func(s string) bool { return s == hreply("", `"login success k"`) }},
 	} {
 		got, err := c.request(fmt.Sprintf("Login/Handler_Login/%d", i+1), tc.payload)
 		if err != nil {
@@ -649,17 +654,17 @@ func hostileJSONBombs(t *testing.T, p *proc, rep *report) {
 
 // hostileNonReading: a room member that never reads is disconnected when
 // its outgoing queue is full; the speaker and the bystander are not.
-func hostileNonReading(t *testing.T, p *proc, rep *report) {
-	victim := rawConnect(t, p.tcp, "", "sleeper", 60)
-	speaker := rawConnect(t, p.tcp, "", "speaker", 60)
+func hostileNonReading(t *testing.T, p *hproc, rep *hreport) {
+	victim := hConnect(t, p.tcp, "", "sleeper", 60)
+	speaker := hConnect(t, p.tcp, "", "speaker", 60)
 	for _, c := range []struct {
-		c    *rawClient
+		c    *hclient
 		user string
 	}{{victim, "sleeper"}, {speaker, "speaker"}} {
-		if got, _ := c.c.request("Login/Handler_Login/1", `{"userName":"`+c.user+`","passWord":"x"}`); got != reply("", `"login success `+c.user+`"`) {
+		if got, _ := c.c.request("Login/Handler_Login/1", `{"userName":"`+c.user+`","passWord":"x"}`); got != hreply("", `"login success `+c.user+`"`) {
 			t.Fatalf("login %s: %s", c.user, got)
 		}
-		if got, _ := c.c.request("Chat/Handler_JoinChat/2", `{"roomName":"loud"}`); got != reply("", `"join success"`) {
+		if got, _ := c.c.request("Chat/Handler_JoinChat/2", `{"roomName":"loud"}`); got != hreply("", `"join success"`) {
 			t.Fatalf("join %s: %s", c.user, got)
 		}
 	}
@@ -684,7 +689,7 @@ func hostileNonReading(t *testing.T, p *proc, rep *report) {
 	say := packets.AppendPublish(nil, "Chat/Handler_Say", []byte(`{"roomName":"loud","say":"`+strings.Repeat("z", 30<<10)+`"}`), 0, 0)
 	start := time.Now()
 	for i := 0; i < says; i++ {
-		if !pollUntil(20*time.Second, func() bool { return int64(i)-heard.Load() < 16 }) {
+		if !hPoll(20*time.Second, func() bool { return int64(i)-heard.Load() < 16 }) {
 			t.Fatalf("speaker heard %d of %d", heard.Load(), i)
 		}
 		select {
@@ -719,7 +724,7 @@ func hostileNonReading(t *testing.T, p *proc, rep *report) {
 	if err := speaker.write(say); err != nil {
 		t.Fatal(err)
 	}
-	if !pollUntil(10*time.Second, func() bool { return heard.Load() == says+1 }) {
+	if !hPoll(10*time.Second, func() bool { return heard.Load() == says+1 }) {
 		t.Fatalf("speaker heard %d of %d", heard.Load(), says+1)
 	}
 	s.finish(p, t)
@@ -731,8 +736,8 @@ func hostileNonReading(t *testing.T, p *proc, rep *report) {
 }
 
 // hostileWebSocketPort: HTTP without Upgrade, silent sockets, origins.
-func hostileWebSocketPort(t *testing.T, p *proc, rep *report) {
-	nc, err := dialFrom(p.ws, "")
+func hostileWebSocketPort(t *testing.T, p *hproc, rep *hreport) {
+	nc, err := hDialFrom(p.ws, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -749,18 +754,18 @@ func hostileWebSocketPort(t *testing.T, p *proc, rep *report) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("HTTP without Upgrade: %s, want 400", resp.Status)
 	}
-	d, closed := closedWithin(nc, start, 5*time.Second)
+	d, closed := hClosedWithin(nc, start, 5*time.Second)
 	if !closed || d > hConnectTimeout+time.Second {
 		t.Fatalf("after the 400 the socket: closed=%v after %v, want within ConnectTimeout %v", closed, d, hConnectTimeout)
 	}
 	rep.fact("HTTP without Upgrade on the WebSocket port: 400, socket closed %v after connecting", d.Round(time.Millisecond))
 
-	silent, err := dialFrom(p.ws, "")
+	silent, err := hDialFrom(p.ws, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	d2, closed := closedWithin(silent, time.Now(), 5*time.Second)
+	d2, closed := hClosedWithin(silent, time.Now(), 5*time.Second)
 	if !closed || d2 > hConnectTimeout+time.Second {
 		t.Fatalf("silent socket on the WebSocket port: closed=%v after %v", closed, d2)
 	}
@@ -776,11 +781,11 @@ func hostileWebSocketPort(t *testing.T, p *proc, rep *report) {
 		t.Fatalf("Origin http://evil.example: err %v, status %d, want 403", err, status)
 	}
 	for _, h := range []http.Header{{"Origin": {"http://game.example"}}, nil} {
-		c := wsDial(t, p.ws, h)
+		c := hWSDial(t, p.ws, h)
 		if err := c.connect("", 60); err != nil {
 			t.Fatalf("origin %v: %v", h, err)
 		}
-		if got, _ := c.request("Login/Handler_Login/1", `{"userName":"web","passWord":"x"}`); got != reply("", `"login success web"`) {
+		if got, _ := c.request("Login/Handler_Login/1", `{"userName":"web","passWord":"x"}`); got != hreply("", `"login success web"`) {
 			t.Fatalf("origin %v: %s", h, got)
 		}
 	}
@@ -789,7 +794,7 @@ func hostileWebSocketPort(t *testing.T, p *proc, rep *report) {
 
 // hostileIdleThousands: thousands of connected, silent clients cost a
 // bounded amount each and all go away cleanly.
-func hostileIdleThousands(t *testing.T, p *proc, rep *report) {
+func hostileIdleThousands(t *testing.T, p *hproc, rep *hreport) {
 	const n = 3000
 	fdBase := p.fds(t)
 	s := p.sampleRSS(t)
@@ -809,9 +814,9 @@ func hostileIdleThousands(t *testing.T, p *proc, rep *report) {
 					return
 				}
 				from := fmt.Sprintf("127.0.0.%d", 2+i%4)
-				nc, err := dialFrom(p.tcp, from)
+				nc, err := hDialFrom(p.tcp, from)
 				if err == nil {
-					c := newRaw(nc)
+					c := newHClient(nc)
 					conns[i] = nc
 					err = c.connect(fmt.Sprintf("idle-%d", i), 60)
 				}
@@ -838,7 +843,7 @@ func hostileIdleThousands(t *testing.T, p *proc, rep *report) {
 		t.Fatal(firstErr)
 	}
 	connectTime := time.Since(start)
-	if !pollUntil(10*time.Second, func() bool { return p.fds(t) >= fdBase+n }) {
+	if !hPoll(10*time.Second, func() bool { return p.fds(t) >= fdBase+n }) {
 		t.Fatalf("server holds %d descriptors, want >= %d", p.fds(t), fdBase+n)
 	}
 	held := p.rssKB(t)
@@ -847,7 +852,7 @@ func hostileIdleThousands(t *testing.T, p *proc, rep *report) {
 		nc.Close()
 	}
 	closeStart := time.Now()
-	if !pollUntil(15*time.Second, func() bool { return p.fds(t) <= fdBase }) {
+	if !hPoll(15*time.Second, func() bool { return p.fds(t) <= fdBase }) {
 		t.Fatalf("server still holds %d descriptors, baseline %d", p.fds(t), fdBase)
 	}
 	closeTime := time.Since(closeStart)
@@ -863,8 +868,8 @@ func hostileIdleThousands(t *testing.T, p *proc, rep *report) {
 
 // hostileRateLimit: over MaxRequestsPerSecond the client gets the exact
 // error reply, with its msgid.
-func hostileRateLimit(t *testing.T, p *proc, rep *report) {
-	c := rawConnect(t, p.tcp, "", "greedy", 60)
+func hostileRateLimit(t *testing.T, p *hproc, rep *hreport) {
+	c := hConnect(t, p.tcp, "", "greedy", 60)
 	const n = 30
 	var buf []byte
 	for i := 0; i < n; i++ {
@@ -880,7 +885,7 @@ func hostileRateLimit(t *testing.T, p *proc, rep *report) {
 			t.Fatalf("after %d replies: %v", i, err)
 		}
 		switch string(pub.Payload) {
-		case reply("", `"login success greedy"`):
+		case hreply("", `"login success greedy"`):
 			ok++
 		case `{"Error":"too many requests","Result":null}`:
 			limited++
@@ -897,11 +902,11 @@ func hostileRateLimit(t *testing.T, p *proc, rep *report) {
 // hostileMaxConnections: sockets count from accept: MaxConnections idle
 // sockets without CONNECT shut out the next client until ConnectTimeout
 // closes them.
-func hostileMaxConnections(t *testing.T, p *proc, rep *report) {
+func hostileMaxConnections(t *testing.T, p *hproc, rep *hreport) {
 	// The bystander holds one of the 11 places.
 	var idle []net.Conn
 	for i := 0; i < 10; i++ {
-		nc, err := dialFrom(p.tcp, fmt.Sprintf("127.0.0.%d", 2+i%2))
+		nc, err := hDialFrom(p.tcp, fmt.Sprintf("127.0.0.%d", 2+i%2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -909,8 +914,8 @@ func hostileMaxConnections(t *testing.T, p *proc, rep *report) {
 		idle = append(idle, nc)
 	}
 	held := time.Now()
-	c := rawDial(t, p.tcp, "127.0.0.4")
-	_ = c.write(connectPacket("late", 60))
+	c := hDial(t, p.tcp, "127.0.0.4")
+	_ = c.write(hConnectPacket("late", 60))
 	code, err := c.connack()
 	if err == nil && code != packets.ServerUnavailable {
 		t.Fatalf("CONNECT with MaxConnections open sockets: CONNACK %d, want 3 or closed", code)
@@ -927,21 +932,21 @@ func hostileMaxConnections(t *testing.T, p *proc, rep *report) {
 	}
 	var worst time.Duration
 	for _, nc := range idle {
-		d, closed := closedWithin(nc, held, 5*time.Second)
+		d, closed := hClosedWithin(nc, held, 5*time.Second)
 		if !closed {
 			t.Fatal("socket without CONNECT not closed")
 		}
 		worst = max(worst, d)
 	}
 	var after time.Duration
-	if !pollUntil(5*time.Second, func() bool {
-		nc, err := dialFrom(p.tcp, "127.0.0.4")
+	if !hPoll(5*time.Second, func() bool {
+		nc, err := hDialFrom(p.tcp, "127.0.0.4")
 		if err != nil {
 			return false
 		}
 		defer nc.Close()
 		after = time.Since(held)
-		return newRaw(nc).connect("late", 60) == nil
+		return newHClient(nc).connect("late", 60) == nil
 	}) {
 		t.Fatal("no client gets in after the idle sockets were closed")
 	}
@@ -949,31 +954,35 @@ func hostileMaxConnections(t *testing.T, p *proc, rep *report) {
 }
 
 // hostilePerIP: one address is held to MaxConnectionsPerIP; another gets in.
-func hostilePerIP(t *testing.T, p *proc, rep *report) {
+func hostilePerIP(t *testing.T, p *hproc, rep *hreport) {
 	for i := 0; i < 5; i++ {
-		rawConnect(t, p.tcp, "127.0.0.2", fmt.Sprintf("ip2-%d", i), 60)
+		hConnect(t, p.tcp, "127.0.0.2", fmt.Sprintf("ip2-%d", i), 60)
 	}
-	c := rawDial(t, p.tcp, "127.0.0.2")
-	_ = c.write(connectPacket("ip2-6", 60))
+	c := hDial(t, p.tcp, "127.0.0.2")
+	_ = c.write(hConnectPacket("ip2-6", 60))
 	code, err := c.connack()
 	if err == nil && code != packets.ServerUnavailable {
 		t.Fatalf("6th connection from 127.0.0.2: CONNACK %d, want 3", code)
 	}
-	other := rawConnect(t, p.tcp, "127.0.0.3", "ip3", 60)
+	other := hConnect(t, p.tcp, "127.0.0.3", "ip3", 60)
 	if err := other.ping(); err != nil {
 		t.Fatal(err)
 	}
-	rep.fact("MaxConnectionsPerIP 5: the 6th from 127.0.0.2 refused (CONNACK %d, err %v); 127.0.0.3 gets in", code, err)
+	refused := fmt.Sprintf("CONNACK %d", code)
+	if err != nil {
+		refused = "closed (" + err.Error() + ")"
+	}
+	rep.fact("MaxConnectionsPerIP 5: the 6th from 127.0.0.2 refused: %s; 127.0.0.3 gets in", refused)
 }
 
 // hostileGuessedID: an empty client id gets an unguessable id; connecting
 // with the old sequential form takes nothing over, the real id would.
-func hostileGuessedID(t *testing.T, p *proc, rep *report) {
-	victim := rawConnect(t, p.tcp, "", "", 60)
+func hostileGuessedID(t *testing.T, p *hproc, rep *hreport) {
+	victim := hConnect(t, p.tcp, "", "", 60)
 	me := "remote=" + victim.nc.LocalAddr().String()
 	var id string
 	re := regexp.MustCompile(`clientId=(\S+)`)
-	if !pollUntil(5*time.Second, func() bool {
+	if !hPoll(5*time.Second, func() bool {
 		for _, l := range p.logLines(me) {
 			if strings.Contains(l, "client connected") {
 				if m := re.FindStringSubmatch(l); m != nil {
@@ -990,15 +999,15 @@ func hostileGuessedID(t *testing.T, p *proc, rep *report) {
 		t.Fatalf("generated client id %q, want auto-<32 hex>", id)
 	}
 	for i := 1; i <= 3; i++ {
-		a := rawConnect(t, p.tcp, "127.0.0.3", fmt.Sprintf("auto-Gate1#%d", i), 60)
+		a := hConnect(t, p.tcp, "127.0.0.3", fmt.Sprintf("auto-Gate1#%d", i), 60)
 		a.nc.Close()
 	}
 	if err := victim.ping(); err != nil {
 		t.Fatalf("victim after guessed ids: %v", err)
 	}
 	// The takeover rule itself still holds: the real id would take it.
-	rawConnect(t, p.tcp, "127.0.0.3", id, 60)
-	if d, closed := closedWithin(victim.nc, time.Now(), 5*time.Second); !closed {
+	hConnect(t, p.tcp, "127.0.0.3", id, 60)
+	if d, closed := hClosedWithin(victim.nc, time.Now(), 5*time.Second); !closed {
 		t.Fatal("the real client id did not take the connection over: the check above proves nothing")
 	} else {
 		rep.fact("client id: empty id got %s...; auto-Gate1#1..3 took nothing over; the real id took over in %v", id[:9], d.Round(time.Millisecond))
@@ -1009,8 +1018,8 @@ func hostileGuessedID(t *testing.T, p *proc, rep *report) {
 // (five dropped topics) and is then closed for a bad packet still gets
 // the line saying why it was closed: a close happens once per connection,
 // it is not a repeated warning, and it is the line an operator looks for.
-func hostileCloseReasonLogged(t *testing.T, p *proc, rep *report) {
-	c := rawConnect(t, p.tcp, "", "noisy", 60)
+func hostileCloseReasonLogged(t *testing.T, p *hproc, rep *hreport) {
+	c := hConnect(t, p.tcp, "", "noisy", 60)
 	me := "remote=" + c.nc.LocalAddr().String()
 	var buf []byte
 	for i := 0; i < 6; i++ {
@@ -1025,10 +1034,10 @@ func hostileCloseReasonLogged(t *testing.T, p *proc, rep *report) {
 	if err := c.write([]byte{0x00, 0x00}); err != nil {
 		t.Fatal(err)
 	}
-	if _, closed := closedWithin(c.nc, time.Now(), 5*time.Second); !closed {
+	if _, closed := hClosedWithin(c.nc, time.Now(), 5*time.Second); !closed {
 		t.Fatal("bad packet did not close the connection")
 	}
-	if !pollUntil(3*time.Second, func() bool {
+	if !hPoll(3*time.Second, func() bool {
 		for _, l := range p.logLines(me) {
 			if strings.Contains(l, "closing connection") {
 				return true
@@ -1040,17 +1049,28 @@ func hostileCloseReasonLogged(t *testing.T, p *proc, rep *report) {
 	}
 }
 
+// hostileMaxKeepAlive: a client asking for the longest keep-alive MQTT
+// allows (18 h) is held to MaxKeepAlive: silent, it is closed after 1.5 x
+// MaxKeepAlive.
+func hostileMaxKeepAlive(t *testing.T, p *hproc, rep *hreport) {
+	c := hConnect(t, p.tcp, "", "sleepy", 65535)
+	d, closed := hClosedWithin(c.nc, time.Now(), 5*time.Second)
+	if !closed || d < 1400*time.Millisecond || d > 2500*time.Millisecond {
+		t.Fatalf("keep-alive 65535 s with MaxKeepAlive 1s: closed=%v after %v, want about 1.5 s", closed, d)
+	}
+	rep.fact("keep-alive 65535 s asked, MaxKeepAlive 1 s: silent client closed after %v", d.Round(time.Millisecond))
+}
+
 // hostileShutdown: Ctrl+C with a client connected and in a room: the
 // server stops promptly, and the client's session-closed event reaches
 // Chat (in the same process) rather than being retried against a module
 // already stopped and logged as undelivered.
-func hostileShutdown(t *testing.T, bin, dir string, rep *report) {
-	p := startProc(t, bin, dir, "c", "info", map[string]any{"ConnectTimeout": "1s"})
-	c := rawConnect(t, p.tcp, "", "last", 60)
-	if got, _ := c.request("Login/Handler_Login/1", `{"userName":"last","passWord":"x"}`); got != reply("", `"login success last"`) {
+func hostileShutdown(t *testing.T, p *hproc, rep *hreport) {
+	c := hConnect(t, p.tcp, "", "last", 60)
+	if got, _ := c.request("Login/Handler_Login/1", `{"userName":"last","passWord":"x"}`); got != hreply("", `"login success last"`) {
 		t.Fatalf("login: %s", got)
 	}
-	if got, _ := c.request("Chat/Handler_JoinChat/2", `{"roomName":"end"}`); got != reply("", `"join success"`) {
+	if got, _ := c.request("Chat/Handler_JoinChat/2", `{"roomName":"end"}`); got != hreply("", `"join success"`) {
 		t.Fatalf("join: %s", got)
 	}
 	took := p.stop(t)
