@@ -843,8 +843,10 @@ func hostileIdleThousands(t *testing.T, p *hproc, rep *hreport) {
 		t.Fatal(firstErr)
 	}
 	connectTime := time.Since(start)
-	if !hPoll(10*time.Second, func() bool { return p.fds(t) >= fdBase+n }) {
-		t.Fatalf("server holds %d descriptors, want >= %d", p.fds(t), fdBase+n)
+	// Every client has its CONNACK, so the server holds them all; a few
+	// sockets of earlier cases may still have been closing at the baseline.
+	if !hPoll(10*time.Second, func() bool { return p.fds(t) >= fdBase+n-5 }) {
+		t.Fatalf("server holds %d descriptors, want about %d", p.fds(t), fdBase+n)
 	}
 	held := p.rssKB(t)
 	perConn := float64(held-s.base) / n
@@ -857,8 +859,8 @@ func hostileIdleThousands(t *testing.T, p *hproc, rep *hreport) {
 	}
 	closeTime := time.Since(closeStart)
 	s.finish(p, t)
-	if perConn > 64 {
-		t.Errorf("%.1f KB of RSS per idle connection, want < 64", perConn)
+	if perConn > 32 {
+		t.Errorf("%.1f KB of RSS per idle connection, want < 32", perConn)
 	}
 	rep.rss(fmt.Sprintf("%d idle MQTT connections", n), s,
 		fmt.Sprintf("%.1f KB per connection; connected in %v; all closed, descriptors back to baseline in %v",
