@@ -105,7 +105,7 @@ func (c *conn) serve() {
 	cp, ok := p.(*packets.Connect)
 	if !ok {
 		c.g.stats.malformed.Add(1)
-		c.warn("closing connection: first packet must be CONNECT", "got", packets.TypeName(p.Type()))
+		c.logClose("closing connection: first packet must be CONNECT", "got", packets.TypeName(p.Type()))
 		return
 	}
 	if !c.connect(cp) {
@@ -155,16 +155,16 @@ func (c *conn) readFailed(err error, beforeConnect bool) {
 	case errors.Is(err, packets.ErrMalformed), errors.Is(err, packets.ErrPacketTooLarge),
 		errors.Is(err, packets.ErrProtocolViolation), errors.Is(err, wsconn.ErrTextFrame):
 		c.g.stats.malformed.Add(1)
-		c.warn("closing connection: bad packet", "err", clip(err.Error()))
+		c.logClose("closing connection: bad packet", "err", clip(err.Error()))
 		c.close("bad packet")
 	case beforeConnect:
 		if code, ok := packets.ConnackCode(err); ok {
 			c.g.stats.refused.Add(1)
-			c.warn("refusing CONNECT", "err", clip(err.Error()), "returnCode", code)
+			c.logClose("refusing CONNECT", "err", clip(err.Error()), "returnCode", code)
 			c.out.writeNow((&packets.Connack{ReturnCode: code}).AppendTo(nil))
 		} else {
 			c.g.stats.malformed.Add(1)
-			c.warn("closing connection: bad CONNECT", "err", clip(err.Error()))
+			c.logClose("closing connection: bad CONNECT", "err", clip(err.Error()))
 		}
 		c.close("bad CONNECT")
 	default:
@@ -176,7 +176,7 @@ func (c *conn) readFailed(err error, beforeConnect bool) {
 func (c *conn) connect(p *packets.Connect) bool {
 	refuse := func(code byte, why string) bool {
 		c.g.stats.refused.Add(1)
-		c.warn("refusing CONNECT", "clientId", clip(p.ClientID), "reason", why, "returnCode", code)
+		c.logClose("refusing CONNECT", "clientId", clip(p.ClientID), "reason", why, "returnCode", code)
 		c.out.writeNow((&packets.Connack{ReturnCode: code}).AppendTo(nil))
 		return false
 	}
@@ -259,7 +259,7 @@ func (c *conn) handle(p packets.Packet, now time.Time) bool {
 		// The gate publishes at QoS 0; stray acknowledgements are harmless.
 	default:
 		c.g.stats.malformed.Add(1)
-		c.warn("closing connection: unexpected packet", "type", packets.TypeName(p.Type()))
+		c.logClose("closing connection: unexpected packet", "type", packets.TypeName(p.Type()))
 		c.close("unexpected " + packets.TypeName(p.Type()))
 		return false
 	}
@@ -280,7 +280,7 @@ func (c *conn) queue(appendPacket func([]byte) []byte, wake bool) bool {
 		return true
 	case queueFull:
 		c.g.stats.slowClosed.Add(1)
-		c.warn("closing connection: outgoing queue full, client not reading", "queued", c.out.queued())
+		c.logClose("closing connection: outgoing queue full, client not reading", "queued", c.out.queued())
 		c.close("outgoing queue full")
 	}
 	return false
@@ -326,12 +326,23 @@ func (c *conn) warn(msg string, args ...any) {
 		c.g.stats.logsSuppressed.Add(1)
 		return
 	}
+	c.logWarn(msg, n, args)
+}
+
+// logClose logs why the connection is being closed. That happens once per
+// connection, so it is never suppressed, and it carries the count of the
+// warnings that were.
+func (c *conn) logClose(msg string, args ...any) {
+	c.logWarn(msg, c.warns.takeSuppressed(), args)
+}
+
+func (c *conn) logWarn(msg string, suppressed int64, args []any) {
 	head := []any{"remote", c.remote}
 	if c.clientID != "" {
 		head = append(head, "clientId", clip(c.clientID))
 	}
-	if n > 0 {
-		args = append(args, "suppressed", n)
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
 	}
 	c.g.log.Warn(msg, append(head, args...)...)
 }

@@ -100,6 +100,10 @@ func New(opts ...Option) func() runtime.Module {
 	}
 }
 
+// Frontend marks the gate as a runtime.Frontend: it stops before the
+// modules its clients call.
+func (g *Gate) Frontend() {}
+
 // GetType implements runtime.Module.
 func (g *Gate) GetType() string { return Gate_Type }
 

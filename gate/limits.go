@@ -66,6 +66,15 @@ func (w *warnLimiter) allow(now time.Time) (int64, bool) {
 	return n, true
 }
 
+// takeSuppressed returns the count of suppressed warnings and resets it.
+func (w *warnLimiter) takeSuppressed() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.suppressed
+	w.suppressed = 0
+	return n
+}
+
 // tokenBucket limits a connection's requests per second. A zero rate is no
 // limit. Used by the connection's reader only.
 type tokenBucket struct {

@@ -195,7 +195,8 @@ func (a *App) transports() []Transport {
 	return []Transport{a.local}
 }
 
-// Stop shuts the running modules down in reverse order: Run returns,
+// Stop shuts the running modules down, frontends (the gate) first, then
+// the others in reverse order of start: Run returns,
 // OnDestroy, RPC endpoints closed, running calls drained up to the drain
 // timeout. It is safe to call more than once.
 func (a *App) Stop(reason string) {
@@ -211,7 +212,7 @@ func (a *App) Stop(reason string) {
 		started[i] = inst.started
 	}
 	a.mu.Unlock()
-	for i := len(running) - 1; i >= 0; i-- {
+	for _, i := range stopOrder(running) {
 		inst := running[i]
 		close(inst.closeSig)
 		if started[i] {
@@ -235,6 +236,20 @@ func (a *App) Stop(reason string) {
 		_ = t.Close()
 	}
 	a.log.Info("mqantgen closing down", "reason", reason)
+}
+
+// stopOrder is the order Stop takes the instances in: frontends first, then
+// the others, each group in reverse order of start.
+func stopOrder(running []*instance) []int {
+	order := make([]int, 0, len(running))
+	for _, front := range []bool{true, false} {
+		for i := len(running) - 1; i >= 0; i-- {
+			if _, ok := running[i].mod.(Frontend); ok == front {
+				order = append(order, i)
+			}
+		}
+	}
+	return order
 }
 
 // selectModules validates the registry against the config and picks this

@@ -12,6 +12,15 @@ type Module interface {
 	OnDestroy()
 }
 
+// Frontend is implemented by modules that take traffic from outside the
+// deployment, such as the gate. The App stops them before the other
+// modules of its process, so the calls they still have in flight, and the
+// session-closed events their last clients cause, find the modules they
+// need running.
+type Frontend interface {
+	Frontend()
+}
+
 // RPCModule is a module with an RPC server. BaseModule provides it.
 type RPCModule interface {
 	RPCServer() *Server

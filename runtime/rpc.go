@@ -120,7 +120,7 @@ func RequestArg[T any](req *Request, fresh func() T) (T, error) {
 		return v, nil
 	}
 	if err := JSON.Unmarshal(req.Raw, v); err != nil {
-		return v, Errorf(ErrBadRequest, "body must be JSON format: %v", err)
+		return v, badBody(err)
 	}
 	return v, nil
 }
@@ -138,7 +138,7 @@ func RequestMapArg[M ~map[string]V, V any](req *Request) (M, error) {
 		return m, nil
 	}
 	if err := JSON.Unmarshal(req.Raw, &m); err != nil {
-		return m, Errorf(ErrBadRequest, "body must be JSON format: %v", err)
+		return m, badBody(err)
 	}
 	if m == nil {
 		m = M{}
@@ -176,4 +176,12 @@ func ArgAt[T any](args []any, i int, dst *T) error {
 	}
 	*dst = v
 	return nil
+}
+
+// badBody is the error for a request body that does not decode into the
+// handler's type. The client sees only that: the decoder's text names Go
+// types and fields and quotes the body. The cause stays for errors.Is and
+// for in-process callers.
+func badBody(err error) error {
+	return &Error{Kind: ErrBadRequest, Msg: "body must be JSON format", Cause: err}
 }
