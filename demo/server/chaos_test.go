@@ -24,7 +24,7 @@ import (
 // no call that ran twice or was answered twice, no hung call. Without it
 // those figures are only reported; what the code already does (a clean
 // baseline, recovery from every fault, clean shutdowns) is always checked.
-var chaosStrict = false // TODO(issue 15): true once the RabbitMQ transport fails calls of a dead type at once and reconnects within 1 s
+var chaosStrict = true
 
 // Load of TestChaos; CHAOS_CLIENTS overrides the number of login clients.
 const (
