@@ -148,8 +148,13 @@ func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error 
 		g.listeners = append(g.listeners, l)
 		g.log.Info("WebSocket listening", "addr", l.Addr().String(), "tls", cfg.tlsConfig != nil, "origins", cfg.wsOrigins)
 	}
+	g.registerLocal()
 	return nil
 }
+
+// OnDestroy implements runtime.Module: the gate is no longer reachable by
+// direct calls.
+func (g *Gate) OnDestroy() { g.unregisterLocal() }
 
 // knownType reports whether typ is a module type of the deployment.
 func (g *Gate) knownType(typ string) bool { return g.types[typ] }

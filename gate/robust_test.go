@@ -372,3 +372,29 @@ func TestShutdownAnswersCallsInFlight(t *testing.T) {
 	}
 	<-stopped
 }
+
+// TestLocalSessionCallsAreDirect: a handler's Bind to a gate in its own
+// process is a direct call: it allocates a fraction of an RPC round trip
+// and starts no goroutine or timer.
+func TestLocalSessionCallsAreDirect(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	mqtttest.Connect(t, d.TCPAddr, "direct", 30)
+	data := d.Gate.Sessions()[0]
+	s := gate.NewSession(d.App, &data)
+	ctx := context.Background()
+	direct := testing.AllocsPerRun(200, func() {
+		if err := s.Bind(ctx, "direct-user"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	rpc := testing.AllocsPerRun(200, func() {
+		if _, err := gate.NewGateClient(d.App).To(data.ServerID).Bind(ctx, data.SessionID, "direct-user"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("Bind: %.0f allocations direct, %.0f through the gate's RPC server", direct, rpc)
+	if direct > 6 || direct >= rpc {
+		t.Errorf("direct Bind makes %.0f allocations (RPC: %.0f); want at most 6 and fewer", direct, rpc)
+	}
+}

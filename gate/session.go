@@ -85,27 +85,42 @@ func (s *Session) refresh(d *runtime.SessionData, err error) error {
 // Bind binds the session to a user id. A uid bound on another connection is
 // unbound and that connection closed (one session per user).
 func (s *Session) Bind(ctx context.Context, uid string) error {
+	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		return s.refresh(g.Bind(ctx, s.data.SessionID, uid))
+	}
 	return s.refresh(s.gate().Bind(ctx, s.data.SessionID, uid))
 }
 
 // UnBind removes the user id from the session.
 func (s *Session) UnBind(ctx context.Context) error {
+	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		return s.refresh(g.UnBind(ctx, s.data.SessionID))
+	}
 	return s.refresh(s.gate().UnBind(ctx, s.data.SessionID))
 }
 
 // Push sends the snapshot's settings to the gate, replacing the session's.
 func (s *Session) Push(ctx context.Context) error {
+	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		return s.refresh(g.Push(ctx, s.data.SessionID, s.data.Settings))
+	}
 	return s.refresh(s.gate().Push(ctx, s.data.SessionID, s.data.Settings))
 }
 
 // Send pushes a message to this client on topic. It does not wait for the
-// gate to deliver, but fails when the call cannot be sent.
+// gate to deliver, but fails when the call cannot be sent. Unlike the
+// other session calls it goes through the gate's RPC server even in its
+// own process: pushes are fanned out on the gate's single goroutine, in
+// the order modules sent them, without holding up the sender.
 func (s *Session) Send(ctx context.Context, topic string, body []byte) error {
 	return s.gate().SendNR(ctx, s.data.SessionID, topic, body)
 }
 
 // Close closes the client's connection.
 func (s *Session) Close(ctx context.Context) error {
+	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		return g.Close(ctx, s.data.SessionID)
+	}
 	return s.gate().Close(ctx, s.data.SessionID)
 }
 
@@ -116,7 +131,9 @@ type Member struct {
 }
 
 // Broadcast sends one message to many clients with one call per gate, not
-// one per member: the gate fans out locally.
+// one per member: the gate fans out locally, on its own goroutine (a
+// thousand-member room does not hold up the sender, and concurrent
+// senders do not contend for the members' connections).
 func Broadcast(ctx context.Context, inv runtime.Invoker, members []Member, topic string, body []byte) error {
 	byGate := map[string][]string{}
 	var order []string
@@ -142,7 +159,13 @@ func Online(ctx context.Context, app *runtime.App, uid string) (*runtime.Session
 	c := NewGateClient(app)
 	var lastErr error
 	for _, id := range app.ServerIDs(Gate_Type) {
-		d, err := c.To(id).Lookup(ctx, uid)
+		var d *runtime.SessionData
+		var err error
+		if g := localGate(app, id); g != nil {
+			d, err = g.Lookup(ctx, uid)
+		} else {
+			d, err = c.To(id).Lookup(ctx, uid)
+		}
 		if err != nil {
 			lastErr = err
 			continue
