@@ -139,7 +139,7 @@ func TestChaos(t *testing.T) {
 	})
 
 	cl := &chaosCluster{broker: broker, procs: procs, rec: rec, logins: nLogin, perGate: map[string]int{},
-		gates: map[string]string{"gate1": strings.TrimPrefix(gateURLs["gate1"][0], "tcp://"), "gate2": strings.TrimPrefix(gateURLs["gate2"][0], "tcp://")},
+		gates:    map[string]string{"gate1": strings.TrimPrefix(gateURLs["gate1"][0], "tcp://"), "gate2": strings.TrimPrefix(gateURLs["gate2"][0], "tcp://")},
 		gateURLs: gateURLs, dir: dir, bin: bin, serverArgs: serverArgs}
 	for _, c := range clients {
 		cl.perGate[c.Gate()]++
