@@ -42,7 +42,10 @@ const (
 // and a private RabbitMQ) under load, and injects one fault per phase:
 // Login killed with SIGKILL and started again, the broker stopped and
 // started again on the same port and data, gate2 interrupted (Ctrl+C) and
-// started again. Login clients on both gates log in again and again; chat
+// started again; then issue 15's faults (chaos_rabbit_test.go): queues
+// deleted, a duplicate instance id, a memory alarm, a graceful stop of one
+// of two Login instances, gate1's broker connection closed while pushes
+// flow. Login clients on both gates log in again and again; chat
 // members on both gates say numbered messages in one room and record the
 // broadcasts they get. Each phase's figures are logged as a table, and
 // written as markdown to the file named by CHAOS_REPORT when set.
