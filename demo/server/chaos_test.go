@@ -42,7 +42,10 @@ const (
 // and a private RabbitMQ) under load, and injects one fault per phase:
 // Login killed with SIGKILL and started again, the broker stopped and
 // started again on the same port and data, gate2 interrupted (Ctrl+C) and
-// started again. Login clients on both gates log in again and again; chat
+// started again; then issue 15's faults (chaos_rabbit_test.go): queues
+// deleted, a duplicate instance id, a memory alarm, a graceful stop of one
+// of two Login instances, gate1's broker connection closed while pushes
+// flow. Login clients on both gates log in again and again; chat
 // members on both gates say numbered messages in one room and record the
 // broadcasts they get. Each phase's figures are logged as a table, and
 // written as markdown to the file named by CHAOS_REPORT when set.
@@ -74,10 +77,14 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	confFile, ports := writeClusterConfig(t, dir, broker.URI)
+	// Login2 (process login2) runs only in the graceful-stop scenario.
+	confFile, ports := writeClusterConfig(t, dir, broker.URI, 2)
+	serverArgs := func(pid string) []string {
+		return []string{"-conf", confFile, "-pid", pid, "-web", "", "-log", "debug"}
+	}
 	procs := map[string]*chaos.Proc{}
 	for _, pid := range []string{"login", "chat", "gate1", "gate2"} {
-		procs[pid] = chaos.StartProc(t, dir, pid, bin, "-conf", confFile, "-pid", pid, "-web", "", "-log", "debug")
+		procs[pid] = chaos.StartProc(t, dir, pid, bin, serverArgs(pid)...)
 	}
 	for pid, id := range map[string]string{"login": "Login1", "chat": "Chat1", "gate1": "Gate1", "gate2": "Gate2"} {
 		if _, err := procs[pid].WaitLog(60*time.Second, "RPC endpoint consuming", "id="+id); err != nil {
@@ -135,7 +142,8 @@ func TestChaos(t *testing.T) {
 	})
 
 	cl := &chaosCluster{broker: broker, procs: procs, rec: rec, logins: nLogin, perGate: map[string]int{},
-		gates: map[string]string{"gate1": strings.TrimPrefix(gateURLs["gate1"][0], "tcp://"), "gate2": strings.TrimPrefix(gateURLs["gate2"][0], "tcp://")}}
+		gates:    map[string]string{"gate1": strings.TrimPrefix(gateURLs["gate1"][0], "tcp://"), "gate2": strings.TrimPrefix(gateURLs["gate2"][0], "tcp://")},
+		gateURLs: gateURLs, dir: dir, bin: bin, serverArgs: serverArgs}
 	for _, c := range clients {
 		cl.perGate[c.Gate()]++
 	}
@@ -146,7 +154,8 @@ func TestChaos(t *testing.T) {
 	// was ready, then keeps the load on for chaosSettle.
 	phases := []chaos.Phase{{Name: "baseline (no fault)", Start: time.Now()}}
 	hold(chaosSettle)
-	for _, sc := range chaosScenarios {
+	scenarios := append(append([]chaosScenario(nil), chaosScenarios...), rabbitScenarios...)
+	for _, sc := range scenarios {
 		now := time.Now()
 		phases[len(phases)-1].End = now
 		p := chaos.Phase{Name: sc.name, Start: now, RestartedGate: sc.restartedGate, Recovers: sc.recovers}
@@ -162,7 +171,8 @@ func TestChaos(t *testing.T) {
 		phases = append(phases, p)
 	}
 	phases[len(phases)-1].End = time.Now()
-	for i, sc := range chaosScenarios {
+	cl.phases = phases
+	for i, sc := range scenarios {
 		if sc.explain != nil {
 			t.Logf("%s: %s", sc.name, sc.explain(cl, phases[i+1]))
 		}
@@ -181,8 +191,10 @@ func TestChaos(t *testing.T) {
 
 	stopClients()
 	var logs []string
-	for _, pid := range []string{"login", "chat"} {
-		logs = append(logs, procs[pid].Logs()...)
+	for _, pid := range []string{"login", "login2", "chat"} {
+		if p := procs[pid]; p != nil {
+			logs = append(logs, p.Logs()...)
+		}
 	}
 	execs, err := chaos.CountExecutions(logs...)
 	if err != nil {
@@ -226,15 +238,23 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
+	for i, sc := range scenarios {
+		if sc.check != nil {
+			sc.check(t, cl, figs[i+1], chaosStrict)
+		}
+	}
+
 	// The goals of issue 10 item 5.
 	if !chaosStrict {
 		return
 	}
-	for _, f := range figs {
+	for i, f := range figs {
 		if f.ConnsLost != 0 {
 			t.Errorf("%s: %d client connections lost on gates that were not restarted (goal 0)", f.Phase, f.ConnsLost)
 		}
-		if f.Timeouts() != 0 {
+		if f.Timeouts() != 0 && i > 0 && scenarios[i-1].timeoutsKnown != "" {
+			t.Logf("%s: %d calls timed out (known: %s)", f.Phase, f.Timeouts(), scenarios[i-1].timeoutsKnown)
+		} else if f.Timeouts() != 0 {
 			t.Errorf("%s: %d calls timed out: %d without a reply in %v, %d with an error after %v or more (goal 0: fail at once)",
 				f.Phase, f.Timeouts(), f.NoReply, chaosCallTimeout, f.SlowErrors, chaos.SlowError)
 		}
@@ -253,11 +273,17 @@ func TestChaos(t *testing.T) {
 // chaosCluster is what a scenario acts on.
 type chaosCluster struct {
 	broker  *rabbittest.Broker
-	procs   map[string]*chaos.Proc // by process id: login, chat, gate1, gate2
+	procs   map[string]*chaos.Proc // by process id: login, chat, gate1, gate2 (login2 once started)
 	rec     *chaos.Recorder
 	logins  int               // login clients (the others are chat members)
 	perGate map[string]int    // clients per gate
 	gates   map[string]string // process id -> TCP address
+
+	gateURLs   map[string][]string // process id -> its TCP and WebSocket URLs
+	dir, bin   string              // where logs go; the server binary
+	serverArgs func(pid string) []string
+	notes      []string      // what scenarios saw, for their explain
+	phases     []chaos.Phase // every phase, once the run is over
 
 	// A member that leaves while the broker is down: its room must still
 	// hear of it (session-closed events are retried, not sent once).
@@ -266,7 +292,8 @@ type chaosCluster struct {
 
 // chaosScenario is one fault. Issue 15's faults (a deleted queue, a
 // duplicate instance id, a memory alarm, a graceful stop, a gate's
-// connection closed while pushes flow) are more entries of this table.
+// connection closed while pushes flow) are in rabbitScenarios
+// (chaos_rabbit_test.go), run after these.
 type chaosScenario struct {
 	name string
 	// inject causes the fault and repairs it, returning when the fault
@@ -283,6 +310,13 @@ type chaosScenario struct {
 	// concerned returns how many clients must have a good reply, on calls
 	// that match, before the phase may end; nil: every client, any call.
 	concerned func(c *chaosCluster) (int, func(gate, route string) bool)
+	// check, when set, tests the phase's figures after the run: what the
+	// code does always, the scenario's own goals when strict.
+	check func(t *testing.T, c *chaosCluster, f chaos.Figures, strict bool)
+	// timeoutsKnown, when set, says why calls of this phase still time
+	// out (a known bug, named there): the goal of 0 is then reported,
+	// not asserted.
+	timeoutsKnown string
 }
 
 var chaosScenarios = []chaosScenario{

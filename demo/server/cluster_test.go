@@ -29,7 +29,7 @@ func TestClusterChat(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	confFile, ports := writeClusterConfig(t, dir, broker.URI)
+	confFile, ports := writeClusterConfig(t, dir, broker.URI, 1)
 	for _, pid := range []string{"login", "chat", "gate1", "gate2"} {
 		startServer(t, dir, pid, bin, "-conf", confFile, "-pid", pid, "-web", "", "-log", "debug")
 	}
@@ -147,10 +147,17 @@ func waitListening(t *testing.T, addrs ...string) {
 // writeClusterConfig writes the cluster demo's config (gate1, gate2, Login,
 // Chat, each its own process, one broker) with the gates on free loopback
 // ports, and returns its path and the ports: gate1 TCP, gate1 WebSocket,
-// gate2 TCP, gate2 WebSocket.
-func writeClusterConfig(t *testing.T, dir, brokerURI string) (string, []int) {
+// gate2 TCP, gate2 WebSocket. logins > 1 adds instances Login2... in
+// processes login2...: calls go to a type's shared queue, so an instance
+// whose process is not started changes nothing.
+func writeClusterConfig(t *testing.T, dir, brokerURI string, logins int) (string, []int) {
 	t.Helper()
 	ports := freePorts(t, 4)
+	login := `{"Id": "Login1", "Host": "127.0.0.1", "ProcessID": "login"}`
+	for i := 2; i <= logins; i++ {
+		login += fmt.Sprintf(`,
+               {"Id": "Login%d", "Host": "127.0.0.1", "ProcessID": "login%d"}`, i, i)
+	}
 	conf := fmt.Sprintf(`{
   "Rabbitmq": {"Uri": %q},
   "Module": {
@@ -160,10 +167,10 @@ func writeClusterConfig(t *testing.T, dir, brokerURI string) (string, []int) {
       {"Id": "Gate2", "Host": "127.0.0.1", "ProcessID": "gate2",
        "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}}
     ],
-    "Login": [{"Id": "Login1", "Host": "127.0.0.1", "ProcessID": "login"}],
+    "Login": [%s],
     "Chat":  [{"Id": "Chat1",  "Host": "127.0.0.1", "ProcessID": "chat"}]
   }
-}`, brokerURI, ports[0], ports[1], ports[2], ports[3])
+}`, brokerURI, ports[0], ports[1], ports[2], ports[3], login)
 	confFile := filepath.Join(dir, "cluster.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

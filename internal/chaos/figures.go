@@ -65,6 +65,7 @@ type Figures struct {
 	Hung       int  // calls never answered while their connection stayed open
 
 	PushesExpected, PushesLost, PushesDup int
+	SaysWithLoss                          int // good says of which some member missed the broadcast
 }
 
 // Timeouts counts the calls that timed out one way or the other.
@@ -186,6 +187,7 @@ func (r *Run) pushes(says []*Call, f *Figures) {
 	joins := r.Rec.Joins()
 	for _, s := range says {
 		got := map[string]bool{}
+		lost := false
 		for _, j := range joins {
 			if got[j.Member] {
 				continue
@@ -203,7 +205,11 @@ func (r *Run) pushes(says []*Call, f *Figures) {
 			f.PushesExpected++
 			if rc.N == 0 {
 				f.PushesLost++
+				lost = true
 			}
+		}
+		if lost {
+			f.SaysWithLoss++
 		}
 	}
 }

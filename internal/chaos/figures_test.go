@@ -52,7 +52,7 @@ func TestAnalyse(t *testing.T) {
 	want := Figures{Phase: "fault", Calls: 8, OK: 4, Errors: 1, SlowErrors: 1, NoReply: 1, LostWithConn: 1,
 		ConnsLostRestarted: 1, Outage: 2 * time.Second, FirstOK: 400 * time.Millisecond, AllOK: -1,
 		Execs: true, RanTwice: 1, RanNotOK: 1, OKUnseen: 1, DupReplies: 1, Hung: 1,
-		PushesExpected: 1, PushesLost: 1, PushesDup: 1, MaxErrorWait: 10010 * time.Millisecond}
+		PushesExpected: 1, PushesLost: 1, PushesDup: 1, SaysWithLoss: 1, MaxErrorWait: 10010 * time.Millisecond}
 	if len(f.ErrorTexts) != 2 || f.ErrorTexts["deadline exceeded"] != 1 {
 		t.Errorf("error texts: %v", f.ErrorTexts)
 	}

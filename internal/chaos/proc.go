@@ -120,6 +120,17 @@ func (p *Proc) Running() bool {
 	return p.cmd != nil
 }
 
+// Pid returns the operating system's id of the current run, 0 when none
+// runs: broker connection names carry it.
+func (p *Proc) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Logs returns the log file of every run so far, oldest first.
 func (p *Proc) Logs() []string {
 	p.mu.Lock()

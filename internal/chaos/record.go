@@ -141,6 +141,14 @@ func (r *Recorder) ClientsOKAfter(t time.Time, match func(gate, route string) bo
 	return n
 }
 
+// ClientOKAfter reports whether client's latest success came after t,
+// while the run goes on.
+func (r *Recorder) ClientOKAfter(client string, t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastOK[client].at.After(t)
+}
+
 // Calls returns every call, in the order they were made. Read the calls
 // only once the clients have stopped.
 func (r *Recorder) Calls() []*Call {
