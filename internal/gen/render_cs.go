@@ -74,8 +74,8 @@ type csMethod struct {
 }
 
 type csPush struct {
-	Doc   string
-	Event string // e.g. "OnSay"
+	Doc      string
+	Event    string // e.g. "OnSay"
 	Topic    string
 	TopicLit string // the topic as a C# string literal
 	Type     string
