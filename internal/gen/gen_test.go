@@ -158,12 +158,12 @@ func TestGoldenCoversEveryClientRule(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	a, err := Generate(Options{Patterns: []string{"./testdata/src/shapes", "./testdata/src/collide", "./testdata/src/web/..."}, Web: "testdata/out/webclient"})
+	a, err := Generate(Options{Patterns: []string{"./testdata/src/shapes", "./testdata/src/collide", "./testdata/src/web/..."}, Web: "testdata/out/webclient", CSharp: "testdata/out/csclient"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		b, err := Generate(Options{Patterns: []string{"./testdata/src/web/...", "./testdata/src/collide", "./testdata/src/shapes"}, Web: "testdata/out/webclient"})
+		b, err := Generate(Options{Patterns: []string{"./testdata/src/web/...", "./testdata/src/collide", "./testdata/src/shapes"}, Web: "testdata/out/webclient", CSharp: "testdata/out/csclient"})
 		if err != nil {
 			t.Fatal(err)
 		}
