@@ -1,12 +1,12 @@
 // Package templates holds the mqantgen generator's text/template files and
 // the client SDK's runtime (sdk/mqant.ts, and mqant.js and mqant.d.ts, which
-// are tsc's output for it), embedded so the generator binary needs nothing
+// are tsc's output for it) and the C# SDK's runtime (sdk/csharp), embedded so the generator binary needs nothing
 // beside it.
 package templates
 
 import "embed"
 
-// FS holds every *.tmpl file of this directory and the sdk runtime.
+// FS holds every *.tmpl file of this directory and the SDK runtimes.
 //
-//go:embed *.tmpl sdk/mqant.ts sdk/mqant.js sdk/mqant.d.ts
+//go:embed *.tmpl sdk/mqant.ts sdk/mqant.js sdk/mqant.d.ts sdk/csharp
 var FS embed.FS

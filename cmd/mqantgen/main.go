@@ -3,11 +3,13 @@
 // through the gate and whose //mqant:rpc methods other modules call, and
 // typed senders for the push types marked //mqant:push Module/Name. With
 // -web it also writes a client SDK for game clients: TypeScript, plain
-// JavaScript with .d.ts, and a route manifest with JSON Schemas.
+// JavaScript with .d.ts, and a route manifest with JSON Schemas; with
+// -csharp a C# client SDK for Unity and Godot .NET games (one file per
+// module and the SDK's runtime, in C# 7.2).
 //
 // Usage:
 //
-//	mqantgen [-out dir] [-web dir] [-go=false] [-check] [packages]
+//	mqantgen [-out dir] [-web dir] [-csharp dir] [-go=false] [-check] [packages]
 //
 // Pass the packages that declare push types together with their modules'.
 // From a //go:generate line the package defaults to the current directory.
@@ -34,9 +36,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check", os.Getenv("MQANTGEN_CHECK") == "1", "write nothing; exit 1 when generated code is stale (also MQANTGEN_CHECK=1, for go generate)")
 	verbose := fs.Bool("v", false, "print the files written")
 	web := fs.String("web", "", "also write the client SDK (ts/, js/, manifest.json) into this directory")
-	goOut := fs.Bool("go", true, "write the Go code (-go=false with -web writes only the client SDK)")
+	csharp := fs.String("csharp", "", "also write the C# client SDK (<Module>.cs, Runtime/) into this directory")
+	goOut := fs.Bool("go", true, "write the Go code (-go=false with -web or -csharp writes only the client SDKs)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mqantgen [-out dir] [-web dir] [-go=false] [-check] [-v] [packages]")
+		fmt.Fprintln(stderr, "usage: mqantgen [-out dir] [-web dir] [-csharp dir] [-go=false] [-check] [-v] [packages]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -46,11 +49,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(patterns) == 0 {
 		patterns = []string{"."}
 	}
-	if !*goOut && *web == "" {
-		fmt.Fprintln(stderr, "mqantgen: -go=false leaves nothing to write without -web")
+	if !*goOut && *web == "" && *csharp == "" {
+		fmt.Fprintln(stderr, "mqantgen: -go=false leaves nothing to write without -web or -csharp")
 		return 2
 	}
-	outs, err := gen.Generate(gen.Options{Patterns: patterns, Out: *out, Web: *web, NoGo: !*goOut})
+	outs, err := gen.Generate(gen.Options{Patterns: patterns, Out: *out, Web: *web, CSharp: *csharp, NoGo: !*goOut})
 	if err != nil {
 		var ge *gen.Error
 		if errors.As(err, &ge) {

@@ -15,7 +15,7 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("usage error: exit %d, want 2", code)
 	}
 	errb.Reset()
-	if code := run([]string{"-go=false", "."}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "without -web") {
+	if code := run([]string{"-go=false", "."}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "without -web or -csharp") {
 		t.Errorf("-go=false without -web: exit %d, %s", code, errb.String())
 	}
 	errb.Reset()
@@ -58,6 +58,19 @@ func TestCheckAndWrite(t *testing.T) {
 	}
 	if code := run([]string{"-check", "-go=false", "-web", web, src}, &out, &errb); code != 0 {
 		t.Fatalf("check SDK after generating: exit %d, %s", code, errb.String())
+	}
+	// The C# SDK alone (-csharp is wired like -web), then checked.
+	cs := filepath.Join(dir, "cs")
+	if code := run([]string{"-go=false", "-csharp", cs, src}, &out, &errb); code != 0 {
+		t.Fatalf("generate C# SDK: exit %d, %s", code, errb.String())
+	}
+	for _, f := range []string{"Shaper.cs", "Runtime/MqantClient.cs", "Runtime/Mqtt.cs", "Runtime/Unity/MqantWebSocket.jslib"} {
+		if _, err := os.Stat(filepath.Join(cs, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if code := run([]string{"-check", "-go=false", "-csharp", cs, src}, &out, &errb); code != 0 {
+		t.Fatalf("check C# SDK after generating: exit %d, %s", code, errb.String())
 	}
 	errb.Reset()
 	t.Setenv("MQANTGEN_CHECK", "1")

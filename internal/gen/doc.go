@@ -3,7 +3,8 @@
 // //mqant:push Module/Name, checks handler methods against the accepted
 // shapes, and renders typed dispatch, typed clients and typed push senders
 // in Go, and, on request, a client SDK for game clients (TypeScript, plain
-// JavaScript with .d.ts, and a route manifest with JSON Schemas).
+// JavaScript with .d.ts, and a route manifest with JSON Schemas; C# for
+// Unity and Godot .NET games).
 //
 // The work is split by stage, each in its own file: load.go (go/packages),
 // analyze.go and push.go (types -> model, with every rule violation
@@ -11,6 +12,6 @@
 // encoding/json's rules), model.go (plain structs the templates see; no
 // go/ast or go/types inside, and nothing Go-specific in the client API's
 // Shapes), render.go (Go templates, gofmt), render_ts.go (TypeScript and
-// JavaScript), render_manifest.go (the manifest) and write.go (write only
+// JavaScript), render_cs.go (C#), render_manifest.go (the manifest) and write.go (write only
 // when changed).
 package gen

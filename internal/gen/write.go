@@ -19,6 +19,9 @@ type Options struct {
 	// Web is the output directory of the client SDK (TypeScript, JavaScript
 	// with .d.ts, and the route manifest). Empty: no client SDK.
 	Web string
+	// CSharp is the output directory of the C# client SDK (one file per
+	// module and its Runtime/). Empty: none.
+	CSharp string
 	// NoGo leaves out the Go code (for a run that writes only the SDK).
 	NoGo bool
 }
@@ -65,7 +68,7 @@ func Generate(opts Options) ([]Output, error) {
 	}
 	a := &analyzer{pos: positioner{fset: pkgs[0].Fset, wd: wd}, posOf: map[any]token.Pos{}}
 	a.pushes = a.collectPushes(pkgs)
-	if opts.Web != "" {
+	if opts.Web != "" || opts.CSharp != "" {
 		a.client = newClientAPI(pkgs)
 	}
 	var outs []Output
@@ -99,11 +102,20 @@ func Generate(opts Options) ([]Output, error) {
 	}
 	if a.client != nil && len(a.errs) == 0 && len(files) > 0 {
 		a.client.finish(files)
-		web, err := renderWeb(files, absDir(wd, opts.Web))
-		if err != nil {
-			return nil, err
+		if opts.Web != "" {
+			web, err := renderWeb(files, absDir(wd, opts.Web))
+			if err != nil {
+				return nil, err
+			}
+			outs = append(outs, web...)
 		}
-		outs = append(outs, web...)
+		if opts.CSharp != "" {
+			cs, err := renderCSharp(files, absDir(wd, opts.CSharp))
+			if err != nil {
+				return nil, err
+			}
+			outs = append(outs, cs...)
+		}
 	}
 	if len(a.errs) > 0 {
 		if a.invalid {
