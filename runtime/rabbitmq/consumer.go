@@ -103,7 +103,7 @@ func (c *consumer) tq() string { return typePrefix + c.e.typ }
 // consume declares queue q and consumes it on the current channel. The
 // type queue lives while any instance consumes it (auto-delete), so a
 // mandatory publish to an unserved type comes back at once. The instance
-// queue outlives its consumer by InstanceQueueExpiry and is consumed
+// queue outlives its consumer by its expiry and is consumed
 // exclusively: calls (pushes to a gate) sent while its process reconnects
 // wait there for it, and a second process with the same id is refused.
 func (c *consumer) consume(q string) error {
@@ -113,7 +113,7 @@ func (c *consumer) consume(q string) error {
 	inst := q == c.iq()
 	var args amqp.Table
 	if inst {
-		args = instanceQueueArgs(c.s.t.InstanceQueueExpiry)
+		args = instanceQueueArgs(c.s.t.instanceQueueExpiry())
 	}
 	dq, err := ch.QueueDeclare(q, false, !inst, false, false, args)
 	if err != nil {

@@ -20,8 +20,9 @@ type Stats struct {
 	NoReplyNacked int64
 	// NoReplyExpired: no-reply calls this sender had published into an
 	// instance queue that expired with them in it (its process never came
-	// back): lost, after their publish was confirmed. An estimate from the
-	// queue's message count at the last probe plus what was sent after it.
+	// back): lost, after their publish was confirmed. An estimate: the
+	// queue's message count at the last probe (which counts other senders'
+	// calls too) plus what this sender pushed after it.
 	NoReplyExpired int64
 	// Waited: calls this process found waiting in its instance queue when
 	// it consumed it (after a reconnect, or left by a predecessor with the

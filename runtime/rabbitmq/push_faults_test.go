@@ -119,7 +119,7 @@ func startGate(t *testing.T, logs *syncBuf, id string, expiry time.Duration) (*r
 	t.Helper()
 	tr := rabbitmq.New(broker.URI, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("process", id))
 	if expiry > 0 {
-		tr.InstanceQueueExpiry = expiry
+		tr.SetInstanceQueueExpiry(expiry)
 	}
 	t.Cleanup(func() { _ = tr.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -184,4 +184,70 @@ func TestPushesSurviveGateReconnect(t *testing.T) {
 			t.Errorf("push %d failed with %v", n, err)
 		}
 	}
+}
+
+// Fault 6, the gate process dies: calls with a reply to it fail within a
+// probe period, pushes to it are confirmed into its queue (it could be
+// reconnecting) and, when its queue expires with them, are counted and
+// logged by the sender; pushes after that fail at once.
+func TestPushesToDeadGateReported(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	const expiry = 1500 * time.Millisecond
+	c := startCluster(t, 5*time.Second)
+	sender := c.trs["caller"]
+	sender.SetInstanceQueueExpiry(expiry)
+	t.Cleanup(func() { sender.SetInstanceQueueExpiry(rabbitmq.DefaultInstanceQueueExpiry) })
+	gtr, sink := startGate(t, c.logs, "gdead", expiry)
+	to := runtime.Target{Type: "Gate", ID: "gdead"}
+	push := func(n int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := sender.Invoke(ctx, to, &runtime.Request{Fn: "Push", NoReply: true, Raw: []byte(strconv.Itoa(n))})
+		return err
+	}
+	if err := push(0); err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "push 0 handled", func() bool { return sink.has(0) })
+	_ = gtr.Close() // the process dies: no graceful stop, its queue stays
+
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := sender.Invoke(ctx, to, &runtime.Request{Fn: "Push", Raw: []byte("-1")})
+	cancel()
+	took := time.Since(t0)
+	if !errors.Is(err, runtime.ErrTransport) || took > 1500*time.Millisecond {
+		t.Errorf("a call with a reply to the dead gate: %v after %v, want a transport error within a probe period", err, took)
+	}
+	t.Logf("a call with a reply to the dead gate failed after %v: %v", took, err)
+
+	const pushes = 20
+	for n := 1; n <= pushes; n++ {
+		if err := push(n); err != nil {
+			t.Fatalf("push %d while its queue waits: %v", n, err)
+		}
+	}
+	pollWithin(t, 10*time.Second, "the sender logs pushes waiting without consumer", func() bool {
+		return logLines(c.logs, "pushes wait in an instance queue without consumer", "mqant.i.gdead") > 0
+	})
+	pollWithin(t, 3*expiry+5*time.Second, "the sender counts the pushes lost with the expired queue", func() bool {
+		return sender.Stats().NoReplyExpired > 0
+	})
+	st := sender.Stats()
+	// The count is of the messages in the queue: the pushes, and the call
+	// with a reply if it has not expired yet.
+	if st.NoReplyExpired < pushes || st.NoReplyExpired > pushes+1 {
+		t.Errorf("counted %d pushes lost, sent %d into the queue", st.NoReplyExpired, pushes)
+	}
+	if logLines(c.logs, "pushes lost: the instance queue they waited in is gone", "mqant.i.gdead", "count="+strconv.FormatInt(st.NoReplyExpired, 10)) != 1 {
+		t.Error("the loss is not logged with its count")
+	}
+	// Now its queue is gone: pushes fail at once, and are logged.
+	if err := push(pushes + 1); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("push after the queue expired: %v, want not found", err)
+	}
+	if sender.Stats().NoReplyReturned != 1 || logLines(c.logs, "no-reply call not delivered", "mqant.i.gdead") != 1 {
+		t.Errorf("the returned push is not counted or logged: %+v", sender.Stats())
+	}
+	t.Logf("dead gate: %d pushes confirmed into its queue, %d counted lost when it expired, then returned: %+v", pushes, st.NoReplyExpired, sender.Stats())
 }

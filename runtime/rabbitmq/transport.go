@@ -49,9 +49,7 @@ type Transport struct {
 	// DrainTimeout bounds how long closing an endpoint waits for the calls
 	// it holds to finish. Set it before Listen.
 	DrainTimeout time.Duration
-	// InstanceQueueExpiry is how long an instance queue outlives its
-	// consumer (x-expires). Set it before Listen.
-	InstanceQueueExpiry time.Duration
+	queueExpiry atomic.Int64 // SetInstanceQueueExpiry
 
 	mu        sync.Mutex
 	sess      *session // nil while disconnected
@@ -81,7 +79,8 @@ func New(uri string, log *slog.Logger) *Transport {
 	_, _ = rand.Read(b[:])
 	t := &Transport{uri: uri, log: log.With("transport", "rabbitmq"), prefix: hex.EncodeToString(b[:]) + ".",
 		endpoints: map[string]*endpoint{}, ready: make(chan struct{}), done: make(chan struct{}),
-		DrainTimeout: 5 * time.Second, InstanceQueueExpiry: 60 * time.Second}
+		DrainTimeout: 5 * time.Second}
+	t.queueExpiry.Store(int64(DefaultInstanceQueueExpiry))
 	host, _ := os.Hostname()
 	// Operators tell processes apart by it (rabbitmqctl list_connections).
 	t.name = fmt.Sprintf("mqantgen %s pid %d %s", host, os.Getpid(), t.prefix[:len(t.prefix)-1])
@@ -92,6 +91,19 @@ func New(uri string, log *slog.Logger) *Transport {
 	go t.supervise()
 	return t
 }
+
+// DefaultInstanceQueueExpiry is how long an instance queue outlives its
+// consumer unless SetInstanceQueueExpiry says otherwise.
+const DefaultInstanceQueueExpiry = 60 * time.Second
+
+// SetInstanceQueueExpiry sets how long the instance queues this transport
+// declares outlive their consumer (x-expires, and x-message-ttl): long
+// enough for a reconnect, short enough that a dead process's queue goes.
+// Every process of a cluster must use the same value (a queue declared
+// with other arguments is refused), so set it before Listen.
+func (t *Transport) SetInstanceQueueExpiry(d time.Duration) { t.queueExpiry.Store(int64(d)) }
+
+func (t *Transport) instanceQueueExpiry() time.Duration { return time.Duration(t.queueExpiry.Load()) }
 
 // WaitReady waits until the transport has connected once.
 func (t *Transport) WaitReady(ctx context.Context) error {

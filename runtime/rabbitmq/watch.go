@@ -103,7 +103,7 @@ func (s *session) watchTargets() {
 			}
 		}
 		s.pmu.Unlock()
-		pushed := s.t.pushes.due(now)
+		pushed := s.t.pushes.due(now, s.t.instanceQueueExpiry())
 		for _, q := range pushed {
 			queues[q] = true
 		}
@@ -197,14 +197,22 @@ func (w *pushWatch) pushed(q string) {
 }
 
 // due returns the queues to check now, forgetting served, quiet ones.
-func (w *pushWatch) due(now time.Time) []string {
+// An unserved queue no longer pushed to is checked once more after it
+// should have expired (a check earlier would renew its lease): gone, its
+// pushes are counted lost.
+func (w *pushWatch) due(now time.Time, expiry time.Duration) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var qs []string
 	for q, p := range w.qs {
+		quiet := now.Sub(p.last) > pushProbeEvery
 		switch {
-		case !p.unserved && now.Sub(p.last) > 2*pushProbeEvery:
+		case !p.unserved && quiet:
 			delete(w.qs, q)
+		case p.unserved && quiet:
+			if now.Sub(p.probed) >= expiry+pushProbeEvery {
+				qs = append(qs, q)
+			}
 		case now.Sub(p.probed) >= pushProbeEvery:
 			qs = append(qs, q)
 		}
@@ -243,7 +251,7 @@ func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue) {
 		since := p.since
 		w.mu.Unlock()
 		t.losses.log(t.log, slog.LevelWarn, "pushes wait in an instance queue without consumer: delivered if its process comes back, lost otherwise", q, 0,
-			"waiting", dq.Messages, "unservedFor", time.Since(since).Round(time.Millisecond), "queueExpiry", t.InstanceQueueExpiry)
+			"waiting", dq.Messages, "unservedFor", time.Since(since).Round(time.Millisecond), "queueExpiry", t.instanceQueueExpiry())
 		return
 	default:
 		was := p.unserved
