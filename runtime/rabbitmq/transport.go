@@ -49,7 +49,7 @@ type Transport struct {
 	// DrainTimeout bounds how long closing an endpoint waits for the calls
 	// it holds to finish. Set it before Listen.
 	DrainTimeout time.Duration
-	queueExpiry atomic.Int64 // SetInstanceQueueExpiry
+	queueExpiry  atomic.Int64 // SetInstanceQueueExpiry
 
 	mu        sync.Mutex
 	sess      *session // nil while disconnected
