@@ -3,6 +3,8 @@ package rabbitmq
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,9 +15,19 @@ import (
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
-// errDuplicate is returned when another connection holds an instance's
-// queue: that instance id is served elsewhere.
+// errDuplicate is returned when another connection consumes an
+// instance's queue: that instance id is served elsewhere.
 var errDuplicate = errors.New("instance id already served by another process")
+
+// instanceQueueArgs are the arguments of every instance queue: it
+// outlives its consumer by expiry (a reconnecting process finds the calls
+// sent meanwhile), not much longer (a dead process's queue goes).
+func instanceQueueArgs(expiry time.Duration) amqp.Table {
+	ms := int32(max(expiry.Milliseconds(), 1))
+	// x-message-ttl: probes (passive declares) renew the lease, so a dead
+	// instance's queue that is still pushed to stays; its calls do not.
+	return amqp.Table{"x-expires": ms, "x-message-ttl": ms}
+}
 
 // consumer is one endpoint's consuming channel on one session. It keeps
 // consuming through what an operator or the broker does to it: a consumer
@@ -56,8 +68,16 @@ func (c *consumer) attach() (closed chan *amqp.Error, cancels chan string, err e
 	fail := func(err error) (chan *amqp.Error, chan string, error) {
 		_ = ch.Close()
 		var ae *amqp.Error
-		if errors.As(err, &ae) && ae.Code == amqp.ResourceLocked {
-			return nil, nil, errDuplicate
+		if errors.As(err, &ae) {
+			switch ae.Code {
+			// The instance queue's exclusive consumer is another
+			// connection's (ACCESS_REFUSED); RESOURCE_LOCKED: an older
+			// version holds it as an exclusive queue.
+			case amqp.AccessRefused, amqp.ResourceLocked:
+				return nil, nil, errDuplicate
+			case amqp.PreconditionFailed:
+				return nil, nil, fmt.Errorf("%w (queue %s exists with other properties, declared by an older version or by hand: delete it, rabbitmqctl delete_queue %s)", err, c.iq(), c.iq())
+			}
 		}
 		return nil, nil, err
 	}
@@ -81,20 +101,42 @@ func (c *consumer) iq() string { return instancePrefix + c.e.id }
 func (c *consumer) tq() string { return typePrefix + c.e.typ }
 
 // consume declares queue q and consumes it on the current channel. The
-// instance queue belongs to this connection; the type queue lives while any
-// instance consumes it. Both vanish with their consumers, so mandatory
-// publishes to an unserved module come back at once.
+// type queue lives while any instance consumes it (auto-delete), so a
+// mandatory publish to an unserved type comes back at once. The instance
+// queue outlives its consumer by its expiry and is consumed
+// exclusively: calls (pushes to a gate) sent while its process reconnects
+// wait there for it, and a second process with the same id is refused.
 func (c *consumer) consume(q string) error {
 	c.mu.Lock()
 	ch, a := c.ch, c.acker
 	c.mu.Unlock()
-	if _, err := ch.QueueDeclare(q, false, q == c.tq(), q == c.iq(), false, nil); err != nil {
+	inst := q == c.iq()
+	var args amqp.Table
+	if inst {
+		args = instanceQueueArgs(c.s.t.instanceQueueExpiry())
+	}
+	dq, err := ch.QueueDeclare(q, false, !inst, false, false, args)
+	if err != nil {
 		return err
 	}
 	tag := c.s.t.prefix + c.e.id + "." + strconv.FormatUint(c.seq.Add(1), 10)
-	deliveries, err := ch.Consume(q, tag, false, false, false, false, nil)
+	deliveries, err := ch.Consume(q, tag, false, inst, false, false, nil)
 	if err != nil {
 		return err
+	}
+	// Redelivered calls may be run only when this process consumed the
+	// instance queue before (then they were delivered to it, and callLog
+	// knows whether they started); on a first consume they come from
+	// another process, which may have run them.
+	ours := inst && c.e.calls.consumed.Swap(true)
+	if inst && dq.Messages > 0 {
+		// Counted before the consume: what arrived in between is not.
+		c.s.t.stats.waited.Add(int64(dq.Messages))
+		msg := "calls waited in the instance queue while it had no consumer (a predecessor with this id left them); delivering them"
+		if ours {
+			msg = "calls waited in the instance queue while this process reconnected; delivering them"
+		}
+		c.s.t.log.Info(msg, "id", c.e.id, "queue", q, "calls", dq.Messages)
 	}
 	c.mu.Lock()
 	c.tags[tag] = q
@@ -110,7 +152,7 @@ func (c *consumer) consume(q string) error {
 				c.handBack(a, d)
 				continue
 			}
-			c.s.serve(c.e, a, d)
+			c.s.serve(c.e, a, d, inst, ours)
 		}
 	}()
 	return nil
@@ -226,6 +268,15 @@ func (c *consumer) stop(drain time.Duration) {
 	}
 	close(a.stop)
 	a.flush(true)
+	// The instance queue would outlive us by its expiry: delete it, so
+	// calls to this instance fail at once (not found) instead of waiting
+	// there for nobody. What arrived after the cancel is dropped, and said.
+	if n, err := ch.QueueDelete(c.iq(), false, false, false); err != nil {
+		c.s.t.log.Debug("instance queue not deleted", "id", c.e.id, "err", err)
+	} else if n > 0 {
+		c.s.t.stats.droppedAtStop.Add(int64(n))
+		c.s.t.log.Warn("calls left in the instance queue dropped at stop", "id", c.e.id, "queue", c.iq(), "calls", n)
+	}
 	_ = ch.Close()
 }
 
@@ -240,8 +291,9 @@ func (c *consumer) handBack(a *acker, d amqp.Delivery) {
 	a.complete(d.DeliveryTag)
 }
 
-// serve hands one delivered call to the endpoint.
-func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery) {
+// serve hands one delivered call to the endpoint. inst: it came from the
+// instance queue; ours: this process consumed that queue before.
+func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery, inst, ours bool) {
 	r := &responder{s: s, a: a, d: d}
 	c, err := decodeCall(d.Body)
 	if err != nil {
@@ -250,10 +302,20 @@ func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery) {
 	}
 	r.noReply, r.fn = c.noReply, c.fn
 	if d.Redelivered {
-		// Its first consumer died mid-call: it may have run. At most once.
-		s.t.log.Warn("redelivered call not run again", "id", e.id, "fn", c.fn)
-		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "call %s was interrupted by a consumer failure and is not run twice", c.fn)})
-		return
+		if !ours || e.calls.started(d.CorrelationId) {
+			// Its first consumer died mid-call: it may have run. At most once.
+			s.t.stats.redeliveredRefused.Add(1)
+			s.t.losses.log(s.t.log, slog.LevelWarn, "redelivered call not run again: it may have run", d.RoutingKey, 1, "id", e.id, "fn", c.fn, "noReply", c.noReply)
+			r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "call %s was interrupted by a consumer failure and is not run twice", c.fn)})
+			return
+		}
+		// Delivered to this process before its connection dropped, but it
+		// never reached a handler: running it now is running it once.
+		s.t.stats.redeliveredRun.Add(1)
+	}
+	if inst {
+		e.calls.start(d.CorrelationId)
+		r.calls = e.calls
 	}
 	ctx := context.Background()
 	if c.timeoutMs > 0 {
@@ -272,11 +334,15 @@ type responder struct {
 	fn      string
 	noReply bool
 	cancel  context.CancelFunc
+	calls   *callLog // set for calls from the instance queue
 }
 
 func (r *responder) Respond(rep runtime.Reply) {
 	if r.cancel != nil {
 		r.cancel()
+	}
+	if r.calls != nil {
+		r.calls.end(r.d.CorrelationId)
 	}
 	if r.noReply {
 		if rep.Err != nil {

@@ -2,13 +2,22 @@
 // for modules that run in different processes or on different hosts. It
 // implements runtime.Transport with github.com/rabbitmq/amqp091-go.
 //
-// Queues: every module instance consumes its own queue "mqant.i.<id>"
-// (exclusive, for calls addressed to that instance, such as a session's
-// gate) and its type's shared queue "mqant.t.<type>" (auto-delete, calls
-// load-balanced over the instances of a type). Both vanish with their
-// consumers, so a call published with the mandatory flag to a module that
+// Queues: every module instance consumes its own queue "mqant.i.<id>" (for
+// calls addressed to that instance, such as pushes to a session's gate) and
+// its type's shared queue "mqant.t.<type>" (auto-delete, calls
+// load-balanced over the instances of a type). The type queue vanishes with
+// its last consumer, so a call published with the mandatory flag to a type
 // nobody serves comes straight back (basic.return) and fails at once with
-// runtime.ErrNotFound instead of waiting for its timeout.
+// runtime.ErrNotFound. The instance queue outlives its consumer by its
+// expiry (x-expires and x-message-ttl, 60 s by default): a gate whose
+// connection drops finds the pushes sent meanwhile when it reconnects,
+// instead of losing them with an exclusive queue. Its consumer is
+// exclusive, so a second process with the same id is refused. A call with
+// a reply to an instance without consumer is failed by its caller within
+// about half a second (a passive declare shows no consumer); a call to an
+// instance that never existed, or whose queue expired, comes back at once.
+// Pushes into a queue without consumer are logged by their sender, and
+// counted lost (Stats) when the queue expires with them.
 //
 // Calls travel in a small versioned binary envelope (envelope.go; the call
 // id is the AMQP correlation id) carrying the function, the session, the
@@ -22,7 +31,12 @@
 // Delivery is at most once: a call is acknowledged after its handler ran; a
 // call the broker redelivers (its first consumer died mid-call) is not run
 // again but answered with runtime.ErrTransport, so the caller learns of it
-// at once.
+// at once. One exception keeps pushes: a call redelivered to the instance
+// queue of the same live process after its connection dropped runs when it
+// never reached a handler here (it was in the client's buffer or on the
+// wire); the process remembers the calls it started (the running ones and
+// the last 8192), and refuses those. Calls with and without a reply follow
+// the same rule.
 //
 // When the broker goes away, every call waiting for a reply fails with
 // runtime.ErrTransport, new calls fail at once, and the transport redials

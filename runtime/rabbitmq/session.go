@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -320,10 +321,17 @@ func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Conf
 			switch {
 			case w == nil:
 			case returned:
+				s.t.stats.noReplyReturned.Add(1)
+				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: nobody serves its target", queueFor(w.to), 1)
 				w.ch <- notFound(w.to)
 			case !c.Ack:
+				s.t.stats.noReplyNacked.Add(1)
+				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: the broker refused it", queueFor(w.to), 1)
 				w.ch <- runtime.Errorf(runtime.ErrTransport, "rabbitmq: broker refused the call to %s", w.to)
 			default:
+				if w.to.ID != "" {
+					s.t.pushes.pushed(queueFor(w.to))
+				}
 				w.ch <- nil
 			}
 		}

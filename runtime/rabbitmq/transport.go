@@ -43,9 +43,13 @@ type Transport struct {
 	uriErr error
 
 	blocked atomic.Pointer[string] // the broker's reason while it blocks publishing
+	stats   stats
+	losses  lossLog
+	pushes  pushWatch
 	// DrainTimeout bounds how long closing an endpoint waits for the calls
 	// it holds to finish. Set it before Listen.
 	DrainTimeout time.Duration
+	queueExpiry  atomic.Int64 // SetInstanceQueueExpiry
 
 	mu        sync.Mutex
 	sess      *session // nil while disconnected
@@ -61,6 +65,7 @@ type Transport struct {
 type endpoint struct {
 	typ, id string
 	ep      runtime.Endpoint
+	calls   *callLog // calls from the instance queue that reached ep
 }
 
 // New returns a transport that connects to uri in the background and
@@ -75,6 +80,7 @@ func New(uri string, log *slog.Logger) *Transport {
 	t := &Transport{uri: uri, log: log.With("transport", "rabbitmq"), prefix: hex.EncodeToString(b[:]) + ".",
 		endpoints: map[string]*endpoint{}, ready: make(chan struct{}), done: make(chan struct{}),
 		DrainTimeout: 5 * time.Second}
+	t.queueExpiry.Store(int64(DefaultInstanceQueueExpiry))
 	host, _ := os.Hostname()
 	// Operators tell processes apart by it (rabbitmqctl list_connections).
 	t.name = fmt.Sprintf("mqantgen %s pid %d %s", host, os.Getpid(), t.prefix[:len(t.prefix)-1])
@@ -85,6 +91,19 @@ func New(uri string, log *slog.Logger) *Transport {
 	go t.supervise()
 	return t
 }
+
+// DefaultInstanceQueueExpiry is how long an instance queue outlives its
+// consumer unless SetInstanceQueueExpiry says otherwise.
+const DefaultInstanceQueueExpiry = 60 * time.Second
+
+// SetInstanceQueueExpiry sets how long the instance queues this transport
+// declares outlive their consumer (x-expires, and x-message-ttl): long
+// enough for a reconnect, short enough that a dead process's queue goes.
+// Every process of a cluster must use the same value (a queue declared
+// with other arguments is refused), so set it before Listen.
+func (t *Transport) SetInstanceQueueExpiry(d time.Duration) { t.queueExpiry.Store(int64(d)) }
+
+func (t *Transport) instanceQueueExpiry() time.Duration { return time.Duration(t.queueExpiry.Load()) }
 
 // WaitReady waits until the transport has connected once.
 func (t *Transport) WaitReady(ctx context.Context) error {
@@ -184,9 +203,10 @@ func (t *Transport) supervise() {
 		// After publishing the session: an endpoint that Listen adds from
 		// now on sees it and consumes at once; one added before is in eps.
 		for _, e := range eps {
-			if err := s.listen(e); err != nil {
-				t.log.Error("RPC endpoint not consuming: its instance id is served by another process", "id", e.id, "err", err)
-			}
+			// Not refused here: the broker may not yet have noticed that
+			// our previous connection is gone, and still hold its
+			// consumer; the consumer retries (and logs) until it is ours.
+			s.resume(e)
 		}
 		t.readyOnce.Do(func() { close(t.ready) })
 		t.log.Info("broker connected", "uri", redact(t.uri), "name", t.name)
@@ -213,7 +233,7 @@ func (t *Transport) supervise() {
 // process already serves instance id, Listen fails (and the App does not
 // start). Closing the endpoint stops it gracefully (consumer.stop).
 func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, error) {
-	e := &endpoint{typ: typ, id: id, ep: ep}
+	e := &endpoint{typ: typ, id: id, ep: ep, calls: newCallLog()}
 	t.mu.Lock()
 	if _, dup := t.endpoints[id]; dup {
 		t.mu.Unlock()
@@ -227,7 +247,7 @@ func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, erro
 			t.mu.Lock()
 			delete(t.endpoints, id)
 			t.mu.Unlock()
-			return nil, runtime.Errorf(runtime.ErrTransport, "rabbitmq: instance %s: %v (queue %s is held by another connection: two processes run the same module Id)", id, err, instancePrefix+id)
+			return nil, runtime.Errorf(runtime.ErrTransport, "rabbitmq: instance %s: %v (queue %s is consumed by another connection: two processes run the same module Id)", id, err, instancePrefix+id)
 		}
 	}
 	return closerFunc(func() error {

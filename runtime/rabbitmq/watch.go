@@ -2,7 +2,11 @@ package rabbitmq
 
 import (
 	"errors"
+	"log/slog"
 	"net"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -60,12 +64,19 @@ func (s *session) watchBlocked(c <-chan amqp.Blocking) {
 	s.t.blocked.Store(nil) // a new connection starts unblocked
 }
 
-// watchTargets fails calls whose target queue has vanished. A queue goes
-// with its consumers (the instance queue with its connection, the type
-// queue with its last instance) and takes the calls in it, and the calls
-// its consumers held, along: no reply will ever come, so their callers are
-// told now rather than at their timeout. Only queues with calls waiting
-// longer than probeAfter are checked, one passive declare each.
+// watchTargets fails calls whose target is gone, and follows the
+// instance queues this process pushes to.
+//
+// A type queue goes with its last consumer and takes the calls in it, and
+// the calls its consumers held, along; an instance queue stays (it waits
+// for its process to reconnect) but has no consumer. Either way no reply
+// is coming soon, so callers are told now rather than at their timeout.
+// Only queues with calls waiting longer than probeAfter are checked, one
+// passive declare each.
+//
+// Pushes (no-reply calls) to an instance queue are confirmed once queued:
+// a queue without consumer is logged (its pushes wait for the instance to
+// reconnect), and when it then vanishes, its pushes are counted lost.
 func (s *session) watchTargets() {
 	defer s.wg.Done()
 	tick := time.NewTicker(probeEvery)
@@ -82,7 +93,8 @@ func (s *session) watchTargets() {
 		case <-s.lost:
 			return
 		}
-		cutoff := time.Now().Add(-probeAfter)
+		now := time.Now()
+		cutoff := now.Add(-probeAfter)
 		queues := map[string]bool{}
 		s.pmu.Lock()
 		for _, p := range s.pending {
@@ -91,6 +103,10 @@ func (s *session) watchTargets() {
 			}
 		}
 		s.pmu.Unlock()
+		pushed := s.t.pushes.due(now, s.t.instanceQueueExpiry())
+		for _, q := range pushed {
+			queues[q] = true
+		}
 		for q := range queues {
 			if ch == nil || ch.IsClosed() {
 				var err error
@@ -101,17 +117,24 @@ func (s *session) watchTargets() {
 					break
 				}
 			}
-			_, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
+			dq, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
 			var ae *amqp.Error
-			if errors.As(err, &ae) && ae.Code == amqp.NotFound {
-				s.failQueue(q, cutoff)
+			gone := errors.As(err, &ae) && ae.Code == amqp.NotFound
+			if err != nil && !gone {
+				continue
+			}
+			if gone || (strings.HasPrefix(q, instancePrefix) && dq.Consumers == 0) {
+				s.failQueue(q, cutoff, gone)
+			}
+			if slices.Contains(pushed, q) {
+				s.t.pushes.probed(s.t, q, gone, dq)
 			}
 		}
 	}
 }
 
 // failQueue fails the calls to queue q sent before cutoff.
-func (s *session) failQueue(q string, cutoff time.Time) {
+func (s *session) failQueue(q string, cutoff time.Time, gone bool) {
 	var lost []*pendingCall
 	s.pmu.Lock()
 	for id, p := range s.pending {
@@ -121,18 +144,136 @@ func (s *session) failQueue(q string, cutoff time.Time) {
 		}
 	}
 	s.pmu.Unlock()
+	why := "the queue of its target vanished"
+	if !gone {
+		why = "its target instance has no consumer (its process reconnects or is gone)"
+	}
 	if len(lost) > 0 {
-		s.t.log.Warn("calls failed: their target's queue vanished (its consumer went away); they may have run", "queue", q, "calls", len(lost))
+		s.t.log.Warn("calls failed: "+why+"; they may have run, or run later", "queue", q, "calls", len(lost))
 	}
 	for _, p := range lost {
-		p.ch <- runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "rabbitmq: call %s.%s lost: the queue of its target vanished while it waited (it may have run)", p.to, p.fn)}
+		p.ch <- runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "rabbitmq: call %s.%s lost: %s while it waited (it may have run)", p.to, p.fn, why)}
+	}
+}
+
+// pushWatch follows the instance queues this transport pushes to, so that
+// pushes whose publish the broker confirmed but that no instance consumes
+// are logged, and counted when their queue goes with them.
+type pushWatch struct {
+	mu sync.Mutex
+	qs map[string]*pushTarget
+}
+
+type pushTarget struct {
+	last     time.Time // last push confirmed
+	probed   time.Time
+	sent     int  // pushes confirmed since the last probe
+	unserved bool // the last probe found no consumer
+	since    time.Time
+	waiting  int // messages in the queue at the last probe
+}
+
+// pushProbeEvery is how often a queue pushed to is checked. Each check is
+// a passive declare, which renews the queue's lease (x-expires): a dead
+// instance's queue lives while pushes to it go on, and its x-message-ttl
+// bounds what it holds.
+const pushProbeEvery = time.Second
+
+// pushed notes a push to instance queue q, confirmed by the broker.
+func (w *pushWatch) pushed(q string) {
+	w.mu.Lock()
+	if w.qs == nil {
+		w.qs = map[string]*pushTarget{}
+	}
+	p := w.qs[q]
+	if p == nil {
+		// First probe one period after the first push.
+		p = &pushTarget{probed: time.Now()}
+		w.qs[q] = p
+	}
+	p.last = time.Now()
+	p.sent++
+	w.mu.Unlock()
+}
+
+// due returns the queues to check now, forgetting served, quiet ones.
+// An unserved queue no longer pushed to is checked once more after it
+// should have expired (a check earlier would renew its lease): gone, its
+// pushes are counted lost.
+func (w *pushWatch) due(now time.Time, expiry time.Duration) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var qs []string
+	for q, p := range w.qs {
+		quiet := now.Sub(p.last) > pushProbeEvery
+		switch {
+		case !p.unserved && quiet:
+			delete(w.qs, q)
+		case p.unserved && quiet:
+			if now.Sub(p.probed) >= expiry+pushProbeEvery {
+				qs = append(qs, q)
+			}
+		case now.Sub(p.probed) >= pushProbeEvery:
+			qs = append(qs, q)
+		}
+	}
+	return qs
+}
+
+// probed takes in what a check of queue q found.
+func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue) {
+	w.mu.Lock()
+	p := w.qs[q]
+	if p == nil {
+		w.mu.Unlock()
+		return
+	}
+	p.probed = time.Now()
+	switch {
+	case gone:
+		delete(w.qs, q)
+		lost := 0
+		if p.unserved {
+			lost = p.waiting + p.sent
+		}
+		w.mu.Unlock()
+		if lost > 0 {
+			t.stats.noReplyExpired.Add(int64(lost))
+			t.losses.log(t.log, slog.LevelError, "pushes lost: the instance queue they waited in is gone (its process did not come back)", q, lost, "unservedFor", time.Since(p.since).Round(time.Millisecond))
+		}
+		return
+	case dq.Consumers == 0:
+		first := !p.unserved
+		if first {
+			p.unserved, p.since = true, time.Now()
+		}
+		p.waiting, p.sent = dq.Messages, 0
+		since := p.since
+		w.mu.Unlock()
+		t.losses.log(t.log, slog.LevelWarn, "pushes wait in an instance queue without consumer: delivered if its process comes back, lost otherwise", q, 0,
+			"waiting", dq.Messages, "unservedFor", time.Since(since).Round(time.Millisecond), "queueExpiry", t.instanceQueueExpiry())
+		return
+	default:
+		was := p.unserved
+		p.unserved, p.sent, p.waiting = false, 0, 0
+		w.mu.Unlock()
+		if was {
+			t.log.Info("instance queue consumed again: the pushes that waited in it are delivered", "queue", q)
+		}
 	}
 }
 
 // listen starts consuming for an endpoint on this session, once. The
 // first attach is synchronous, so a duplicate instance id is reported to
 // the caller; other failures are retried in the background.
-func (s *session) listen(e *endpoint) error {
+func (s *session) listen(e *endpoint) error { return s.start(e, true) }
+
+// resume is listen after a reconnect: every failure, a duplicate too, is
+// retried in the background (the broker may still hold the consumer of
+// the connection that just died, until it notices).
+func (s *session) resume(e *endpoint) { _ = s.start(e, false) }
+
+func (s *session) start(e *endpoint, refuseDuplicate bool) error {
 	s.smu.Lock()
 	if _, ok := s.consumers[e.id]; ok {
 		s.smu.Unlock()
@@ -142,7 +283,7 @@ func (s *session) listen(e *endpoint) error {
 	s.consumers[e.id] = c
 	s.smu.Unlock()
 	closed, cancels, err := c.attach()
-	if errors.Is(err, errDuplicate) {
+	if refuseDuplicate && errors.Is(err, errDuplicate) {
 		s.smu.Lock()
 		delete(s.consumers, e.id)
 		s.smu.Unlock()
