@@ -36,8 +36,8 @@ fi
 
 # The demo's cluster config with this run's ports.
 sed -e "s/127\.0\.0\.1:5673/127.0.0.1:$BROKER_PORT/" \
-	-e "s/\":3563\"/\":$GATE1_TCP\"/" -e "s/\":3653\"/\":$GATE1_WS\"/" \
-	-e "s/\":3564\"/\":$GATE2_TCP\"/" -e "s/\":3654\"/\":$GATE2_WS\"/" \
+	-e "s/:3563\"/:$GATE1_TCP\"/" -e "s/:3653\"/:$GATE1_WS\"/" \
+	-e "s/:3564\"/:$GATE2_TCP\"/" -e "s/:3654\"/:$GATE2_WS\"/" \
 	demo/conf/cluster.conf >"$dir/cluster.conf"
 
 names=(login chat gate1 gate2)

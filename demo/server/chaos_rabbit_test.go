@@ -17,11 +17,9 @@ import (
 )
 
 // chaosPushesKept makes scenario h assert that no push is lost when a
-// gate's broker connection closes. Pushes queued for the gate die with its
-// exclusive instance queue (issue 15 item 6) until the gate's queue
-// outlives its connection; until then the losses are only reported, with
-// the log lines that mention them.
-var chaosPushesKept = false
+// gate's broker connection closes: its instance queue outlives the
+// connection (x-expires), and the gate consumes it again on reconnect.
+var chaosPushesKept = true
 
 // chaosPushLossesReported makes scenario h assert, while pushes may still
 // be lost, that each say whose push was lost left a report line in some

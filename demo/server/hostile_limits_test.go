@@ -75,10 +75,14 @@ func hostileMaxConnections(t *testing.T, p *hproc, rep *hreport) {
 	if err != nil {
 		refused = "closed (" + err.Error() + ")"
 	}
-	if ws := websocket.DefaultDialer; true {
-		if c, _, err := ws.Dial("ws://"+p.ws+"/mqtt", nil); err == nil {
-			c.Close()
-			t.Error("WebSocket handshake succeeded with MaxConnections open sockets")
+	// The idle sockets hold their places until ConnectTimeout closes them:
+	// a handshake that only got through after that proves nothing.
+	if c, _, err := websocket.DefaultDialer.Dial("ws://"+p.ws+"/mqtt", nil); err == nil {
+		c.Close()
+		if since := time.Since(held); since < hConnectTimeout*3/4 {
+			t.Errorf("WebSocket handshake succeeded with MaxConnections open sockets (%v after they opened)", since)
+		} else {
+			t.Logf("WebSocket handshake %v after the idle sockets opened: too late to tell (machine busy)", since)
 		}
 	}
 	var worst time.Duration
