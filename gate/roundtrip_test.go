@@ -74,8 +74,12 @@ func TestGateRoundTripAllocs(t *testing.T) {
 	roundTrips(t, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, 1000, 8) // warm pools and workers
 	const n = 5000
 	allocs := testing.AllocsPerRun(1, func() { roundTrips(t, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, n, 8) }) / n
-	t.Logf("%.2f allocations per request", allocs)
-	if allocs > maxAllocsPerRequest {
-		t.Errorf("%.2f allocations per request through the gate, want at most %d", allocs, maxAllocsPerRequest)
+	limit := float64(maxAllocsPerRequest)
+	if raceEnabled {
+		limit += 4 // pooled buffers and request objects are dropped at random
+	}
+	t.Logf("%.2f allocations per request (race detector %v)", allocs, raceEnabled)
+	if allocs > limit {
+		t.Errorf("%.2f allocations per request through the gate, want at most %.0f", allocs, limit)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -169,6 +170,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	setPhase(phaseSetup)
+	sampleNow() // a short setup may fall between two ticks
 	cfg := loadgen.DefaultConfig()
 	cfg.Mode, cfg.URL, cfg.Conns, cfg.RoomSize, cfg.Rate = loadgen.ModeChat, "tcp://"+tcp, o.conns, o.roomSize, o.rate
 	cfg.Duration, cfg.Warmup = o.duration, o.warmup
@@ -190,6 +192,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	var load bytes.Buffer
 	_ = sum.WriteText(&load)
+	sort.Slice(samples, func(i, j int) bool { return samples[i].At < samples[j].At })
 	rep := report{opts: o, samples: samples, loadAt: loadAt, summary: sum, loadText: load.String(), sampleErr: sampErr}
 	if err := os.WriteFile(o.svg, []byte(rep.svg()), 0o644); err != nil {
 		return err

@@ -54,6 +54,18 @@ func hostileRateLimit(t *testing.T, p *hproc, rep *hreport) {
 // sockets without CONNECT shut out the next client until ConnectTimeout
 // closes them.
 func hostileMaxConnections(t *testing.T, p *hproc, rep *hreport) {
+	// The rate-limit case's client must be gone on the server's side too,
+	// or its place frees up in the middle of this case.
+	if !hPoll(5*time.Second, func() bool {
+		for _, l := range p.logLines("clientId=greedy") {
+			if strings.Contains(l, `msg="connection closed"`) {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("the rate-limit case's connection never closed on the server")
+	}
 	// The bystander holds one of the 11 places.
 	var idle []net.Conn
 	for i := 0; i < 10; i++ {
