@@ -191,7 +191,7 @@ func (c *consumer) run(closed chan *amqp.Error, cancels chan string) {
 			q := c.tags[tag]
 			delete(c.tags, tag)
 			c.mu.Unlock()
-			c.s.t.log.Warn("consumer cancelled by the broker (queue deleted?); declaring and consuming it again", "id", c.e.id, "queue", q)
+			c.s.t.log.Warn("consumer cancelled by the broker (queue deleted?): calls and pushes waiting in it are lost; declaring and consuming it again", "id", c.e.id, "queue", q)
 			if q == "" {
 				continue
 			}
