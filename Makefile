@@ -79,11 +79,12 @@ fuzz:
 SOAK_DURATION ?= 5m
 SOAK_CONNS    ?= 2000
 SOAK_RATE     ?= 200
+SOAK_WARMUP   ?= 60s
 
 ## soak: opt-in, not in make test: the demo under SOAK_CONNS chatting clients for SOAK_DURATION, its RSS, goroutines and fds sampled into bench/soak.md and bench/soak.svg
 soak:
 	$(GO) build -o bin/server ./demo/server
-	$(GO) run ./bench/soak -server bin/server -conns $(SOAK_CONNS) -rate $(SOAK_RATE) -duration $(SOAK_DURATION) -out bench/soak.md -svg bench/soak.svg
+	$(GO) run ./bench/soak -server bin/server -conns $(SOAK_CONNS) -rate $(SOAK_RATE) -duration $(SOAK_DURATION) -warmup $(SOAK_WARMUP) -out bench/soak.md -svg bench/soak.svg
 
 ## bench: run the benchmarks and rewrite bench/results.md
 bench:
