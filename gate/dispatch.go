@@ -17,7 +17,8 @@ import (
 // in parallel. It never blocks the reader.
 //
 // Its state is bounded whatever the client sends: at most maxInflight calls
-// are queued or running, a queue exists only while it has calls, and a call
+// are queued or running, queues exist only for module types of the
+// configuration (route refuses the others before queueing), and a call
 // whose handler outlives its deadline is abandoned by the gate's watchdog
 // (the client gets the timeout, the queue moves on), so closing the
 // connection never waits for longer than the RPC timeout.
@@ -39,7 +40,8 @@ type call struct {
 
 type callQueue struct {
 	typ     string
-	calls   []call
+	calls   []call // calls[head:] wait
+	head    int
 	running bool
 	// The call running now, for the watchdog.
 	cur       call
@@ -150,20 +152,20 @@ func (d *dispatcher) drain(q *callQueue) {
 	c := d.c
 	for {
 		d.mu.Lock()
-		if len(q.calls) == 0 {
+		if q.head == len(q.calls) {
 			q.running = false
+			// Kept, with its capacity, for the next burst: queues exist
+			// only for module types of the configuration.
+			q.calls, q.head = q.calls[:0], 0
 			d.busy.Add(-1)
-			if d.queues[q.typ] == q {
-				delete(d.queues, q.typ) // nothing is kept for an idle module
-			}
 			d.mu.Unlock()
 			// The replies of a burst go out together, in one write.
 			c.out.flush()
 			return
 		}
-		cl := q.calls[0]
-		q.calls[0] = call{}
-		q.calls = q.calls[1:]
+		cl := q.calls[q.head]
+		q.calls[q.head] = call{}
+		q.head++
 		q.cur = cl
 		q.deadline = d.deadline(time.Now())
 		d.mu.Unlock()
@@ -258,9 +260,9 @@ func (d *dispatcher) expire(now time.Time) {
 		d.busy.Add(-1)
 		d.finishLocked()
 		delete(d.queues, typ)
-		if len(q.calls) > 0 {
-			nq := &callQueue{typ: typ, calls: q.calls, running: true}
-			q.calls = nil
+		if rest := q.calls[q.head:]; len(rest) > 0 {
+			nq := &callQueue{typ: typ, calls: rest, running: true}
+			q.calls, q.head = nil, 0
 			d.queues[typ] = nq
 			d.busy.Add(1)
 			c.g.drains.Submit(drainJob{c, nq})
