@@ -129,6 +129,13 @@ func (d *dispatcher) dispatch(cl call) {
 		q = &callQueue{typ: cl.typ}
 		d.queues[cl.typ] = q
 	}
+	if q.head >= 16 && q.head*2 >= len(q.calls) {
+		// A queue that never runs dry would grow its slice for ever: move
+		// the waiting calls to the front now and then (amortised O(1)).
+		n := copy(q.calls, q.calls[q.head:])
+		clear(q.calls[n:])
+		q.calls, q.head = q.calls[:n], 0
+	}
 	q.calls = append(q.calls, cl)
 	if q.running {
 		d.mu.Unlock()
