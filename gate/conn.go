@@ -51,7 +51,7 @@ func newConn(g *Gate, nc net.Conn, network string) *conn {
 	if h, _, err := net.SplitHostPort(c.remote); err == nil {
 		c.host = h
 	}
-	c.out = newOutbox(nc, g.cfg.maxQueue, DefaultOverflowBytes, DefaultWriteTimeout, c.close)
+	c.out = newOutbox(nc, g.cfg.maxQueue, g.cfg.maxQueueBytes, DefaultWriteTimeout, c.close)
 	c.calls.c = c
 	c.bucket.init(g.cfg.rate, g.cfg.burst)
 	return c
@@ -182,7 +182,7 @@ func (c *conn) connect(p *packets.Connect) bool {
 	}
 	if c.g.auth != nil {
 		info := AuthInfo{ClientID: p.ClientID, Username: p.Username, Password: p.Password, RemoteAddr: c.remote}
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultConnectTimeout)
+		ctx, cancel := context.WithTimeout(c.g.ctx, DefaultConnectTimeout) // cancelled at shutdown too
 		code := c.g.auth(ctx, info)
 		cancel()
 		if code != packets.Accepted {

@@ -47,7 +47,14 @@ type callQueue struct {
 	cur       call
 	deadline  time.Time
 	abandoned bool // the watchdog gave up on cur; the drain that runs it stops after it
+	// flushT writes the replies of this burst that wait while the next
+	// call runs, if it runs longer than replyHold: batching replies into
+	// one write must not hold a fast call's reply behind a slow one.
+	flushT *time.Timer
 }
+
+// replyHold is how long a reply may wait for the rest of its burst.
+const replyHold = 2 * time.Millisecond
 
 // route checks a PUBLISH's topic and payload and queues the call.
 func (c *conn) route(p *packets.Publish, now time.Time) {
@@ -157,6 +164,7 @@ func runDrain(j drainJob) { j.c.calls.drain(j.q) }
 
 func (d *dispatcher) drain(q *callQueue) {
 	c := d.c
+	unwritten := false // replies of this burst queued but not written yet
 	for {
 		d.mu.Lock()
 		if q.head == len(q.calls) {
@@ -173,11 +181,34 @@ func (d *dispatcher) drain(q *callQueue) {
 		cl := q.calls[q.head]
 		q.calls[q.head] = call{}
 		q.head++
+		now := time.Now()
+		q.deadline = d.deadline(now)
+		if !now.Before(q.deadline) {
+			// Its connection closed more than the RPC timeout ago: nobody
+			// waits for it, and running it would hold the close up.
+			d.mu.Unlock()
+			if cl.msgid != "" {
+				c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", false)
+			}
+			d.mu.Lock()
+			d.finishLocked()
+			d.mu.Unlock()
+			continue
+		}
 		q.cur = cl
-		q.deadline = d.deadline(time.Now())
+		if unwritten {
+			if q.flushT == nil {
+				q.flushT = time.AfterFunc(replyHold, c.out.flush)
+			} else {
+				q.flushT.Reset(replyHold)
+			}
+		}
 		d.mu.Unlock()
 
 		rep := c.invoke(cl)
+		if unwritten {
+			q.flushT.Stop()
+		}
 
 		d.mu.Lock()
 		if q.abandoned {
@@ -185,6 +216,7 @@ func (d *dispatcher) drain(q *callQueue) {
 			// queue on; this late result goes nowhere.
 			d.mu.Unlock()
 			rep.release()
+			c.out.flush() // replies of the burst before it, if any still wait
 			c.g.log.Warn("handler returned after its deadline; result dropped", "module", cl.typ, "fn", clip(cl.fn),
 				"session", c.sessionID)
 			return
@@ -196,6 +228,7 @@ func (d *dispatcher) drain(q *callQueue) {
 			// the burst of calls it belongs to is done.
 			c.enqueueReply(cl.topic, rep.result, rep.errText, false)
 			rep.release()
+			unwritten = true
 		}
 		d.mu.Lock()
 		d.finishLocked()

@@ -80,6 +80,7 @@ type Gate struct {
 	cancel context.CancelFunc
 
 	mu         sync.Mutex
+	connecting map[*conn]struct{} // accepted, no CONNECT accepted yet
 	byID       map[string]*conn
 	byClientID map[string]*conn
 	byUID      map[string]*conn
@@ -113,6 +114,7 @@ func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error 
 	g.Init(app, settings)
 	g.log = app.Logger().With("gate", settings.ID)
 	g.byID = map[string]*conn{}
+	g.connecting = map[*conn]struct{}{}
 	g.byClientID = map[string]*conn{}
 	g.byUID = map[string]*conn{}
 	g.idPrefix = randomHex(4) + "."
@@ -212,6 +214,13 @@ func (g *Gate) Run(closeSig chan bool) {
 	<-closeSig
 	g.closing.Store(true)
 	g.closeListeners()
+	// Sockets that have not completed CONNECT (or are in the auth hook)
+	// are closed now rather than waited for until ConnectTimeout.
+	g.mu.Lock()
+	for c := range g.connecting {
+		go c.close("gate shutting down")
+	}
+	g.mu.Unlock()
 	deadline := time.Now().Add(shutdownGrace)
 	for g.inflight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond) // polling a counter, at shutdown only
@@ -314,9 +323,16 @@ func (g *Gate) accept(l listener) {
 		backoff = 0
 		g.stats.accepted.Add(1)
 		c := newConn(g, nc, l.Network())
+		g.mu.Lock()
+		g.connecting[c] = struct{}{}
+		g.mu.Unlock()
+		if g.closing.Load() { // Run closed the set already (or is about to)
+			c.close("gate shutting down")
+		}
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
+			defer g.doneConnecting(c)
 			c.serve()
 		}()
 	}

@@ -218,9 +218,14 @@ func (g *Gate) listenWS(addr string, tc *tls.Config) (listener, error) {
 	w.srv = &http.Server{
 		Handler:           http.HandlerFunc(w.upgrade),
 		ReadHeaderTimeout: g.cfg.connectTimeout,
-		IdleTimeout:       g.cfg.connectTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+		// A request whose body never comes, and a client that does not
+		// read the answer, are bounded too. After the upgrade the
+		// connection sets its own deadlines on every read and write.
+		ReadTimeout:    g.cfg.connectTimeout,
+		WriteTimeout:   g.cfg.connectTimeout,
+		IdleTimeout:    g.cfg.connectTimeout,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
 	var served net.Listener = &limitedListener{Listener: ln, g: g}
 	if tc != nil {

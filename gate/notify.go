@@ -36,11 +36,14 @@ type notifier struct {
 	targets    []runtime.Target
 	stats      *gateStats
 
-	mu     sync.Mutex
-	queues map[string]*notifyQueue
-	closed bool
-	wg     sync.WaitGroup
-	quit   chan struct{}
+	mu       sync.Mutex
+	queues   map[string]*notifyQueue
+	closed   bool
+	wg       sync.WaitGroup
+	quit     chan struct{}
+	ctx      context.Context // cancelled with quit: sends in flight end too
+	cancel   context.CancelFunc
+	overflow warnLimiter // rate-limits the queue-full errors
 }
 
 type notifyQueue struct {
@@ -53,6 +56,7 @@ type notifyQueue struct {
 func newNotifier(app *runtime.App, log *slog.Logger, listeners []string, maxPending int, stats *gateStats) *notifier {
 	n := &notifier{app: app, log: log, maxPending: maxPending, stats: stats,
 		queues: map[string]*notifyQueue{}, quit: make(chan struct{})}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, typ := range listeners {
 		for _, id := range app.ServerIDs(typ) {
 			n.targets = append(n.targets, runtime.Target{Type: typ, ID: id})
@@ -80,8 +84,10 @@ func (n *notifier) sessionClosed(sess *runtime.SessionData) {
 		if len(q.events) >= n.maxPending {
 			// Bounded: the oldest event is given up, loudly.
 			n.stats.closeEventsLost.Add(1)
-			n.log.Error("session-closed event dropped: listener unreachable and its queue is full",
-				"module", to.ID, "session", q.events[0].SessionID, "pending", len(q.events))
+			if k, ok := n.overflow.allow(time.Now()); ok {
+				n.log.Error("session-closed event dropped: listener unreachable and its queue is full",
+					"module", to.ID, "session", q.events[0].SessionID, "pending", len(q.events), "suppressed", k)
+			}
 			q.events[0] = nil
 			q.events = q.events[1:]
 		}
@@ -110,6 +116,16 @@ func (n *notifier) deliver(q *notifyQueue) {
 			q.running = false
 			n.mu.Unlock()
 			return
+		}
+		select {
+		case <-n.quit:
+			left := len(q.events)
+			q.running = false
+			n.mu.Unlock()
+			n.log.Error("gate stopping with session-closed events undelivered", "module", q.to.ID, "pending", left)
+			n.stats.closeEventsLost.Add(int64(left))
+			return
+		default:
 		}
 		ev := q.events[0]
 		n.mu.Unlock()
@@ -150,8 +166,10 @@ func (n *notifier) deliver(q *notifyQueue) {
 		}
 		backoff = 0
 		n.mu.Lock()
-		q.events[0] = nil
-		q.events = q.events[1:]
+		if len(q.events) > 0 && q.events[0] == ev { // not dropped by an overflow meanwhile
+			q.events[0] = nil
+			q.events = q.events[1:]
+		}
 		n.mu.Unlock()
 	}
 }
@@ -159,7 +177,7 @@ func (n *notifier) deliver(q *notifyQueue) {
 // send delivers one event and waits for the handler to finish, so a
 // delivery counts only once the listener has run it.
 func (n *notifier) send(to runtime.Target, sess *runtime.SessionData) error {
-	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, notifyTimeout)
 	defer cancel()
 	_, err := n.app.Invoke(ctx, to, &runtime.Request{Fn: sessionClosedMethod, Session: sess})
 	return err
@@ -193,5 +211,6 @@ func (n *notifier) close(wait time.Duration) {
 	case <-time.After(wait):
 	}
 	close(n.quit)
+	n.cancel()
 	<-done
 }

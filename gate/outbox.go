@@ -12,7 +12,7 @@ import (
 // connection holds none); the dispatcher may write a burst itself (flush).
 //
 // It is bounded: a client that stops reading fills it and is disconnected
-// (full reports it), never waited for.
+// (queue reports queueFull), never waited for.
 type outbox struct {
 	nc        net.Conn
 	maxCount  int // packets waiting
@@ -31,7 +31,7 @@ type outbox struct {
 	done    chan struct{}
 }
 
-// errFull and errClosed say why a packet was not queued.
+// queueResult says whether a packet was queued, and why not.
 type queueResult int
 
 const (

@@ -25,6 +25,7 @@ func (g *Gate) register(c *conn) bool {
 		return false
 	}
 	old := g.byClientID[c.clientID]
+	delete(g.connecting, c)
 	g.byID[c.sessionID] = c
 	g.byClientID[c.clientID] = c
 	g.mu.Unlock()
@@ -34,6 +35,13 @@ func (g *Gate) register(c *conn) bool {
 		old.close("client id taken over [MQTT-3.1.4-2]")
 	}
 	return true
+}
+
+// doneConnecting forgets a socket that never got past CONNECT.
+func (g *Gate) doneConnecting(c *conn) {
+	g.mu.Lock()
+	delete(g.connecting, c)
+	g.mu.Unlock()
 }
 
 // unregister removes a closed connection and tells the modules that asked.

@@ -398,3 +398,90 @@ func TestLocalSessionCallsAreDirect(t *testing.T) {
 		t.Errorf("direct Bind makes %.0f allocations (RPC: %.0f); want at most 6 and fewer", direct, rpc)
 	}
 }
+
+// TestReplyNotHeldBehindSlowCall: replies of a burst are written together,
+// but a fast call's reply never waits for a slow call behind it.
+func TestReplyNotHeldBehindSlowCall(t *testing.T) {
+	leakcheck.Check(t)
+	p := newProbe()
+	d := demotest.StartWith(t, demotest.Options{Extras: []demotest.Extra{probeExtra(p)}})
+	c := mqtttest.Connect(t, d.TCPAddr, "burst", 30)
+	b := (&packets.Publish{Topic: "Probe/Handler_Evil/1", Payload: []byte(`{}`)}).AppendTo(nil)
+	c.Write((&packets.Publish{Topic: "Probe/Handler_Hang/2", Payload: []byte(`{}`)}).AppendTo(b))
+	start := time.Now()
+	c.WaitPublish("Probe/Handler_Evil/1", 2*time.Second) // fails the test if held behind Hang
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("fast reply took %v behind a slow call", took)
+	}
+	close(p.release)
+	c.WaitPublish("Probe/Handler_Hang/2", 5*time.Second)
+}
+
+// TestClosedConnectionSkipsExpiredCalls: calls still queued when their
+// connection closed more than the RPC timeout ago are not run, so a close
+// is bounded by one timeout, not one per queued call.
+func TestClosedConnectionSkipsExpiredCalls(t *testing.T) {
+	leakcheck.Check(t)
+	p := newProbe()
+	d := demotest.StartWith(t, demotest.Options{RPCTimeout: 500 * time.Millisecond, Extras: []demotest.Extra{probeExtra(p)}})
+	c := mqtttest.Connect(t, d.TCPAddr, "leaver", 30)
+	var b []byte
+	for i := 1; i <= 6; i++ {
+		b = (&packets.Publish{Topic: "Probe/Handler_Hang/" + string(rune('0'+i)), Payload: []byte(`{}`)}).AppendTo(b)
+	}
+	c.Write(b)
+	poll(t, "first call running", func() bool { return p.hung.Load() == 1 })
+	c.Conn.Close()
+	closedAt := time.Now()
+	poll(t, "connection unregistered", func() bool { return d.Gate.Stats().Connections == 0 })
+	if took := time.Since(closedAt); took > 2*time.Second {
+		t.Errorf("close took %v with 5 calls queued behind a stuck one; want about one RPC timeout", took)
+	}
+	if n := p.hung.Load(); n != 1 {
+		t.Errorf("%d stuck calls started; want 1 (the queued ones expired with their connection)", n)
+	}
+	close(p.release)
+}
+
+// TestHTTPWithoutBodyClosed: an HTTP request to the WebSocket port whose
+// announced body never comes is closed at ConnectTimeout, and a socket
+// before CONNECT does not hold up the gate's shutdown.
+func TestHTTPWithoutBodyClosed(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, map[string]any{"ConnectTimeout": "500ms"})
+	nc, err := net.Dial("tcp", d.WSAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("POST /mqtt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := nc.Read(buf); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("socket still open 5s after a request whose body never came")
+			}
+			break
+		}
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("closed after %v, want about ConnectTimeout (500ms)", took)
+	}
+	// A raw socket that never sends CONNECT, then shutdown: not waited for.
+	idle, err := net.Dial("tcp", d.TCPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	poll(t, "socket accepted", func() bool { return d.Gate.Stats().Sockets >= 1 })
+	stopAt := time.Now()
+	d.App.Stop("test")
+	if took := time.Since(stopAt); took > time.Second {
+		t.Errorf("shutdown took %v with a socket before CONNECT", took)
+	}
+}

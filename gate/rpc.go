@@ -29,6 +29,10 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*runtime.Sessio
 		return nil, err
 	}
 	g.mu.Lock()
+	if g.byID[sessionID] != c { // unregistered since the lookup
+		g.mu.Unlock()
+		return nil, runtime.Errorf(runtime.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
+	}
 	live := !c.closed.Load()
 	old := g.byUID[uid]
 	if !live && old != nil && old != c {

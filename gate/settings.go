@@ -25,7 +25,7 @@ const (
 	DefaultIdleTimeout    = 5 * time.Minute // silence allowed with keep-alive 0
 	DefaultMaxKeepAlive   = time.Hour       // longest keep-alive honoured
 	DefaultWriteTimeout   = 10 * time.Second
-	DefaultOverflowBytes  = 8 << 20 // outgoing bytes waiting per connection
+	DefaultMaxQueueBytes  = 2 << 20 // outgoing bytes waiting per connection
 
 	settingCloseListeners = "SessionCloseListeners"
 	sessionClosedMethod   = "OnSessionClosed"
@@ -39,6 +39,7 @@ type gateConfig struct {
 	maxConnections   int
 	maxConnsPerIP    int // 0: no limit
 	maxQueue         int
+	maxQueueBytes    int
 	maxInflight      int
 	maxTopicLen      int
 	rate, burst      int // requests per second per connection; 0: no limit
@@ -235,6 +236,7 @@ func parseSettings(s *runtime.ModuleSettings) (gateConfig, error) {
 		maxConnections:   r.count("MaxConnections", DefaultMaxConnections, 1),
 		maxConnsPerIP:    r.count("MaxConnectionsPerIP", 0, 0),
 		maxQueue:         r.count("MaxQueue", DefaultMaxQueue, 1),
+		maxQueueBytes:    r.count("MaxQueueBytes", DefaultMaxQueueBytes, 1024),
 		maxInflight:      r.count("MaxInflight", DefaultMaxInflight, 1),
 		maxTopicLen:      r.count("MaxTopicLen", DefaultMaxTopicLen, 16),
 		rate:             r.count("MaxRequestsPerSecond", 0, 0),
