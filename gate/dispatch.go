@@ -47,10 +47,12 @@ type callQueue struct {
 	cur       call
 	deadline  time.Time
 	abandoned bool // the watchdog gave up on cur; the drain that runs it stops after it
-	// flushT writes the replies of this burst that wait while the next
-	// call runs, if it runs longer than replyHold: batching replies into
-	// one write must not hold a fast call's reply behind a slow one.
+	// flushT writes the replies of a burst that have waited replyHold
+	// (the calls after them are slow): batching replies into one write
+	// must not hold a fast call's reply behind a slow one. fired says it
+	// went off since it was last armed.
 	flushT *time.Timer
+	fired  atomic.Bool
 }
 
 // replyHold is how long a reply may wait for the rest of its burst.
@@ -164,7 +166,7 @@ func runDrain(j drainJob) { j.c.calls.drain(j.q) }
 
 func (d *dispatcher) drain(q *callQueue) {
 	c := d.c
-	unwritten := false // replies of this burst queued but not written yet
+	armed := false // flushT runs for a reply of this burst
 	for {
 		d.mu.Lock()
 		if q.head == len(q.calls) {
@@ -174,6 +176,9 @@ func (d *dispatcher) drain(q *callQueue) {
 			q.calls, q.head = q.calls[:0], 0
 			d.busy.Add(-1)
 			d.mu.Unlock()
+			if armed {
+				q.flushT.Stop()
+			}
 			// The replies of a burst go out together, in one write.
 			c.out.flush()
 			return
@@ -196,19 +201,9 @@ func (d *dispatcher) drain(q *callQueue) {
 			continue
 		}
 		q.cur = cl
-		if unwritten {
-			if q.flushT == nil {
-				q.flushT = time.AfterFunc(replyHold, c.out.flush)
-			} else {
-				q.flushT.Reset(replyHold)
-			}
-		}
 		d.mu.Unlock()
 
 		rep := c.invoke(cl)
-		if unwritten {
-			q.flushT.Stop()
-		}
 
 		d.mu.Lock()
 		if q.abandoned {
@@ -228,7 +223,15 @@ func (d *dispatcher) drain(q *callQueue) {
 			// the burst of calls it belongs to is done.
 			c.enqueueReply(cl.topic, rep.result, rep.errText, false)
 			rep.release()
-			unwritten = true
+			if !armed || q.fired.Load() {
+				q.fired.Store(false)
+				if q.flushT == nil {
+					q.flushT = time.AfterFunc(replyHold, func() { q.fired.Store(true); c.out.flush() })
+				} else {
+					q.flushT.Reset(replyHold)
+				}
+				armed = true
+			}
 		}
 		d.mu.Lock()
 		d.finishLocked()
