@@ -89,3 +89,38 @@ func TestTokenAuthHook(t *testing.T) {
 		t.Error("the log carries the secret or a token")
 	}
 }
+
+// TestClientIDOfAnotherUserRefused: with an auth hook, a client id in use
+// can be taken over by the same user (a reconnect) but not by another
+// authenticated user, who gets CONNACK 2 instead of kicking the owner.
+func TestClientIDOfAnotherUserRefused(t *testing.T) {
+	leakcheck.Check(t)
+	secret := []byte("s")
+	d := demotest.StartWith(t, demotest.Options{GateOpts: []gate.Option{gate.WithAuth(tokenAuth(secret))}})
+	connect := func(user string) (*mqtttest.Client, byte) {
+		c := mqtttest.Dial(t, d.TCPAddr)
+		c.Send(&packets.Connect{ProtocolName: "MQTT", ProtocolLevel: 4, CleanSession: true, KeepAlive: 30, ClientID: "phone-1",
+			UsernameFlag: true, Username: user, PasswordFlag: true, Password: []byte(signToken(secret, user, time.Now().Add(time.Hour)))})
+		ack, ok := c.Next(5 * time.Second).(*packets.Connack)
+		if !ok {
+			t.Fatalf("%s: no CONNACK", user)
+		}
+		return c, ack.ReturnCode
+	}
+	alice, code := connect("alice")
+	if code != packets.Accepted {
+		t.Fatalf("alice: CONNACK %d", code)
+	}
+	if _, code := connect("mallory"); code != packets.IdentifierRejected {
+		t.Fatalf("mallory with alice's client id: CONNACK %d, want %d", code, packets.IdentifierRejected)
+	}
+	if got := alice.Request("Login/Handler_Login/1", `{"userName":"alice","passWord":"x"}`); !strings.Contains(got, "login success") {
+		t.Fatalf("alice after mallory's attempt: %s", got)
+	}
+	if _, code := connect("alice"); code != packets.Accepted {
+		t.Fatalf("alice reconnecting: CONNACK %d", code)
+	}
+	if !alice.WaitClosed(5 * time.Second) {
+		t.Fatal("alice's older connection not closed by her own reconnect [MQTT-3.1.4-2]")
+	}
+}

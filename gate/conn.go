@@ -28,6 +28,7 @@ type conn struct {
 
 	sessionID string
 	clientID  string
+	username  string        // as the auth hook accepted it
 	keepAlive time.Duration // as the client asked; 0: none
 	idleLimit time.Duration // silence after which the gate closes it
 
@@ -191,6 +192,7 @@ func (c *conn) connect(p *packets.Connect) bool {
 	}
 	c.sessionID = c.g.newSessionID()
 	c.clientID = p.ClientID
+	c.username = p.Username
 	if c.clientID == "" {
 		// Clean session with an empty id [MQTT-3.1.3-6]: an id nobody can
 		// guess, so no other client can take the connection over.
@@ -200,8 +202,12 @@ func (c *conn) connect(p *packets.Connect) bool {
 	c.idleLimit = c.g.cfg.idleLimit(c.keepAlive)
 	c.sess.Store(&runtime.SessionData{SessionID: c.sessionID, ServerID: c.g.Settings.ID, ClientID: c.clientID,
 		Network: c.network, RemoteAddr: c.host, Settings: map[string]string{}})
-	if !c.g.register(c) {
-		return refuse(packets.ServerUnavailable, "gate shutting down")
+	switch code := c.g.register(c); code {
+	case packets.Accepted:
+	case packets.IdentifierRejected:
+		return refuse(code, "client id in use by another authenticated user")
+	default:
+		return refuse(code, "gate shutting down")
 	}
 	// Nothing persists, so the session is never present [MQTT-3.2.2-1].
 	// Written by the reader itself: nothing else can be queued yet, and an

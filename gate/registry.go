@@ -3,6 +3,8 @@ package gate
 import (
 	"strconv"
 
+	"github.com/mqantgen/mqantgen/gate/packets"
+
 	"github.com/mqantgen/mqantgen/runtime"
 )
 
@@ -17,14 +19,21 @@ func (g *Gate) newSessionID() string {
 }
 
 // register adds a connection after its CONNECT was accepted. A client id
-// already connected here closes the older connection [MQTT-3.1.4-2].
-func (g *Gate) register(c *conn) bool {
+// already connected here closes the older connection [MQTT-3.1.4-2],
+// unless an auth hook vouched for the older one as another user: then
+// the newcomer is refused, so knowing a player's client id is not enough
+// to disconnect them. It returns 0, or the CONNACK code of the refusal.
+func (g *Gate) register(c *conn) byte {
 	g.mu.Lock()
 	if g.closing.Load() {
 		g.mu.Unlock()
-		return false
+		return packets.ServerUnavailable
 	}
 	old := g.byClientID[c.clientID]
+	if old != nil && g.auth != nil && old.username != c.username {
+		g.mu.Unlock()
+		return packets.IdentifierRejected
+	}
 	delete(g.connecting, c)
 	g.byID[c.sessionID] = c
 	g.byClientID[c.clientID] = c
@@ -34,7 +43,7 @@ func (g *Gate) register(c *conn) bool {
 		g.log.Info("client id taken over by a new connection", "clientId", clip(c.clientID), "old", old.remote, "new", c.remote)
 		old.close("client id taken over [MQTT-3.1.4-2]")
 	}
-	return true
+	return packets.Accepted
 }
 
 // doneConnecting forgets a socket that never got past CONNECT.
