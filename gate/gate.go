@@ -151,6 +151,7 @@ func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error 
 		g.log.Info("WebSocket listening", "addr", l.Addr().String(), "tls", cfg.tlsConfig != nil, "origins", cfg.wsOrigins)
 	}
 	g.registerLocal()
+	app.MustRegister(newGateCollector(g))
 	return nil
 }
 

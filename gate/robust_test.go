@@ -56,6 +56,9 @@ func (m *probe) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
 			d.Settings["role"] = "admin"
 			return "tried", nil
 		}},
+		{Name: "Handler_Panic", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
+			panic("probe panics")
+		}},
 		// A login that takes its time, then binds.
 		{Name: "Handler_SlowLogin", Handler: func(_ any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
 			<-m.release

@@ -5,6 +5,7 @@ import "sync/atomic"
 // Stats are the gate's counters.
 type Stats struct {
 	Connections     int64 // registered (past CONNECT) now
+	InFlight        int64 // client calls queued or running now
 	Sockets         int64 // open sockets now, counted from accept
 	Accepted        int64 // sockets accepted since start
 	Refused         int64 // CONNECTs refused (auth, bad CONNECT, shutting down)
@@ -37,7 +38,7 @@ type gateStats struct {
 // Stats returns the gate's counters.
 func (g *Gate) Stats() Stats {
 	s := &g.stats
-	st := Stats{Connections: s.connections.Load(), Accepted: s.accepted.Load(), Refused: s.refused.Load(),
+	st := Stats{Connections: s.connections.Load(), InFlight: g.inflight.Load(), Accepted: s.accepted.Load(), Refused: s.refused.Load(),
 		OverLimit: s.overLimit.Load(), ConnectTimeouts: s.connectTimeouts.Load(),
 		Malformed: s.malformed.Load(), SlowClosed: s.slowClosed.Load(), KeepAliveLost: s.keepAliveLost.Load(),
 		Dropped: s.dropped.Load(), RateLimited: s.rateLimited.Load(), Abandoned: s.abandoned.Load(),

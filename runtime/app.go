@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Version is the framework version printed at start-up.
@@ -45,6 +47,10 @@ type App struct {
 	factories map[string]func() Module
 	order     []string
 
+	registry *prometheus.Registry
+	rpc      *rpcMetrics
+	admin    *adminServer
+
 	mu      sync.Mutex
 	running []*instance
 	stopped bool
@@ -72,8 +78,9 @@ func NewApp(cfg *Config, opts Options) *App {
 	if timeout <= 0 {
 		timeout = DefaultRPCTimeout
 	}
+	reg := newRegistry()
 	return &App{cfg: cfg, opts: opts, log: opts.Logger, local: NewInProc(), timeout: timeout,
-		factories: map[string]func() Module{}}
+		factories: map[string]func() Module{}, registry: reg, rpc: newRPCMetrics(reg)}
 }
 
 // Register declares a module type and how to make an instance of it.
@@ -144,6 +151,11 @@ func (a *App) Start() error {
 	selected, err := a.selectModules()
 	if err != nil {
 		return err
+	}
+	if a.cfg.Admin.Addr != "" {
+		if a.admin, err = startAdmin(a.cfg.Admin, a.registry, a.log); err != nil {
+			return fmt.Errorf("$.Admin.Addr: %w", err)
+		}
 	}
 	for _, ms := range selected {
 		mod := a.factories[ms.Type]()
@@ -234,6 +246,9 @@ func (a *App) Stop(reason string) {
 	}
 	for _, t := range a.transports() {
 		_ = t.Close()
+	}
+	if a.admin != nil {
+		a.admin.close()
 	}
 	a.log.Info("mqantgen closing down", "reason", reason)
 }

@@ -28,6 +28,18 @@ type Config struct {
 	Modules []*ModuleSettings
 	// Settings are free-form global settings.
 	Settings map[string]any
+	// Admin is the process's admin HTTP listener (metrics, pprof).
+	Admin AdminConfig
+}
+
+// AdminConfig configures the admin HTTP listener of each process.
+type AdminConfig struct {
+	// Addr is host:port; empty: no listener. Loopback unless you mean it.
+	Addr string
+	// Token, when set, must come as "Authorization: Bearer <token>".
+	Token string
+	// Pprof serves /debug/pprof/ as well.
+	Pprof bool
 }
 
 // RabbitmqConfig says where the broker is.
@@ -214,7 +226,7 @@ func (v *validator) str(path string, m map[string]any, key string, required bool
 
 func (v *validator) config(root any) *Config {
 	cfg := &Config{RPC: RPCConfig{Timeout: DefaultRPCTimeout}}
-	m := v.object("$", root, "Rabbitmq", "RPC", "Module", "Settings", "Log")
+	m := v.object("$", root, "Rabbitmq", "RPC", "Module", "Settings", "Log", "Admin")
 	if m == nil {
 		return cfg
 	}
@@ -235,6 +247,20 @@ func (v *validator) config(root any) *Config {
 	}
 	if x, ok := m["Settings"]; ok {
 		cfg.Settings = v.object("$.Settings", x)
+	}
+	if x, ok := m["Admin"]; ok {
+		if am := v.object("$.Admin", x, "Addr", "Token", "Pprof"); am != nil {
+			cfg.Admin.Addr = v.str("$.Admin", am, "Addr", false)
+			cfg.Admin.Token = v.str("$.Admin", am, "Token", false)
+			v.addresses("$.Admin", map[string]any{"Addr": cfg.Admin.Addr})
+			if p, ok := am["Pprof"]; ok {
+				b, isBool := p.(bool)
+				if !isBool {
+					v.errorf("$.Admin.Pprof", "want true or false, got %s", jsonType(p))
+				}
+				cfg.Admin.Pprof = b
+			}
+		}
 	}
 	x, ok := m["Module"]
 	if !ok {

@@ -40,6 +40,7 @@ func (m *BaseModule) Init(app *App, settings *ModuleSettings) {
 	m.App = app
 	m.Settings = settings
 	m.server = NewServer(settings.Type, settings.ID, app, app.Logger())
+	m.server.metrics = app.rpc
 }
 
 // RPCServer returns the module's RPC server.

@@ -34,8 +34,9 @@ type ModuleDesc struct {
 }
 
 type methodEntry struct {
-	desc MethodDesc
-	impl any
+	desc    MethodDesc
+	impl    any
+	metrics *methodMetrics // nil: not measured
 }
 
 // Server is a module instance's RPC server: generated code registers
@@ -44,6 +45,7 @@ type Server struct {
 	typ, id string
 	inv     Invoker
 	log     *slog.Logger
+	metrics *rpcMetrics // set by BaseModule.Init; nil: not measured
 
 	mu      sync.RWMutex
 	methods map[string]*methodEntry
@@ -85,7 +87,7 @@ func (s *Server) Register(desc *ModuleDesc, impl any) {
 		if _, dup := s.methods[m.Name]; dup {
 			panic(fmt.Sprintf("runtime: %s: method %s registered twice", s.id, m.Name))
 		}
-		s.methods[m.Name] = &methodEntry{desc: m, impl: impl}
+		s.methods[m.Name] = &methodEntry{desc: m, impl: impl, metrics: s.metrics.forMethod(s.typ, m.Name)}
 	}
 }
 
@@ -142,7 +144,9 @@ func (s *Server) ServeInline(ctx context.Context, req *Request) (rep Reply, ok b
 	s.mu.RUnlock()
 	defer s.inflight.Done()
 	if err := ctx.Err(); err != nil {
-		return s.drop(req.Fn, err), true
+		rep := s.drop(req.Fn, err)
+		m.metrics.observe(time.Time{}, rep.Err)
+		return rep, true
 	}
 	res, err := s.call(task{m: m, ctx: ctx, req: req})
 	return Reply{Result: res, Err: err}, true
@@ -178,6 +182,7 @@ func (s *Server) run(t task) {
 	if err := t.ctx.Err(); err != nil {
 		// The call waited behind others until its caller gave up.
 		rep := s.drop(t.req.Fn, err)
+		t.m.metrics.observe(time.Time{}, rep.Err)
 		if !t.req.NoReply {
 			t.resp.Respond(rep)
 		}
@@ -194,6 +199,10 @@ func (s *Server) run(t task) {
 }
 
 func (s *Server) call(t task) (res any, err error) {
+	start := time.Now()
+	defer func() {
+		t.m.metrics.observe(start, err)
+	}()
 	defer func() {
 		if p := recover(); p != nil {
 			id := newErrorID()

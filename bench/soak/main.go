@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	// make run's config with its listeners on loopback ports of our own.
-	text := strings.NewReplacer(`"127.0.0.1:3563"`, `"`+tcp+`"`, `"127.0.0.1:3653"`, `"`+ws+`"`,
+	text := strings.NewReplacer(`"127.0.0.1:3563"`, `"`+tcp+`"`, `"127.0.0.1:3653"`, `"`+ws+`"`, `"127.0.0.1:8686"`, `""`,
 		`":3563"`, `"`+tcp+`"`, `":3653"`, `"`+ws+`"`).Replace(string(conf))
 	if !strings.Contains(text, tcp) {
 		return fmt.Errorf("%s: no TCPAddr \"127.0.0.1:3563\" to move to %s", o.conf, tcp)

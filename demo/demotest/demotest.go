@@ -60,10 +60,11 @@ type Extra struct {
 
 // Options are the less common knobs of StartWith.
 type Options struct {
-	Gate       map[string]any // gate settings merged over the demo's
-	Extras     []Extra        // more modules to run
-	RPCTimeout time.Duration  // 0: the demo's 10s
-	GateOpts   []gate.Option  // such as gate.WithAuth
+	Gate       map[string]any       // gate settings merged over the demo's
+	Extras     []Extra              // more modules to run
+	RPCTimeout time.Duration        // 0: the demo's 10s
+	GateOpts   []gate.Option        // such as gate.WithAuth
+	Admin      *runtime.AdminConfig // an admin listener (Addr "127.0.0.1:0" for a free port)
 }
 
 // StartWith is Start with every option.
@@ -100,6 +101,9 @@ func start(t testing.TB, o Options) (*Demo, error) {
 	cfg := Config(o.Gate)
 	if o.RPCTimeout > 0 {
 		cfg.RPC.Timeout = o.RPCTimeout
+	}
+	if o.Admin != nil {
+		cfg.Admin = *o.Admin
 	}
 	extras := o.Extras
 	for _, e := range extras {

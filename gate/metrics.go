@@ -1,0 +1,72 @@
+package gate
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// gateCollector exports the gate's counters to Prometheus. They are read
+// at scrape time from the atomics the gate keeps anyway, so metrics cost
+// the connection path nothing. Each series carries the gate's instance id
+// as the constant label "gate", so several gates can share a registry.
+type gateCollector struct {
+	g     *Gate
+	descs []*prometheus.Desc
+}
+
+func newGateCollector(g *Gate) gateCollector {
+	gc := gateCollector{g: g}
+	for _, m := range gateMetrics {
+		gc.descs = append(gc.descs, prometheus.NewDesc(m.name, m.help, nil, prometheus.Labels{"gate": g.Settings.ID}))
+	}
+	return gc
+}
+
+type gateMetric struct {
+	name, help string
+	kind       prometheus.ValueType
+	value      func(Stats) int64
+}
+
+var gateMetrics = func() []gateMetric {
+	counter := func(name, help string, v func(Stats) int64) gateMetric {
+		return gateMetric{name, help, prometheus.CounterValue, v}
+	}
+	gauge := func(name, help string, v func(Stats) int64) gateMetric {
+		return gateMetric{name, help, prometheus.GaugeValue, v}
+	}
+	return []gateMetric{
+		gauge("mqant_gate_connections", "Connections past CONNECT.", func(s Stats) int64 { return s.Connections }),
+		gauge("mqant_gate_sockets", "Open sockets, counted from accept.", func(s Stats) int64 { return s.Sockets }),
+		gauge("mqant_gate_calls_in_flight", "Client calls queued or running.", func(s Stats) int64 { return s.InFlight }),
+		counter("mqant_gate_accepted_total", "Sockets accepted.", func(s Stats) int64 { return s.Accepted }),
+		counter("mqant_gate_connects_refused_total", "CONNECTs refused: auth hook, bad CONNECT, client id of another user, shutting down.", func(s Stats) int64 { return s.Refused }),
+		counter("mqant_gate_sockets_over_limit_total", "Sockets closed at accept: MaxConnections or MaxConnectionsPerIP.", func(s Stats) int64 { return s.OverLimit }),
+		counter("mqant_gate_connect_timeouts_total", "Sockets closed for sending no CONNECT in time.", func(s Stats) int64 { return s.ConnectTimeouts }),
+		counter("mqant_gate_malformed_total", "Connections closed for a malformed or oversized packet.", func(s Stats) int64 { return s.Malformed }),
+		counter("mqant_gate_slow_readers_closed_total", "Connections closed because their outgoing queue was full.", func(s Stats) int64 { return s.SlowClosed }),
+		counter("mqant_gate_keepalive_expired_total", "Connections closed for silence.", func(s Stats) int64 { return s.KeepAliveLost }),
+		counter("mqant_gate_requests_total", "PUBLISH packets received.", func(s Stats) int64 { return s.Requests }),
+		counter("mqant_gate_requests_dropped_total", "Requests dropped: bad topic, over the in-flight limit.", func(s Stats) int64 { return s.Dropped }),
+		counter("mqant_gate_requests_rate_limited_total", "Requests refused over MaxRequestsPerSecond.", func(s Stats) int64 { return s.RateLimited }),
+		counter("mqant_gate_calls_abandoned_total", "Calls whose handler outlived its deadline.", func(s Stats) int64 { return s.Abandoned }),
+		counter("mqant_gate_messages_sent_total", "Replies and pushes queued to clients.", func(s Stats) int64 { return s.Sends }),
+		counter("mqant_gate_broadcast_calls_total", "Broadcast calls received.", func(s Stats) int64 { return s.BroadcastCalls }),
+		counter("mqant_gate_pushes_refused_total", "Send/Broadcast calls refused for an invalid topic.", func(s Stats) int64 { return s.PushRefused }),
+		counter("mqant_gate_pushes_undelivered_total", "Pushes whose session was gone or closed.", func(s Stats) int64 { return s.PushUndelivered }),
+		counter("mqant_gate_session_closed_events_sent_total", "Session-closed events delivered to listeners.", func(s Stats) int64 { return s.CloseEventsSent }),
+		counter("mqant_gate_session_closed_event_retries_total", "Failed deliveries of session-closed events, retried.", func(s Stats) int64 { return s.CloseRetries }),
+		counter("mqant_gate_session_closed_events_lost_total", "Session-closed events given up.", func(s Stats) int64 { return s.CloseEventsLost }),
+		counter("mqant_gate_log_lines_suppressed_total", "Per-connection warnings not logged (rate limit).", func(s Stats) int64 { return s.LogsSuppressed }),
+	}
+}()
+
+func (gc gateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range gc.descs {
+		ch <- d
+	}
+}
+
+func (gc gateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := gc.g.Stats()
+	for i, m := range gateMetrics {
+		ch <- prometheus.MustNewConstMetric(gc.descs[i], m.kind, float64(m.value(s)))
+	}
+}

@@ -1,0 +1,124 @@
+package gate_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/mqantgen/mqantgen/demo/demotest"
+	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/runtime"
+)
+
+// scrape reads the admin listener's /metrics with Prometheus's own text
+// parser and returns each series' value, keyed "name{label=value,...}"
+// with labels in the order the exposition gives them.
+func scrape(t *testing.T, d *demotest.Demo, token string) map[string]float64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+d.App.AdminAddr().String()+"/metrics", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation) // Prometheus's classic name rules
+	families, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	out := map[string]float64{}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			key := name + "{" + strings.Join(labels, ",") + "}"
+			switch {
+			case m.GetCounter() != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				out[key+"count"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// TestMetricsMoveWithTraffic: /metrics on the admin listener carries the
+// gate's counters and the RPC servers' per-handler counts and latencies,
+// and they move for real traffic: a request, a handler error, a panic, an
+// abandoned call, a slow reader dropped.
+func TestMetricsMoveWithTraffic(t *testing.T) {
+	leakcheck.Check(t)
+	p := newProbe()
+	const token = "admin-secret"
+	d := demotest.StartWith(t, demotest.Options{RPCTimeout: 300 * time.Millisecond, Extras: []demotest.Extra{probeExtra(p)},
+		Gate: map[string]any{"MaxQueue": 16}, Admin: &runtime.AdminConfig{Addr: "127.0.0.1:0", Token: token}})
+	defer close(p.release)
+	resp, err := http.Get("http://" + d.App.AdminAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without the token: %s, want 401", resp.Status)
+	}
+	before := scrape(t, d, token)
+	c := mqtttest.Connect(t, d.TCPAddr, "metered", 30)
+	c.Request("Login/Handler_Login/1", `{"userName":"m","passWord":"x"}`)
+	c.Request("Login/Handler_Login/2", `{"userName":""}`)
+	c.Request("Probe/Handler_Panic/3", `{}`)
+	c.Request("Probe/Handler_Hang/4", `{}`) // abandoned at 300 ms
+	lazy := mqtttest.Connect(t, d.TCPAddr, "lazy-metered", 0)
+	var lazyID string
+	for _, s := range d.Gate.Sessions() {
+		if s.ClientID == "lazy-metered" {
+			lazyID = s.SessionID
+		}
+	}
+	big := []byte(strings.Repeat("z", 60000))
+	poll(t, "lazy reader dropped", func() bool {
+		_ = d.Gate.Send(t.Context(), lazyID, "Chat/OnSay", big)
+		return d.Gate.Stats().SlowClosed > 0
+	})
+	_ = lazy
+	after := scrape(t, d, token)
+	const gate = "gate=127.0.0.1:Gate"
+	for _, tc := range []struct {
+		series string
+		delta  float64
+	}{
+		{`mqant_rpc_handled_total{method=Handler_Login,module=Login,outcome=ok}`, 1},
+		{`mqant_rpc_handled_total{method=Handler_Login,module=Login,outcome=remote}`, 1},
+		{`mqant_rpc_handled_total{method=Handler_Panic,module=Probe,outcome=panic}`, 1},
+		{`mqant_rpc_handler_duration_seconds{method=Handler_Login,module=Login}count`, 2},
+		{`mqant_gate_requests_total{` + gate + `}`, 4},
+		{`mqant_gate_calls_abandoned_total{` + gate + `}`, 1},
+		{`mqant_gate_slow_readers_closed_total{` + gate + `}`, 1},
+		{`mqant_gate_accepted_total{` + gate + `}`, 2},
+	} {
+		if got := after[tc.series] - before[tc.series]; got != tc.delta {
+			t.Errorf("%s moved by %v, want %v", tc.series, got, tc.delta)
+		}
+	}
+	if after[`mqant_gate_connections{`+gate+`}`] != 1 {
+		t.Errorf("mqant_gate_connections = %v, want 1 (the lazy reader was dropped)", after[`mqant_gate_connections{`+gate+`}`])
+	}
+	if after["go_goroutines{}"] == 0 || after["process_resident_memory_bytes{}"] == 0 {
+		t.Error("Go runtime and process collectors missing")
+	}
+}
