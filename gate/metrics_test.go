@@ -96,6 +96,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		return d.Gate.Stats().SlowClosed > 0
 	})
 	_ = lazy
+	poll(t, "the lazy reader unregistered", func() bool { return d.Gate.Stats().Connections == 1 })
 	after := scrape(t, d, token)
 	const gate = "gate=127.0.0.1:Gate"
 	for _, tc := range []struct {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/gate/packets"
+	"github.com/mqantgen/mqantgen/internal/rabbittest"
 	"github.com/mqantgen/mqantgen/internal/syncbuf"
 )
 
@@ -267,17 +268,13 @@ func describe(pids []int) []string {
 	return out
 }
 
-// freePorts returns n ports that were free a moment ago on 127.0.0.1.
+// freePorts returns n ports below the ephemeral range that were free a
+// moment ago: the script binds them a minute later, after its builds.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := rabbittest.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }

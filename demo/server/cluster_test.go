@@ -113,20 +113,14 @@ func startServer(t *testing.T, dir, name, bin string, args ...string) {
 	})
 }
 
+// freePorts returns n ports below the ephemeral range, free a moment ago:
+// the processes that bind them start seconds later, while the test's own
+// connections draw from the ephemeral range.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ports, err := rabbittest.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }

@@ -37,6 +37,22 @@ func startOnSpawner(cmd *exec.Cmd) error {
 	return <-errc
 }
 
+// FreePorts returns n distinct ports free a moment ago, picked below the
+// ephemeral range (see freePort): for tests that hand ports to processes
+// which bind them much later, when outgoing connections would often have
+// taken a port from the ephemeral range meanwhile.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		p, err := freePort(ports...)
+		if err != nil {
+			return nil, err
+		}
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
 // freePort returns a port free on every local address, other than exclude.
 // It picks below the ephemeral range, so outgoing connections do not take a
 // broker's port while it is down between StopBroker and StartAgain.
