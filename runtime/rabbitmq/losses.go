@@ -20,10 +20,16 @@ type Stats struct {
 	NoReplyNacked int64
 	// NoReplyExpired: no-reply calls this sender had published into an
 	// instance queue that expired with them in it (its process never came
-	// back): lost, after their publish was confirmed. An estimate: the
-	// queue's message count at the last probe (which counts other senders'
-	// calls too) plus what this sender pushed after it.
+	// back in time): lost, after their publish was confirmed. Counted at
+	// each check of a queue without consumer (what its message TTL dropped
+	// since the last check) and when it is gone (what it held). An
+	// estimate: queue message counts include other senders' calls.
 	NoReplyExpired int64
+	// NoReplyUnserved: no-reply calls failed at once (runtime.ErrNotFound)
+	// because their instance queue had had no consumer for at least the
+	// instance queue expiry: its process is gone, and the queue's message
+	// TTL would drop them.
+	NoReplyUnserved int64
 	// Waited: calls this process found waiting in its instance queue when
 	// it consumed it (after a reconnect, or left by a predecessor with the
 	// same id); they are delivered now, not lost.
@@ -41,14 +47,14 @@ type Stats struct {
 }
 
 type stats struct {
-	noReplyReturned, noReplyNacked, noReplyExpired, waited, redeliveredRefused, redeliveredRun, droppedAtStop atomic.Int64
+	noReplyReturned, noReplyNacked, noReplyExpired, noReplyUnserved, waited, redeliveredRefused, redeliveredRun, droppedAtStop atomic.Int64
 }
 
 // Stats returns the transport's loss counters.
 func (t *Transport) Stats() Stats {
 	s := &t.stats
 	return Stats{NoReplyReturned: s.noReplyReturned.Load(), NoReplyNacked: s.noReplyNacked.Load(),
-		NoReplyExpired: s.noReplyExpired.Load(), Waited: s.waited.Load(),
+		NoReplyExpired: s.noReplyExpired.Load(), NoReplyUnserved: s.noReplyUnserved.Load(), Waited: s.waited.Load(),
 		RedeliveredRefused: s.redeliveredRefused.Load(), RedeliveredRun: s.redeliveredRun.Load(),
 		DroppedAtStop: s.droppedAtStop.Load()}
 }

@@ -251,3 +251,60 @@ func TestPushesToDeadGateReported(t *testing.T) {
 	}
 	t.Logf("dead gate: %d pushes confirmed into its queue, %d counted lost when it expired, then returned: %+v", pushes, st.NoReplyExpired, sender.Stats())
 }
+
+// Fault 6, the gate process dies while pushes to it go on: the senders'
+// checks renew its queue's lease, so the queue stays and its message TTL
+// drops the pushes. Every push confirmed into it is counted lost, and once
+// it has been without consumer for the expiry, new pushes fail at once.
+func TestContinuousPushesToDeadGateCounted(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	const expiry = 1500 * time.Millisecond
+	c := startCluster(t, 5*time.Second)
+	sender := c.trs["caller"]
+	sender.SetInstanceQueueExpiry(expiry)
+	t.Cleanup(func() { sender.SetInstanceQueueExpiry(rabbitmq.DefaultInstanceQueueExpiry) })
+	gtr, sink := startGate(t, c.logs, "gcont", expiry)
+	to := runtime.Target{Type: "Gate", ID: "gcont"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := sender.Invoke(ctx, to, &runtime.Request{Fn: "Push", NoReply: true, Raw: []byte("0")})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "push 0 handled", func() bool { return sink.has(0) })
+	_ = gtr.Close() // the process dies: no graceful stop, its queue stays
+	before := sender.Stats()
+
+	p := startPusher(sender, to, 20*time.Millisecond)
+	t0 := time.Now()
+	pollWithin(t, 30*time.Second, "pushes for 5 expiries", func() bool { return time.Since(t0) > 5*expiry })
+	p.end()
+	p.mu.Lock()
+	confirmed := len(p.ok)
+	notFound := 0
+	for n, err := range p.failed {
+		if errors.Is(err, runtime.ErrNotFound) {
+			notFound++
+		} else {
+			t.Errorf("push %d failed with %v", n, err)
+		}
+	}
+	p.mu.Unlock()
+	// The last ones are counted when the queue, no longer checked, expires.
+	pollWithin(t, 3*expiry+5*time.Second, "every confirmed push counted lost", func() bool {
+		return sender.Stats().NoReplyExpired-before.NoReplyExpired >= int64(confirmed)-2
+	})
+	st := sender.Stats()
+	expired := st.NoReplyExpired - before.NoReplyExpired
+	t.Logf("dead gate, a push every 20ms for %v: %d confirmed, %d counted expired, %d failed at once (not found): %+v",
+		5*expiry, confirmed, expired, notFound, st)
+	if d := expired - int64(confirmed); d < -2 || d > 2 {
+		t.Errorf("%d pushes confirmed into the dead gate's queue, %d counted lost", confirmed, expired)
+	}
+	if notFound == 0 || st.NoReplyUnserved+st.NoReplyReturned-before.NoReplyUnserved-before.NoReplyReturned != int64(notFound) {
+		t.Errorf("%d pushes failed at once, counted %d refused + %d returned", notFound, st.NoReplyUnserved-before.NoReplyUnserved, st.NoReplyReturned-before.NoReplyReturned)
+	}
+	if logLines(c.logs, "no-reply call not sent", "mqant.i.gcont") == 0 {
+		t.Error("the refused pushes are not logged")
+	}
+}

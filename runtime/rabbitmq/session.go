@@ -339,6 +339,15 @@ func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Conf
 }
 
 func (s *session) publishNR(ctx context.Context, to runtime.Target, msg amqp.Publishing) error {
+	if to.ID != "" {
+		q := queueFor(to)
+		if refuse, unserved := s.t.pushes.refuse(q, s.t.instanceQueueExpiry()); refuse {
+			s.t.stats.noReplyUnserved.Add(1)
+			s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not sent: its instance queue has had no consumer for longer than its expiry (the process is gone)", q, 1,
+				"unservedFor", unserved.Round(time.Millisecond))
+			return notFound(to)
+		}
+	}
 	w := &nrWaiter{id: msg.CorrelationId, to: to, ch: make(chan error, 1)}
 	s.nrPublish.Lock()
 	tag := s.nrCh.GetNextPublishSeqNo()

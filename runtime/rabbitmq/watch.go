@@ -175,8 +175,12 @@ type pushTarget struct {
 
 // pushProbeEvery is how often a queue pushed to is checked. Each check is
 // a passive declare, which renews the queue's lease (x-expires): a dead
-// instance's queue lives while pushes to it go on, and its x-message-ttl
-// bounds what it holds.
+// instance's queue lives while pushes to it are checked, and its
+// x-message-ttl drops what it holds one expiry after it arrived. So while
+// a queue has no consumer, what left it between two checks left by the
+// TTL: each check counts it lost. Once a queue has been without consumer
+// for the expiry, new pushes to it fail at once (pushWatch.refuse) and it
+// is no longer checked until it should have expired.
 const pushProbeEvery = time.Second
 
 // pushed notes a push to instance queue q, confirmed by the broker.
@@ -196,20 +200,35 @@ func (w *pushWatch) pushed(q string) {
 	w.mu.Unlock()
 }
 
+// refuse reports whether a push to instance queue q is failed at once:
+// the queue has been without consumer for at least expiry (its process
+// did not come back in time; the queue's TTL would drop the push).
+func (w *pushWatch) refuse(q string, expiry time.Duration) (bool, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.qs[q]
+	if p == nil || !p.unserved {
+		return false, 0
+	}
+	d := time.Since(p.since)
+	return d >= expiry, d
+}
+
 // due returns the queues to check now, forgetting served, quiet ones.
-// An unserved queue no longer pushed to is checked once more after it
-// should have expired (a check earlier would renew its lease): gone, its
-// pushes are counted lost.
+// An unserved queue no longer pushed to (or refused: unserved past the
+// expiry) is checked once more after it should have expired (a check
+// earlier would renew its lease): gone, its pushes are counted lost.
 func (w *pushWatch) due(now time.Time, expiry time.Duration) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var qs []string
 	for q, p := range w.qs {
 		quiet := now.Sub(p.last) > pushProbeEvery
+		refusing := p.unserved && now.Sub(p.since) >= expiry
 		switch {
 		case !p.unserved && quiet:
 			delete(w.qs, q)
-		case p.unserved && quiet:
+		case p.unserved && (quiet || refusing):
 			if now.Sub(p.probed) >= expiry+pushProbeEvery {
 				qs = append(qs, q)
 			}
@@ -244,12 +263,22 @@ func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue) {
 		return
 	case dq.Consumers == 0:
 		first := !p.unserved
+		expired := 0
 		if first {
 			p.unserved, p.since = true, time.Now()
+		} else {
+			// Nobody consumes: what left the queue since the last check
+			// was dropped by its message TTL.
+			expired = max(p.waiting+p.sent-dq.Messages, 0)
 		}
 		p.waiting, p.sent = dq.Messages, 0
 		since := p.since
 		w.mu.Unlock()
+		if expired > 0 {
+			t.stats.noReplyExpired.Add(int64(expired))
+			t.losses.log(t.log, slog.LevelError, "pushes lost: they expired in an instance queue without consumer (its process did not come back in time)", q, expired,
+				"unservedFor", time.Since(since).Round(time.Millisecond), "queueExpiry", t.instanceQueueExpiry())
+		}
 		t.losses.log(t.log, slog.LevelWarn, "pushes wait in an instance queue without consumer: delivered if its process comes back, lost otherwise", q, 0,
 			"waiting", dq.Messages, "unservedFor", time.Since(since).Round(time.Millisecond), "queueExpiry", t.instanceQueueExpiry())
 		return
