@@ -79,8 +79,10 @@ func NewApp(cfg *Config, opts Options) *App {
 		timeout = DefaultRPCTimeout
 	}
 	reg := newRegistry()
-	return &App{cfg: cfg, opts: opts, log: opts.Logger, local: NewInProc(), timeout: timeout,
+	a := &App{cfg: cfg, opts: opts, log: opts.Logger, local: NewInProc(), timeout: timeout,
 		factories: map[string]func() Module{}, registry: reg, rpc: newRPCMetrics(reg)}
+	a.drainToRemote()
+	return a
 }
 
 // Register declares a module type and how to make an instance of it.
@@ -114,7 +116,18 @@ func (a *App) ServerIDs(typ string) []string {
 
 // SetRemote sets the transport for instances outside this process. Call it
 // before Start.
-func (a *App) SetRemote(t Transport) { a.opts.Remote = t }
+func (a *App) SetRemote(t Transport) {
+	a.opts.Remote = t
+	a.drainToRemote()
+}
+
+// drainToRemote passes Options.DrainTimeout to a remote transport that
+// bounds its own graceful stops (the RabbitMQ transport does).
+func (a *App) drainToRemote() {
+	if d, ok := a.opts.Remote.(interface{ SetDrainTimeout(time.Duration) }); ok {
+		d.SetDrainTimeout(a.opts.DrainTimeout)
+	}
+}
 
 // RunsEverything reports whether this process runs every configured
 // instance, in which case in-process RPC is all it needs.

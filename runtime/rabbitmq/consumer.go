@@ -141,21 +141,61 @@ func (c *consumer) consume(q string) error {
 	c.mu.Lock()
 	c.tags[tag] = q
 	c.mu.Unlock()
-	c.serveG.Add(1)
+	// One goroutine takes deliveries off the client library as they
+	// arrive and notes when; another serves them. A call handed back at a
+	// graceful stop then carries what is left of its deadline, not all of
+	// it. The broker sends at most prefetch unacknowledged deliveries per
+	// consumer, so buf never holds the reader up for long.
+	buf := make(chan received, prefetch)
+	c.serveG.Add(2)
 	go func() {
 		defer c.serveG.Done()
+		defer close(buf)
 		// Ends when the consumer is cancelled (after the deliveries
 		// already buffered) or its channel closes.
 		for d := range deliveries {
+			buf <- received{d, time.Now()}
+		}
+	}()
+	go func() {
+		defer c.serveG.Done()
+		for rd := range buf {
+			d := rd.d
 			a.register(d.DeliveryTag)
-			if c.stopping.Load() && q == c.tq() {
-				c.handBack(a, d)
+			// A redelivered call may have run at the instance that died
+			// with it: it goes through serve's refusal, not handed back
+			// as a fresh message another instance would run again.
+			if c.stopping.Load() && q == c.tq() && !d.Redelivered {
+				c.handBack(a, d, rd.at)
 				continue
 			}
 			c.s.serve(c.e, a, d, inst, ours)
 		}
 	}()
 	return nil
+}
+
+// received is a delivery and when it reached this process.
+type received struct {
+	d  amqp.Delivery
+	at time.Time
+}
+
+// waitBounded waits for wg until deadline; false if it did not end.
+func waitBounded(wg *sync.WaitGroup, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // run keeps the endpoint consuming until stop or the session ends.
@@ -235,7 +275,10 @@ func (c *consumer) drop() {
 	if ch != nil {
 		_ = ch.Close()
 	}
-	c.serveG.Wait()
+	// Bounded: a handler that never returns holds its delivery loop.
+	if !waitBounded(&c.serveG, time.Now().Add(c.s.t.drainTimeout())) {
+		c.s.t.log.Warn("a handler still runs on the dropped consumer channel; going on without it", "id", c.e.id)
+	}
 }
 
 // stop ends consuming gracefully: cancel the consumers so the broker sends
@@ -262,8 +305,13 @@ func (c *consumer) stop(drain time.Duration) {
 			c.s.t.log.Debug("consumer cancel failed", "id", c.e.id, "err", err)
 		}
 	}
-	c.serveG.Wait() // deliveries buffered before the cancel-ok are served or handed back
-	if !a.waitIdle(time.Now().Add(drain)) {
+	deadline := time.Now().Add(drain)
+	// Deliveries buffered before the cancel-ok are served or handed back;
+	// a handler that does not return holds its loop: bounded by drain.
+	if !waitBounded(&c.serveG, deadline) {
+		c.s.t.log.Warn("calls still being delivered to handlers when the drain time ran out; closing anyway (unacknowledged calls go back redelivered, and are refused)", "id", c.e.id)
+	}
+	if !a.waitIdle(deadline) {
 		c.s.t.log.Warn("calls still running when the consumer closed; they are not run again elsewhere", "id", c.e.id, "running", a.running())
 	}
 	close(a.stop)
@@ -282,8 +330,34 @@ func (c *consumer) stop(drain time.Duration) {
 
 // handBack returns a call that never started to its type queue as a new
 // message, so another instance runs it: requeueing it would mark it
-// redelivered, and it would be refused as possibly run.
-func (c *consumer) handBack(a *acker, d amqp.Delivery) {
+// redelivered, and it would be refused as possibly run. It carries what is
+// left of its deadline after waiting here since at; a call with nothing
+// left is answered with a timeout instead.
+func (c *consumer) handBack(a *acker, d amqp.Delivery, at time.Time) {
+	if d.Expiration != "" {
+		ms, err := strconv.ParseInt(d.Expiration, 10, 64)
+		if err == nil {
+			left := ms - time.Since(at).Milliseconds()
+			if left <= 0 {
+				c.s.t.log.Debug("call not handed back: its deadline passed while it waited at the stopping instance", "id", c.e.id)
+				if d.ReplyTo != "" {
+					fn := "?"
+					if call, err := decodeCall(d.Body); err == nil {
+						fn = call.fn
+					}
+					rep := runtime.Reply{Err: runtime.Errorf(runtime.ErrTimeout, "call %s: deadline exceeded while its instance stopped", fn)}
+					if err := c.s.reply(d.ReplyTo, d.CorrelationId, rep); err != nil {
+						c.s.t.log.Warn("reply not sent", "fn", fn, "err", err)
+					}
+				}
+				a.complete(d.DeliveryTag)
+				return
+			}
+			if body, err := withTimeout(d.Body, uint64(left)); err == nil {
+				d.Body, d.Expiration = body, strconv.FormatInt(left, 10)
+			}
+		}
+	}
 	if err := c.s.republish(d); err != nil {
 		c.s.t.log.Warn("call could not be handed back; the broker redelivers it", "id", c.e.id, "err", err)
 		return // left unacknowledged: the channel's close requeues it

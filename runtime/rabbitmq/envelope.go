@@ -200,3 +200,21 @@ func decodeReply(body []byte) runtime.Reply {
 	}
 	return runtime.Reply{Raw: raw}
 }
+
+// withTimeout returns a call envelope with its timeout replaced by ms: the
+// version, flags and old timeout are the head, the rest stays as it is.
+func withTimeout(body []byte, ms uint64) ([]byte, error) {
+	r := &reader{b: body}
+	if v := r.byte(); r.err == nil && v != envelopeVersion {
+		return nil, fmt.Errorf("call envelope version %d, want %d", v, envelopeVersion)
+	}
+	flags := r.byte()
+	r.uvarint()
+	if r.err != nil {
+		return nil, fmt.Errorf("call envelope: %w", r.err)
+	}
+	b := make([]byte, 0, len(body)+binary.MaxVarintLen64)
+	b = append(b, envelopeVersion, flags)
+	b = binary.AppendUvarint(b, ms)
+	return append(b, r.b...), nil
+}

@@ -51,3 +51,13 @@ func WriteTimeout(d time.Duration) time.Duration {
 	writeTimeout = d
 	return old
 }
+
+// ConsumerStopping returns whether instance id's current consumer has
+// begun its graceful stop.
+func ConsumerStopping(t *Transport, id string) func() bool {
+	s := t.current()
+	s.smu.Lock()
+	c := s.consumers[id]
+	s.smu.Unlock()
+	return c.stopping.Load
+}

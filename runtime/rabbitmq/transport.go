@@ -47,7 +47,8 @@ type Transport struct {
 	losses  lossLog
 	pushes  pushWatch
 	// DrainTimeout bounds how long closing an endpoint waits for the calls
-	// it holds to finish. Set it before Listen.
+	// it holds to finish. Set it before Listen, or with SetDrainTimeout
+	// (runtime.App does, from its Options.DrainTimeout).
 	DrainTimeout time.Duration
 	queueExpiry  atomic.Int64 // SetInstanceQueueExpiry
 
@@ -102,6 +103,23 @@ const DefaultInstanceQueueExpiry = 60 * time.Second
 // Every process of a cluster must use the same value (a queue declared
 // with other arguments is refused), so set it before Listen.
 func (t *Transport) SetInstanceQueueExpiry(d time.Duration) { t.queueExpiry.Store(int64(d)) }
+
+// SetDrainTimeout sets DrainTimeout; safe while endpoints run. runtime.App
+// calls it with Options.DrainTimeout when the transport is its remote.
+func (t *Transport) SetDrainTimeout(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t.mu.Lock()
+	t.DrainTimeout = d
+	t.mu.Unlock()
+}
+
+func (t *Transport) drainTimeout() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.DrainTimeout
+}
 
 func (t *Transport) instanceQueueExpiry() time.Duration { return time.Duration(t.queueExpiry.Load()) }
 
@@ -253,10 +271,10 @@ func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, erro
 	return closerFunc(func() error {
 		t.mu.Lock()
 		delete(t.endpoints, id)
-		s := t.sess
+		s, drain := t.sess, t.DrainTimeout
 		t.mu.Unlock()
 		if s != nil {
-			s.unlisten(id, t.DrainTimeout)
+			s.unlisten(id, drain)
 		}
 		return nil
 	}), nil
