@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,18 +68,6 @@ func (c *consumer) attach() (closed chan *amqp.Error, cancels chan string, err e
 	cancels = ch.NotifyCancel(make(chan string, 4))
 	fail := func(err error) (chan *amqp.Error, chan string, error) {
 		_ = ch.Close()
-		var ae *amqp.Error
-		if errors.As(err, &ae) {
-			switch ae.Code {
-			// The instance queue's exclusive consumer is another
-			// connection's (ACCESS_REFUSED); RESOURCE_LOCKED: an older
-			// version holds it as an exclusive queue.
-			case amqp.AccessRefused, amqp.ResourceLocked:
-				return nil, nil, errDuplicate
-			case amqp.PreconditionFailed:
-				return nil, nil, fmt.Errorf("%w (queue %s exists with other properties, declared by an older version or by hand: delete it, rabbitmqctl delete_queue %s)", err, c.iq(), c.iq())
-			}
-		}
 		return nil, nil, err
 	}
 	if err := ch.Qos(prefetch, 0, false); err != nil {
@@ -95,6 +84,30 @@ func (c *consumer) attach() (closed chan *amqp.Error, cancels chan string, err e
 		}
 	}
 	return closed, cancels, nil
+}
+
+// queueErr says what failed on queue q: declaring it (declare) or
+// consuming it. Only the instance queue's exclusive consume refused
+// (ACCESS_REFUSED: another connection consumes it) and its declare locked
+// (RESOURCE_LOCKED: an older version holds it as an exclusive queue) mean
+// a duplicate; a permission refused is the user's.
+func (c *consumer) queueErr(q string, err error, declare bool) error {
+	var ae *amqp.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	inst := q == c.iq()
+	switch {
+	case inst && declare && ae.Code == amqp.ResourceLocked:
+		return errDuplicate
+	case inst && !declare && ae.Code == amqp.AccessRefused && !strings.Contains(ae.Reason, "refused for user"):
+		return errDuplicate
+	case ae.Code == amqp.PreconditionFailed:
+		return fmt.Errorf("%w (queue %s exists with other properties, declared by an older version, another instance queue expiry or by hand: delete it, rabbitmqctl delete_queue %s)", err, q, q)
+	case ae.Code == amqp.AccessRefused:
+		return fmt.Errorf("%w (queue %s: the broker user lacks permission to declare or consume it)", err, q)
+	}
+	return fmt.Errorf("%w (queue %s)", err, q)
 }
 
 func (c *consumer) iq() string { return instancePrefix + c.e.id }
@@ -117,12 +130,12 @@ func (c *consumer) consume(q string) error {
 	}
 	dq, err := ch.QueueDeclare(q, false, !inst, false, false, args)
 	if err != nil {
-		return err
+		return c.queueErr(q, err, true)
 	}
 	tag := c.s.t.prefix + c.e.id + "." + strconv.FormatUint(c.seq.Add(1), 10)
 	deliveries, err := ch.Consume(q, tag, false, inst, false, false, nil)
 	if err != nil {
-		return err
+		return c.queueErr(q, err, false)
 	}
 	// Redelivered calls may be run only when this process consumed the
 	// instance queue before (then they were delivered to it, and callLog
@@ -202,16 +215,31 @@ func waitBounded(wg *sync.WaitGroup, deadline time.Time) bool {
 func (c *consumer) run(closed chan *amqp.Error, cancels chan string) {
 	defer close(c.done)
 	backoff := 100 * time.Millisecond
+	var dupSince, logged time.Time
 	for {
 		if closed == nil {
 			var err error
 			closed, cancels, err = c.attach()
 			if err != nil {
-				lvl := c.s.t.log.Warn
+				now := time.Now()
 				if errors.Is(err, errDuplicate) {
-					lvl = c.s.t.log.Error
+					if dupSince.IsZero() {
+						dupSince = now
+					}
+					// The broker may still hold the consumer of our dead
+					// connection until it notices (two heartbeats); past
+					// that, another process took this instance id over.
+					if now.Sub(dupSince) > time.Duration(takeoverAfter.Load()) {
+						c.s.takenOver(c, now.Sub(dupSince))
+						return
+					}
+				} else {
+					dupSince = time.Time{}
 				}
-				lvl("RPC endpoint cannot consume; retrying", "id", c.e.id, "err", err, "retryIn", backoff)
+				if now.Sub(logged) >= consumeRetryLogEvery {
+					logged = now
+					c.s.t.log.Warn("RPC endpoint cannot consume; retrying", "id", c.e.id, "err", err, "retryIn", backoff)
+				}
 				select {
 				case <-time.After(backoff):
 				case <-c.stopc:
@@ -222,6 +250,7 @@ func (c *consumer) run(closed chan *amqp.Error, cancels chan string) {
 				backoff = min(backoff*2, reconnectMax)
 				continue
 			}
+			dupSince, logged = time.Time{}, time.Time{}
 			backoff = 100 * time.Millisecond
 			c.s.t.log.Info("RPC endpoint consuming again", "id", c.e.id)
 		}

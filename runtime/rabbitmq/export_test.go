@@ -61,3 +61,34 @@ func ConsumerStopping(t *Transport, id string) func() bool {
 	s.smu.Unlock()
 	return c.stopping.Load
 }
+
+// SetBeforeResume runs f after a reconnect listed its endpoints, before
+// it starts them.
+func SetBeforeResume(f func()) {
+	if f == nil {
+		beforeResume.Store(nil)
+		return
+	}
+	beforeResume.Store(&f)
+}
+
+// SetListenWait and SetTakeoverAfter swap those bounds, returning the old.
+func SetListenWait(d time.Duration) time.Duration {
+	return time.Duration(listenWait.Swap(int64(d)))
+}
+
+func SetTakeoverAfter(d time.Duration) time.Duration {
+	return time.Duration(takeoverAfter.Swap(int64(d)))
+}
+
+// Consuming reports whether instance id has a consumer on t's session.
+func Consuming(t *Transport, id string) bool {
+	s := t.current()
+	if s == nil {
+		return false
+	}
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	_, ok := s.consumers[id]
+	return ok
+}

@@ -65,7 +65,7 @@ type nrWaiter struct {
 }
 
 func (t *Transport) connect() (*session, error) {
-	conn, err := amqp.DialConfig(t.uri, amqp.Config{Heartbeat: 5 * time.Second, Locale: "en_US",
+	conn, err := amqp.DialConfig(t.uri, amqp.Config{Heartbeat: heartbeat, Locale: "en_US",
 		Properties: amqp.Table{"connection_name": t.name}, Dial: dialWithDeadlines})
 	if err != nil {
 		return nil, t.scrub(err)

@@ -51,6 +51,7 @@ type Transport struct {
 	// (runtime.App does, from its Options.DrainTimeout).
 	DrainTimeout time.Duration
 	queueExpiry  atomic.Int64 // SetInstanceQueueExpiry
+	onTaken      atomic.Pointer[func(id string, err error)]
 
 	mu        sync.Mutex
 	sess      *session // nil while disconnected
@@ -67,6 +68,54 @@ type endpoint struct {
 	typ, id string
 	ep      runtime.Endpoint
 	calls   *callLog // calls from the instance queue that reached ep
+	closed  bool     // its closer ran; guarded by Transport.mu
+
+	// first gets the outcome of its first start: nil, or errDuplicate.
+	first     chan error
+	firstOnce sync.Once
+	returned  atomic.Bool // Listen returned without that outcome
+}
+
+// settle delivers the outcome of the endpoint's first start.
+func (e *endpoint) settle(err error) { e.firstOnce.Do(func() { e.first <- err }) }
+
+// endpointClosed reports whether e's closer ran.
+func (t *Transport) endpointClosed(e *endpoint) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return e.closed
+}
+
+// refuse drops endpoint e, a duplicate: Listen returns the error, or when
+// it returned already (the transport was not connected), it is logged
+// and reported to OnInstanceTaken.
+func (t *Transport) refuse(e *endpoint, err error) {
+	t.mu.Lock()
+	if t.endpoints[e.id] == e {
+		delete(t.endpoints, e.id)
+	}
+	t.mu.Unlock()
+	e.settle(err)
+	if e.returned.Load() {
+		t.log.Error("instance id served by another process: refused on connecting; this process does not serve it (two processes run the same module id)",
+			"id", e.id, "queue", instancePrefix+e.id)
+		t.instanceTaken(e.id, err)
+	}
+}
+
+// SetOnInstanceTaken sets f to be called, on a goroutine of its own, when
+// this process cannot serve an instance id it listens on because another
+// process serves it: found when the connection came up after Listen had
+// returned, or after a reconnect, when another connection consumes the
+// instance queue for longer than the broker takes to notice a dead
+// connection. The endpoint is then dropped: the process should stop (or
+// alert), it is one of two running the same module id.
+func (t *Transport) SetOnInstanceTaken(f func(id string, err error)) { t.onTaken.Store(&f) }
+
+func (t *Transport) instanceTaken(id string, err error) {
+	if f := t.onTaken.Load(); f != nil && *f != nil {
+		go (*f)(id, runtime.Errorf(runtime.ErrTransport, "rabbitmq: instance %s: %v (queue %s is consumed by another connection: two processes run the same module Id)", id, err, instancePrefix+id))
+	}
 }
 
 // New returns a transport that connects to uri in the background and
@@ -161,6 +210,27 @@ func (t *Transport) current() *session {
 	return t.sess
 }
 
+// heartbeat is the AMQP heartbeat asked for: the broker notices a dead
+// connection (and frees its exclusive consumers) within about two.
+const heartbeat = 5 * time.Second
+
+// takeoverAfter is how long the instance queue may stay consumed by
+// another connection after a reconnect before this process concludes that
+// another process took its instance id over.
+var takeoverAfter = newDuration(2*heartbeat + time.Second)
+
+func newDuration(d time.Duration) *atomic.Int64 {
+	var a atomic.Int64
+	a.Store(int64(d))
+	return &a
+}
+
+// listenWait bounds how long Listen waits for a connection.
+var listenWait = newDuration(5 * time.Second)
+
+// consumeRetryLogEvery bounds how often a consumer retrying logs.
+const consumeRetryLogEvery = 5 * time.Second
+
 // reconnectMax caps the wait between attempts to reach the broker: a
 // restarted broker is in service again within about this.
 const reconnectMax = 400 * time.Millisecond
@@ -168,6 +238,10 @@ const reconnectMax = 400 * time.Millisecond
 // afterConnect is a test hook: it runs between a connect and the session
 // going live, where an endpoint used to be able to slip through.
 var afterConnect atomic.Pointer[func()]
+
+// beforeResume is a test hook: it runs after a reconnect took its list of
+// endpoints, before it starts them.
+var beforeResume atomic.Pointer[func()]
 
 // supervise connects, waits for the connection to fail, fails what was
 // waiting on it, and connects again with backoff, until Close.
@@ -218,13 +292,16 @@ func (t *Transport) supervise() {
 			eps = append(eps, e)
 		}
 		t.mu.Unlock()
+		if f := beforeResume.Load(); f != nil {
+			(*f)()
+		}
 		// After publishing the session: an endpoint that Listen adds from
 		// now on sees it and consumes at once; one added before is in eps.
 		for _, e := range eps {
 			// Not refused here: the broker may not yet have noticed that
 			// our previous connection is gone, and still hold its
 			// consumer; the consumer retries (and logs) until it is ours.
-			s.resume(e)
+			_ = s.start(e)
 		}
 		t.readyOnce.Do(func() { close(t.ready) })
 		t.log.Info("broker connected", "uri", redact(t.uri), "name", t.name)
@@ -251,7 +328,7 @@ func (t *Transport) supervise() {
 // process already serves instance id, Listen fails (and the App does not
 // start). Closing the endpoint stops it gracefully (consumer.stop).
 func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, error) {
-	e := &endpoint{typ: typ, id: id, ep: ep, calls: newCallLog()}
+	e := &endpoint{typ: typ, id: id, ep: ep, calls: newCallLog(), first: make(chan error, 1)}
 	t.mu.Lock()
 	if _, dup := t.endpoints[id]; dup {
 		t.mu.Unlock()
@@ -261,16 +338,32 @@ func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, erro
 	s := t.sess
 	t.mu.Unlock()
 	if s != nil {
-		if err := s.listen(e); err != nil {
-			t.mu.Lock()
-			delete(t.endpoints, id)
-			t.mu.Unlock()
-			return nil, runtime.Errorf(runtime.ErrTransport, "rabbitmq: instance %s: %v (queue %s is consumed by another connection: two processes run the same module Id)", id, err, instancePrefix+id)
+		_ = s.start(e)
+	}
+	// Disconnected, the supervisor starts it on connecting: wait for that
+	// a while, so that a duplicate is refused here rather than later.
+	timer := time.NewTimer(time.Duration(listenWait.Load()))
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-e.first:
+	case <-timer.C:
+		e.returned.Store(true)
+		select {
+		case err = <-e.first:
+		default:
+			t.log.Warn("RPC endpoint not consuming yet: no broker connection; a duplicate instance id is refused (logged, OnInstanceTaken) when it connects", "id", id, "waited", time.Duration(listenWait.Load()))
 		}
+	}
+	if err != nil {
+		return nil, runtime.Errorf(runtime.ErrTransport, "rabbitmq: instance %s: %v (queue %s is consumed by another connection: two processes run the same module Id)", id, err, instancePrefix+id)
 	}
 	return closerFunc(func() error {
 		t.mu.Lock()
-		delete(t.endpoints, id)
+		e.closed = true
+		if t.endpoints[id] == e {
+			delete(t.endpoints, id)
+		}
 		s, drain := t.sess, t.DrainTimeout
 		t.mu.Unlock()
 		if s != nil {

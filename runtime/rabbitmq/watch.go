@@ -292,17 +292,14 @@ func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue) {
 	}
 }
 
-// listen starts consuming for an endpoint on this session, once. The
-// first attach is synchronous, so a duplicate instance id is reported to
-// the caller; other failures are retried in the background.
-func (s *session) listen(e *endpoint) error { return s.start(e, true) }
-
-// resume is listen after a reconnect: every failure, a duplicate too, is
-// retried in the background (the broker may still hold the consumer of
-// the connection that just died, until it notices).
-func (s *session) resume(e *endpoint) { _ = s.start(e, false) }
-
-func (s *session) start(e *endpoint, refuseDuplicate bool) error {
+// start consumes for an endpoint on this session, once. A duplicate
+// instance id is refused (the endpoint is dropped, and Listen or the
+// OnInstanceTaken callback says so) while this process has never consumed
+// the instance queue: then the consumer is another process's. After that
+// (a reconnect), it is retried in the background: the broker may still
+// hold the consumer of our connection that just died, until it notices.
+// Other failures are retried in the background.
+func (s *session) start(e *endpoint) error {
 	s.smu.Lock()
 	if _, ok := s.consumers[e.id]; ok {
 		s.smu.Unlock()
@@ -311,12 +308,19 @@ func (s *session) start(e *endpoint, refuseDuplicate bool) error {
 	c := s.newConsumer(e)
 	s.consumers[e.id] = c
 	s.smu.Unlock()
-	closed, cancels, err := c.attach()
-	if refuseDuplicate && errors.Is(err, errDuplicate) {
-		s.smu.Lock()
-		delete(s.consumers, e.id)
-		s.smu.Unlock()
+	// The endpoint may have been closed since the caller saw it: its
+	// closer, which marks it closed under t.mu before it looks for the
+	// consumer, would not find this one.
+	if s.t.endpointClosed(e) {
+		s.forget(c)
 		close(c.done)
+		return nil
+	}
+	closed, cancels, err := c.attach()
+	if errors.Is(err, errDuplicate) && !e.calls.consumed.Load() {
+		s.forget(c)
+		close(c.done)
+		s.t.refuse(e, err)
 		return err
 	}
 	if err != nil {
@@ -325,12 +329,37 @@ func (s *session) start(e *endpoint, refuseDuplicate bool) error {
 	} else {
 		s.t.log.Debug("RPC endpoint consuming", "id", e.id, "queues", c.iq()+","+c.tq())
 	}
+	e.settle(nil)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		c.run(closed, cancels)
 	}()
 	return nil
+}
+
+// forget removes consumer c from the session, if it is still there.
+func (s *session) forget(c *consumer) {
+	s.smu.Lock()
+	if s.consumers[c.e.id] == c {
+		delete(s.consumers, c.e.id)
+	}
+	s.smu.Unlock()
+}
+
+// takenOver ends a consumer whose instance queue another connection has
+// consumed for longer than our dead connection could hold it: another
+// process serves this instance id now.
+func (s *session) takenOver(c *consumer, d time.Duration) {
+	s.forget(c)
+	s.t.mu.Lock()
+	if s.t.endpoints[c.e.id] == c.e {
+		delete(s.t.endpoints, c.e.id)
+	}
+	s.t.mu.Unlock()
+	s.t.log.Error("instance id taken over by another process: its instance queue is consumed by another connection since this process reconnected; this process no longer serves it (two processes run the same module id; restart one)",
+		"id", c.e.id, "queue", c.iq(), "refusedFor", d.Round(time.Millisecond))
+	s.t.instanceTaken(c.e.id, errDuplicate)
 }
 
 // unlisten stops an endpoint's consumer gracefully.
