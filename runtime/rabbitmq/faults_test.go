@@ -426,6 +426,9 @@ func TestURIPasswordNeverShown(t *testing.T) {
 		"amqp://guest:s3cr3t-pw@127.0.0.1:notaport/",
 		"amqp://guest:s3cr3t-pw@127.0.0.1:1/%zz",
 		"amqp://guest:s3cr3t-pw@[::1/",
+		`amqp://guest:s3cr3t"pw@127.0.0.1:1/%zz`,
+		`amqp://guest:s3cr3t\pw@[::1/`,
+		"amqp://guest:s3cr3t\x01pw@127.0.0.1:notaport/",
 	} {
 		tr := rabbitmq.New(uri, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

@@ -446,10 +446,23 @@ func (t *Transport) scrub(err error) error {
 		return nil
 	}
 	pw := password(t.uri)
-	if pw == "" || !strings.Contains(err.Error(), pw) {
+	if pw == "" {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), pw, "***"))
+	// URL parse errors quote the URI with %q: a password with a quote, a
+	// backslash or an unprintable byte shows escaped.
+	text, found := err.Error(), false
+	for form, i := pw, 0; i < 3; i++ {
+		if strings.Contains(text, form) {
+			text, found = strings.ReplaceAll(text, form, "***"), true
+		}
+		q := strconv.Quote(form)
+		form = q[1 : len(q)-1]
+	}
+	if !found {
+		return err
+	}
+	return errors.New(text)
 }
 
 // password is the password part of an amqp URI, parsed leniently (the URI
