@@ -17,13 +17,18 @@
 // about half a second (a passive declare shows no consumer); a call to an
 // instance that never existed, or whose queue expired, comes back at once.
 // Pushes into a queue without consumer are logged by their sender, and
-// counted lost (Stats) when the queue expires with them.
+// counted lost (Stats) as its message TTL drops them or it expires with
+// them; once it has had no consumer for the expiry, pushes to it fail at
+// once (runtime.ErrNotFound). A graceful stop hands the calls it received
+// but did not start back to their type queue with what is left of their
+// deadline (never a redelivered one), bounded by the drain timeout.
 //
 // Calls travel in a small versioned binary envelope (envelope.go; the call
 // id is the AMQP correlation id) carrying the function, the session, the
 // JSON-encoded argument, the no-reply flag and the remaining time, never a
 // wall-clock deadline. The message's AMQP
-// expiration matches that remaining time, so the broker drops stale calls.
+// expiration of a call with a reply matches that remaining time, so the
+// broker drops stale calls; no-reply calls carry no expiration.
 // Replies come back by direct reply-to (amq.rabbitmq.reply-to). No-reply
 // calls go through a channel in confirm mode and wait for the broker's
 // confirm, so a no-reply call that cannot be delivered still fails.
