@@ -46,6 +46,10 @@ type consumer struct {
 	serveG sync.WaitGroup    // delivery loops of ch
 
 	stopping atomic.Bool   // graceful stop: deliveries from now on are handed back
+	// abandoned: a stop ran out of drain time and closes the channel; the
+	// deliveries still buffered go back to the broker (redelivered), so
+	// they are neither run nor handed back here.
+	abandoned atomic.Bool
 	stopc    chan struct{} // closed to end run
 	done     chan struct{} // run has returned
 	seq      atomic.Uint64 // consumer tags
@@ -174,6 +178,9 @@ func (c *consumer) consume(q string) error {
 		defer c.serveG.Done()
 		for rd := range buf {
 			d := rd.d
+			if c.abandoned.Load() {
+				continue
+			}
 			a.register(d.DeliveryTag)
 			// A redelivered call may have run at the instance that died
 			// with it: it goes through serve's refusal, not handed back
@@ -222,6 +229,12 @@ func (c *consumer) run(closed chan *amqp.Error, cancels chan string) {
 			closed, cancels, err = c.attach()
 			if err != nil {
 				now := time.Now()
+				if errors.Is(err, errDuplicate) && !c.e.calls.consumed.Load() {
+					// Never consumed by this process: another one's.
+					c.s.forget(c)
+					c.s.t.refuse(c.e, err)
+					return
+				}
 				if errors.Is(err, errDuplicate) {
 					if dupSince.IsZero() {
 						dupSince = now
@@ -338,6 +351,7 @@ func (c *consumer) stop(drain time.Duration) {
 	// Deliveries buffered before the cancel-ok are served or handed back;
 	// a handler that does not return holds its loop: bounded by drain.
 	if !waitBounded(&c.serveG, deadline) {
+		c.abandoned.Store(true)
 		c.s.t.log.Warn("calls still being delivered to handlers when the drain time ran out; closing anyway (unacknowledged calls go back redelivered, and are refused)", "id", c.e.id)
 	}
 	if !a.waitIdle(deadline) {

@@ -77,7 +77,10 @@ type endpoint struct {
 }
 
 // settle delivers the outcome of the endpoint's first start.
-func (e *endpoint) settle(err error) { e.firstOnce.Do(func() { e.first <- err }) }
+func (e *endpoint) settle(err error) (first bool) {
+	e.firstOnce.Do(func() { e.first <- err; first = true })
+	return first
+}
 
 // endpointClosed reports whether e's closer ran.
 func (t *Transport) endpointClosed(e *endpoint) bool {
@@ -95,8 +98,9 @@ func (t *Transport) refuse(e *endpoint, err error) {
 		delete(t.endpoints, e.id)
 	}
 	t.mu.Unlock()
-	e.settle(err)
-	if e.returned.Load() {
+	// Listen returns err unless it returned already (it ran while
+	// disconnected, or the first attempt failed otherwise).
+	if !e.settle(err) || e.returned.Load() {
 		t.log.Error("instance id served by another process: refused on connecting; this process does not serve it (two processes run the same module id)",
 			"id", e.id, "queue", instancePrefix+e.id)
 		t.instanceTaken(e.id, err)
