@@ -54,6 +54,10 @@ type App struct {
 	mu      sync.Mutex
 	running []*instance
 	stopped bool
+
+	// taken gets the first report of the remote transport that another
+	// process took over an instance id this one serves: Run stops.
+	taken chan error
 }
 
 type instance struct {
@@ -80,7 +84,7 @@ func NewApp(cfg *Config, opts Options) *App {
 	}
 	reg := newRegistry()
 	a := &App{cfg: cfg, opts: opts, log: opts.Logger, local: NewInProc(), timeout: timeout,
-		factories: map[string]func() Module{}, registry: reg, rpc: newRPCMetrics(reg)}
+		factories: map[string]func() Module{}, registry: reg, rpc: newRPCMetrics(reg), taken: make(chan error, 1)}
 	a.drainToRemote()
 	return a
 }
@@ -122,10 +126,23 @@ func (a *App) SetRemote(t Transport) {
 }
 
 // drainToRemote passes Options.DrainTimeout to a remote transport that
-// bounds its own graceful stops (the RabbitMQ transport does).
+// bounds its own graceful stops (the RabbitMQ transport does), and asks it
+// to report an instance id another process took over: Run then stops the
+// App and returns the error (a duplicate found at start fails Start).
 func (a *App) drainToRemote() {
 	if d, ok := a.opts.Remote.(interface{ SetDrainTimeout(time.Duration) }); ok {
 		d.SetDrainTimeout(a.opts.DrainTimeout)
+	}
+	if r, ok := a.opts.Remote.(interface {
+		SetOnInstanceTaken(func(id string, err error))
+	}); ok {
+		r.SetOnInstanceTaken(func(id string, err error) {
+			a.log.Error("module instance served by another process: this process no longer serves it; stopping", "id", id, "err", err)
+			select {
+			case a.taken <- fmt.Errorf("module %s: %w", id, err):
+			default:
+			}
+		})
 	}
 }
 
@@ -137,7 +154,9 @@ func (a *App) RunsEverything() (bool, error) {
 }
 
 // Run starts the modules, waits for SIGINT/SIGTERM or ctx to end, then
-// shuts down in reverse order.
+// shuts down in reverse order. When the remote transport reports that
+// another process took over an instance id this one serves, Run stops too
+// and returns that error.
 func (a *App) Run(ctx context.Context) error {
 	if err := a.Start(); err != nil {
 		return err
@@ -146,14 +165,17 @@ func (a *App) Run(ctx context.Context) error {
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigc)
 	var reason string
+	var err error
 	select {
 	case s := <-sigc:
 		reason = "signal: " + s.String()
 	case <-ctx.Done():
 		reason = "context: " + ctx.Err().Error()
+	case err = <-a.taken:
+		reason = "instance taken over: " + err.Error()
 	}
 	a.Stop(reason)
-	return nil
+	return err
 }
 
 // Start initialises the selected modules in order, makes their RPC servers
