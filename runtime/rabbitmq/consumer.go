@@ -45,14 +45,14 @@ type consumer struct {
 	tags   map[string]string // consumer tag -> queue, on ch
 	serveG sync.WaitGroup    // delivery loops of ch
 
-	stopping atomic.Bool   // graceful stop: deliveries from now on are handed back
+	stopping atomic.Bool // graceful stop: deliveries from now on are handed back
 	// abandoned: a stop ran out of drain time and closes the channel; the
 	// deliveries still buffered go back to the broker (redelivered), so
 	// they are neither run nor handed back here.
 	abandoned atomic.Bool
-	stopc    chan struct{} // closed to end run
-	done     chan struct{} // run has returned
-	seq      atomic.Uint64 // consumer tags
+	stopc     chan struct{} // closed to end run
+	done      chan struct{} // run has returned
+	seq       atomic.Uint64 // consumer tags
 }
 
 func (s *session) newConsumer(e *endpoint) *consumer {
