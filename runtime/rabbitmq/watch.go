@@ -117,6 +117,9 @@ func (s *session) watchTargets() {
 					break
 				}
 			}
+			// Pushes confirmed before the declare are in its count, or
+			// expired; those confirmed after may be too.
+			snap := s.t.pushes.snapshot(q)
 			dq, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
 			var ae *amqp.Error
 			gone := errors.As(err, &ae) && ae.Code == amqp.NotFound
@@ -127,7 +130,7 @@ func (s *session) watchTargets() {
 				s.failQueue(q, cutoff, gone)
 			}
 			if slices.Contains(pushed, q) {
-				s.t.pushes.probed(s.t, q, gone, dq)
+				s.t.pushes.probed(s.t, q, gone, dq, snap)
 			}
 		}
 	}
@@ -167,7 +170,9 @@ type pushWatch struct {
 type pushTarget struct {
 	last     time.Time // last push confirmed
 	probed   time.Time
-	sent     int  // pushes confirmed since the last probe
+	total    int  // pushes confirmed
+	base     int  // total just before the last probe's declare
+	carry    int  // negative: the last count of expired pushes came out below zero
 	unserved bool // the last probe found no consumer
 	since    time.Time
 	waiting  int // messages in the queue at the last probe
@@ -196,7 +201,7 @@ func (w *pushWatch) pushed(q string) {
 		w.qs[q] = p
 	}
 	p.last = time.Now()
-	p.sent++
+	p.total++
 	w.mu.Unlock()
 }
 
@@ -239,8 +244,19 @@ func (w *pushWatch) due(now time.Time, expiry time.Duration) []string {
 	return qs
 }
 
-// probed takes in what a check of queue q found.
-func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue) {
+// snapshot returns how many pushes to q were confirmed so far.
+func (w *pushWatch) snapshot(q string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p := w.qs[q]; p != nil {
+		return p.total
+	}
+	return 0
+}
+
+// probed takes in what a check of queue q found; snap is the pushes
+// confirmed just before it.
+func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue, snap int) {
 	w.mu.Lock()
 	p := w.qs[q]
 	if p == nil {
@@ -253,7 +269,7 @@ func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue) {
 		delete(w.qs, q)
 		lost := 0
 		if p.unserved {
-			lost = p.waiting + p.sent
+			lost = max(p.waiting+p.total-p.base+p.carry, 0)
 		}
 		w.mu.Unlock()
 		if lost > 0 {
@@ -269,9 +285,13 @@ func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue) {
 		} else {
 			// Nobody consumes: what left the queue since the last check
 			// was dropped by its message TTL.
-			expired = max(p.waiting+p.sent-dq.Messages, 0)
+			// A push in the queue at the declare but confirmed after
+			// snap counts here next time: a shortfall is carried.
+			expired = p.waiting + snap - p.base - dq.Messages + p.carry
+			p.carry = min(expired, 0)
+			expired = max(expired, 0)
 		}
-		p.waiting, p.sent = dq.Messages, 0
+		p.waiting, p.base = dq.Messages, snap
 		since := p.since
 		w.mu.Unlock()
 		if expired > 0 {
@@ -284,7 +304,7 @@ func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue) {
 		return
 	default:
 		was := p.unserved
-		p.unserved, p.sent, p.waiting = false, 0, 0
+		p.unserved, p.base, p.waiting, p.carry = false, snap, 0, 0
 		w.mu.Unlock()
 		if was {
 			t.log.Info("instance queue consumed again: the pushes that waited in it are delivered", "queue", q)
