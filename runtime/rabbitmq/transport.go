@@ -346,11 +346,17 @@ func (t *Transport) Listen(typ, id string, ep runtime.Endpoint) (io.Closer, erro
 	}
 	// Disconnected, the supervisor starts it on connecting: wait for that
 	// a while, so that a duplicate is refused here rather than later.
-	timer := time.NewTimer(time.Duration(listenWait.Load()))
+	wait := time.Duration(listenWait.Load())
+	if s == nil && t.uriErr != nil {
+		wait = 0 // it never connects
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	var err error
 	select {
 	case err = <-e.first:
+	case <-t.done:
+		e.returned.Store(true)
 	case <-timer.C:
 		e.returned.Store(true)
 		select {
