@@ -123,6 +123,9 @@ func (a *App) ServerIDs(typ string) []string {
 func (a *App) SetRemote(t Transport) {
 	a.opts.Remote = t
 	a.drainToRemote()
+	if c, ok := t.(prometheus.Collector); ok { // the broker connection's metrics
+		a.MustRegister(c)
+	}
 }
 
 // drainToRemote passes Options.DrainTimeout to a remote transport that

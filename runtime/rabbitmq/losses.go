@@ -47,7 +47,8 @@ type Stats struct {
 }
 
 type stats struct {
-	noReplyReturned, noReplyNacked, noReplyExpired, noReplyUnserved, waited, redeliveredRefused, redeliveredRun, droppedAtStop atomic.Int64
+	noReplyReturned, noReplyNacked, noReplyExpired, noReplyUnserved, waited, redeliveredRefused, redeliveredRun, droppedAtStop,
+	connects atomic.Int64
 }
 
 // Stats returns the transport's loss counters.

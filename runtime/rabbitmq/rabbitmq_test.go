@@ -236,9 +236,14 @@ func TestBrokerRestart(t *testing.T) {
 	if _, err := cl.Echo(ctx, nil, &rpctest.EchoRequest{Text: "before"}); err != nil {
 		t.Fatal(err)
 	}
+	connects := brokerMetric(t, c.apps["p1"], "mqant_broker_connects_total")
+	if got := brokerMetric(t, c.apps["p1"], "mqant_broker_connected"); got != 1 || connects < 1 {
+		t.Fatalf("before the stop: mqant_broker_connected %v, connects %v; want 1 and >= 1", got, connects)
+	}
 	if err := broker.StopBroker(); err != nil {
 		t.Fatal(err)
 	}
+	pollFor(t, "mqant_broker_connected 0", func() bool { return brokerMetric(t, c.apps["p1"], "mqant_broker_connected") == 0 })
 	// While it is down: calls and no-reply calls fail at once with a transport error.
 	pollFor(t, "transport notices the broker is gone", func() bool {
 		_, err := cl.Echo(ctx, nil, &rpctest.EchoRequest{Text: "down"})
@@ -257,6 +262,10 @@ func TestBrokerRestart(t *testing.T) {
 	if err := broker.StartAgain(); err != nil {
 		t.Fatal(err)
 	}
+	pollFor(t, "mqant_broker_connected 1 and one more connect", func() bool {
+		return brokerMetric(t, c.apps["p1"], "mqant_broker_connected") == 1 &&
+			brokerMetric(t, c.apps["p1"], "mqant_broker_connects_total") == connects+1
+	})
 	// Back: consumers, replies and no-reply calls work again, no restart.
 	pollFor(t, "calls work after the broker is back", func() bool {
 		r, err := cl.Echo(ctx, nil, &rpctest.EchoRequest{Text: "after"})
@@ -368,4 +377,27 @@ func TestConsumerDiesMidCall(t *testing.T) {
 	if n := c.probes[other].SlowRan.Load(); n != 0 {
 		t.Errorf("the call ran again on %s (%d times): at most once is broken", other, n)
 	}
+}
+
+// brokerMetric gathers the App's registry (what its admin listener serves)
+// and returns the value of the broker metric name.
+func brokerMetric(t *testing.T, app *runtime.App, name string) float64 {
+	t.Helper()
+	families, err := app.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqantgen/mqantgen/runtime"
@@ -34,7 +35,10 @@ const (
 // Transport is the RabbitMQ transport. It is safe for concurrent use.
 type Transport struct {
 	uri string
-	log *slog.Logger
+
+	descOnce    sync.Once // metrics.go
+	metricDescs []*prometheus.Desc
+	log         *slog.Logger
 
 	prefix string // makes call ids unique across processes
 	name   string // connection_name: host, process id and prefix
@@ -276,6 +280,7 @@ func (t *Transport) supervise() {
 			backoff = min(backoff*2, reconnectMax)
 			continue
 		}
+		t.stats.connects.Add(1)
 		if failures > 0 {
 			t.log.Info("broker reachable again", "uri", redact(t.uri), "failedAttempts", failures)
 		}
