@@ -20,11 +20,12 @@ import (
 // it routes run in its dispatcher, and everything sent to the client goes
 // through its outbox.
 type conn struct {
-	g       *Gate
-	nc      net.Conn
-	network string
-	remote  string // host:port
-	host    string // remote host, the key of the per-IP limit
+	g        *Gate
+	nc       net.Conn
+	network  string
+	listener int    // index into listenerNames
+	remote   string // host:port
+	host     string // remote host, the key of the per-IP limit
 
 	sessionID string
 	clientID  string
@@ -47,12 +48,14 @@ type conn struct {
 }
 
 func newConn(g *Gate, nc net.Conn, network string) *conn {
-	c := &conn{g: g, nc: nc, network: network, remote: nc.RemoteAddr().String()}
+	c := &conn{g: g, nc: nc, network: network, remote: nc.RemoteAddr().String(),
+		listener: listenerIndex(network, g.cfg.tlsConfig != nil)}
 	c.host = c.remote
 	if h, _, err := net.SplitHostPort(c.remote); err == nil {
 		c.host = h
 	}
 	c.out = newOutbox(nc, g.cfg.maxQueue, g.cfg.maxQueueBytes, DefaultWriteTimeout, c.close)
+	c.out.stats = &g.stats
 	c.calls.c = c
 	c.bucket.init(g.cfg.rate, g.cfg.burst)
 	return c
@@ -78,10 +81,12 @@ func (c *conn) update(f func(*runtime.SessionData)) *runtime.SessionData {
 // straddle reads is not closed while it keeps sending them
 // [MQTT-3.1.2-24].
 type deadlineReader struct {
-	nc    net.Conn
-	limit time.Duration
-	last  time.Time // end of the last complete packet (or accept)
-	set   time.Time // deadline currently set
+	nc      net.Conn
+	limit   time.Duration
+	last    time.Time // end of the last complete packet (or accept)
+	set     time.Time // deadline currently set
+	stats   *gateStats
+	packets int // read since the last socket read, counted then: one atomic add per read, not per packet
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
@@ -89,12 +94,23 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 		_ = r.nc.SetReadDeadline(d)
 		r.set = d
 	}
-	return r.nc.Read(p)
+	r.countPackets()
+	n, err := r.nc.Read(p)
+	r.stats.bytesIn.Add(int64(n))
+	return n, err
+}
+
+func (r *deadlineReader) countPackets() {
+	if r.packets > 0 {
+		r.stats.packetsIn.Add(int64(r.packets))
+		r.packets = 0
+	}
 }
 
 func (c *conn) serve() {
 	defer c.nc.Close()
-	dr := &deadlineReader{nc: c.nc, limit: c.g.cfg.connectTimeout, last: time.Now()}
+	dr := &deadlineReader{nc: c.nc, limit: c.g.cfg.connectTimeout, last: time.Now(), stats: &c.g.stats}
+	defer dr.countPackets()
 	br := bufio.NewReaderSize(dr, 2048)
 	rd := packets.NewReader(br)
 	rd.SetMaxSize(min(DefaultConnectMsgLen, c.g.cfg.maxMsgLen))
@@ -124,6 +140,7 @@ func (c *conn) serve() {
 	}()
 	rd.SetMaxSize(c.g.cfg.maxMsgLen)
 	dr.limit = c.idleLimit
+	dr.packets++ // the CONNECT
 	for {
 		dr.last = time.Now()
 		p, err := rd.ReadPacket()
@@ -131,6 +148,7 @@ func (c *conn) serve() {
 			c.readFailed(err, false)
 			return
 		}
+		dr.packets++
 		if !c.handle(p, dr.last) {
 			return
 		}

@@ -7,12 +7,14 @@ import "github.com/prometheus/client_golang/prometheus"
 // the connection path nothing. Each series carries the gate's instance id
 // as the constant label "gate", so several gates can share a registry.
 type gateCollector struct {
-	g     *Gate
-	descs []*prometheus.Desc
+	g          *Gate
+	descs      []*prometheus.Desc
+	byListener *prometheus.Desc
 }
 
 func newGateCollector(g *Gate) gateCollector {
-	gc := gateCollector{g: g}
+	gc := gateCollector{g: g, byListener: prometheus.NewDesc("mqant_gate_listener_connections",
+		"Connections past CONNECT, by listener (tcp, ws, tls, wss).", []string{"listener"}, prometheus.Labels{"gate": g.Settings.ID})}
 	for _, m := range gateMetrics {
 		gc.descs = append(gc.descs, prometheus.NewDesc(m.name, m.help, nil, prometheus.Labels{"gate": g.Settings.ID}))
 	}
@@ -37,6 +39,10 @@ var gateMetrics = func() []gateMetric {
 		gauge("mqant_gate_sockets", "Open sockets, counted from accept.", func(s Stats) int64 { return s.Sockets }),
 		gauge("mqant_gate_calls_in_flight", "Client calls queued or running.", func(s Stats) int64 { return s.InFlight }),
 		counter("mqant_gate_accepted_total", "Sockets accepted.", func(s Stats) int64 { return s.Accepted }),
+		counter("mqant_gate_received_bytes_total", "Bytes read from clients' sockets.", func(s Stats) int64 { return s.BytesIn }),
+		counter("mqant_gate_sent_bytes_total", "Bytes written to clients' sockets.", func(s Stats) int64 { return s.BytesOut }),
+		counter("mqant_gate_received_packets_total", "MQTT packets read.", func(s Stats) int64 { return s.PacketsIn }),
+		counter("mqant_gate_sent_packets_total", "MQTT packets written.", func(s Stats) int64 { return s.PacketsOut }),
 		counter("mqant_gate_connects_refused_total", "CONNECTs refused: auth hook, bad CONNECT, client id of another user, shutting down.", func(s Stats) int64 { return s.Refused }),
 		counter("mqant_gate_sockets_over_limit_total", "Sockets closed at accept: MaxConnections or MaxConnectionsPerIP.", func(s Stats) int64 { return s.OverLimit }),
 		counter("mqant_gate_connect_timeouts_total", "Sockets closed for sending no CONNECT in time.", func(s Stats) int64 { return s.ConnectTimeouts }),
@@ -62,11 +68,15 @@ func (gc gateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range gc.descs {
 		ch <- d
 	}
+	ch <- gc.byListener
 }
 
 func (gc gateCollector) Collect(ch chan<- prometheus.Metric) {
 	s := gc.g.Stats()
 	for i, m := range gateMetrics {
 		ch <- prometheus.MustNewConstMetric(gc.descs[i], m.kind, float64(m.value(s)))
+	}
+	for _, name := range listenerNames {
+		ch <- prometheus.MustNewConstMetric(gc.byListener, prometheus.GaugeValue, float64(s.ByListener[name]), name)
 	}
 }

@@ -111,6 +111,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		{`mqant_gate_calls_abandoned_total{` + gate + `}`, 1},
 		{`mqant_gate_slow_readers_closed_total{` + gate + `}`, 1},
 		{`mqant_gate_accepted_total{` + gate + `}`, 2},
+		{`mqant_gate_received_packets_total{` + gate + `}`, 6}, // 2 CONNECTs, 4 PUBLISHes
 	} {
 		if got := after[tc.series] - before[tc.series]; got != tc.delta {
 			t.Errorf("%s moved by %v, want %v", tc.series, got, tc.delta)
@@ -118,6 +119,13 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	if after[`mqant_gate_connections{`+gate+`}`] != 1 {
 		t.Errorf("mqant_gate_connections = %v, want 1 (the lazy reader was dropped)", after[`mqant_gate_connections{`+gate+`}`])
+	}
+	if got := after[`mqant_gate_listener_connections{`+gate+`,listener=tcp}`]; got != 1 {
+		t.Errorf("tcp listener connections = %v, want 1", got)
+	}
+	if in, out := after[`mqant_gate_received_bytes_total{`+gate+`}`]-before[`mqant_gate_received_bytes_total{`+gate+`}`],
+		after[`mqant_gate_sent_bytes_total{`+gate+`}`]-before[`mqant_gate_sent_bytes_total{`+gate+`}`]; in < 100 || out < 60000 {
+		t.Errorf("bytes in %v, out %v; want the requests' and at least one 60 KB push", in, out)
 	}
 	if after["go_goroutines{}"] == 0 || after["process_resident_memory_bytes{}"] == 0 {
 		t.Error("Go runtime and process collectors missing")

@@ -19,6 +19,7 @@ type outbox struct {
 	maxBytes  int // bytes waiting
 	timeout   time.Duration
 	onFailure func(reason string) // closes the connection; called without mu held
+	stats     *gateStats          // bytes and packets out; nil in tests of the outbox alone
 
 	mu      sync.Mutex
 	pending []byte
@@ -87,7 +88,15 @@ func (o *outbox) queued() int {
 // CONNACK, written by the reader before the connection is registered).
 func (o *outbox) writeNow(b []byte) {
 	_ = o.nc.SetWriteDeadline(time.Now().Add(o.timeout))
-	_, _ = o.nc.Write(b)
+	n, _ := o.nc.Write(b)
+	o.counted(n, 1)
+}
+
+func (o *outbox) counted(bytes, packets int) {
+	if o.stats != nil {
+		o.stats.bytesOut.Add(int64(bytes))
+		o.stats.packetsOut.Add(int64(packets))
+	}
 }
 
 // flush writes what is queued, unless another goroutine is writing (it
@@ -102,12 +111,14 @@ func (o *outbox) flush() {
 		}
 		o.writing = true
 		buf := o.pending
+		packets := o.count
 		o.pending = o.spare[:0]
 		o.spare = nil
 		o.count = 0
 		o.mu.Unlock()
 		_ = o.nc.SetWriteDeadline(time.Now().Add(o.timeout))
-		_, err := o.nc.Write(buf)
+		n, err := o.nc.Write(buf)
+		o.counted(n, packets)
 		o.mu.Lock()
 		o.writing = false
 		if cap(buf) <= 64<<10 {

@@ -39,6 +39,7 @@ func (g *Gate) register(c *conn) byte {
 	g.byClientID[c.clientID] = c
 	g.mu.Unlock()
 	g.stats.connections.Add(1)
+	g.stats.byListener[c.listener].Add(1)
 	if old != nil {
 		g.log.Info("client id taken over by a new connection", "clientId", clip(c.clientID), "old", old.remote, "new", c.remote)
 		old.close("client id taken over [MQTT-3.1.4-2]")
@@ -70,6 +71,7 @@ func (g *Gate) unregister(c *conn) {
 	}
 	g.mu.Unlock()
 	g.stats.connections.Add(-1)
+	g.stats.byListener[c.listener].Add(-1)
 	g.notifier.sessionClosed(sess)
 }
 

@@ -4,31 +4,52 @@ import "sync/atomic"
 
 // Stats are the gate's counters.
 type Stats struct {
-	Connections     int64 // registered (past CONNECT) now
-	InFlight        int64 // client calls queued or running now
-	Sockets         int64 // open sockets now, counted from accept
-	Accepted        int64 // sockets accepted since start
-	Refused         int64 // CONNECTs refused (auth, bad CONNECT, shutting down)
-	OverLimit       int64 // sockets closed at accept: MaxConnections or MaxConnectionsPerIP
-	ConnectTimeouts int64 // sockets closed for sending no CONNECT in time
-	Malformed       int64 // connections closed for a malformed or oversized packet
-	SlowClosed      int64 // connections closed because their outgoing queue was full
-	KeepAliveLost   int64 // connections closed for silence
-	Dropped         int64 // messages dropped (bad topic, over the in-flight limit)
-	RateLimited     int64 // requests refused over MaxRequestsPerSecond
-	Abandoned       int64 // calls whose handler outlived its deadline
-	Requests        int64 // PUBLISH packets received
-	BroadcastCalls  int64 // Broadcast RPC calls received
-	Sends           int64 // messages queued to clients
-	PushRefused     int64 // Send/Broadcast calls refused for an invalid topic
-	PushUndelivered int64 // pushes whose session was gone or closed
-	LogsSuppressed  int64 // per-connection warnings not logged (rate limit)
-	CloseEventsSent int64 // session-closed events delivered to listeners
-	CloseRetries    int64 // failed deliveries of session-closed events, retried
-	CloseEventsLost int64 // session-closed events given up (queue full, or gate stopped)
+	Connections     int64            // registered (past CONNECT) now
+	ByListener      map[string]int64 // Connections by listener: tcp, ws, tls, wss
+	InFlight        int64            // client calls queued or running now
+	BytesIn         int64            // read from clients' sockets
+	BytesOut        int64            // written to clients' sockets
+	PacketsIn       int64            // MQTT packets read
+	PacketsOut      int64            // MQTT packets written
+	Sockets         int64            // open sockets now, counted from accept
+	Accepted        int64            // sockets accepted since start
+	Refused         int64            // CONNECTs refused (auth, bad CONNECT, shutting down)
+	OverLimit       int64            // sockets closed at accept: MaxConnections or MaxConnectionsPerIP
+	ConnectTimeouts int64            // sockets closed for sending no CONNECT in time
+	Malformed       int64            // connections closed for a malformed or oversized packet
+	SlowClosed      int64            // connections closed because their outgoing queue was full
+	KeepAliveLost   int64            // connections closed for silence
+	Dropped         int64            // messages dropped (bad topic, over the in-flight limit)
+	RateLimited     int64            // requests refused over MaxRequestsPerSecond
+	Abandoned       int64            // calls whose handler outlived its deadline
+	Requests        int64            // PUBLISH packets received
+	BroadcastCalls  int64            // Broadcast RPC calls received
+	Sends           int64            // messages queued to clients
+	PushRefused     int64            // Send/Broadcast calls refused for an invalid topic
+	PushUndelivered int64            // pushes whose session was gone or closed
+	LogsSuppressed  int64            // per-connection warnings not logged (rate limit)
+	CloseEventsSent int64            // session-closed events delivered to listeners
+	CloseRetries    int64            // failed deliveries of session-closed events, retried
+	CloseEventsLost int64            // session-closed events given up (queue full, or gate stopped)
+}
+
+// listenerNames label the gate's connections by listener.
+var listenerNames = [...]string{"tcp", "ws", "tls", "wss"}
+
+func listenerIndex(network string, tls bool) int {
+	i := 0
+	if network == "ws" {
+		i = 1
+	}
+	if tls {
+		i += 2
+	}
+	return i
 }
 
 type gateStats struct {
+	byListener                               [len(listenerNames)]atomic.Int64 // connections now
+	bytesIn, bytesOut, packetsIn, packetsOut atomic.Int64
 	connections, accepted, refused, overLimit, connectTimeouts, malformed, slowClosed,
 	keepAliveLost, dropped, rateLimited, abandoned, requests, broadcastCalls, sends,
 	pushRefused, pushUndelivered, logsSuppressed, closeEventsSent, closeEventRetries,
@@ -46,6 +67,12 @@ func (g *Gate) Stats() Stats {
 		PushRefused: s.pushRefused.Load(), PushUndelivered: s.pushUndelivered.Load(),
 		LogsSuppressed: s.logsSuppressed.Load(), CloseEventsSent: s.closeEventsSent.Load(),
 		CloseRetries: s.closeEventRetries.Load(), CloseEventsLost: s.closeEventsLost.Load()}
+	st.BytesIn, st.BytesOut = s.bytesIn.Load(), s.bytesOut.Load()
+	st.PacketsIn, st.PacketsOut = s.packetsIn.Load(), s.packetsOut.Load()
+	st.ByListener = map[string]int64{}
+	for i, name := range listenerNames {
+		st.ByListener[name] = s.byListener[i].Load()
+	}
 	if g.sockets != nil {
 		st.Sockets = g.sockets.open()
 	}
