@@ -107,6 +107,10 @@ var rabbitScenarios = []chaosScenario{
 	{
 		// Fault 4: connection.blocked on every publishing connection.
 		name: "f. broker memory alarm, then cleared",
+		// README, "Operating RabbitMQ": the one publish that makes the broker
+		// block a connection can sit unread until the alarm clears.
+		timeoutsKnown:   "the publish that makes the broker block its connection waits for the alarm to clear (one per publishing connection)",
+		timeoutsAllowed: 4,
 		inject: func(t *testing.T, c *chaosCluster) (time.Time, time.Time) {
 			t.Cleanup(func() { _ = c.broker.SetMemoryAlarm(false) })
 			begin := time.Now()

@@ -252,7 +252,8 @@ func TestChaos(t *testing.T) {
 		if f.ConnsLost != 0 {
 			t.Errorf("%s: %d client connections lost on gates that were not restarted (goal 0)", f.Phase, f.ConnsLost)
 		}
-		if f.Timeouts() != 0 && i > 0 && scenarios[i-1].timeoutsKnown != "" {
+		if f.Timeouts() != 0 && i > 0 && scenarios[i-1].timeoutsKnown != "" &&
+			(scenarios[i-1].timeoutsAllowed == 0 || f.Timeouts() <= scenarios[i-1].timeoutsAllowed) {
 			t.Logf("%s: %d calls timed out (known: %s)", f.Phase, f.Timeouts(), scenarios[i-1].timeoutsKnown)
 		} else if f.Timeouts() != 0 {
 			t.Errorf("%s: %d calls timed out: %d without a reply in %v, %d with an error after %v or more (goal 0: fail at once)",
@@ -317,6 +318,9 @@ type chaosScenario struct {
 	// out (a known bug, named there): the goal of 0 is then reported,
 	// not asserted.
 	timeoutsKnown string
+	// timeoutsAllowed, with timeoutsKnown, bounds them instead: more is
+	// still a failure.
+	timeoutsAllowed int
 }
 
 var chaosScenarios = []chaosScenario{

@@ -83,6 +83,13 @@ func (q *requester) reply(p *packets.Publish) bool {
 		return true
 	}
 	sent, measured := s.sent, s.measured
+	// Recorded before the slot is freed: once every slot is free the
+	// sender may return and the run summarise, and this reply must be in.
+	if text := errorText(p.Payload); text != "" {
+		q.rec.fail(text, measured)
+	} else {
+		q.rec.record(q.c.id, time.Duration(now-sent), measured)
+	}
 	s.busy = false
 	q.free = append(q.free, int32(i))
 	q.mu.Unlock()
@@ -90,11 +97,6 @@ func (q *requester) reply(p *packets.Publish) bool {
 	case q.wake <- struct{}{}:
 	default:
 	}
-	if text := errorText(p.Payload); text != "" {
-		q.rec.fail(text, measured)
-		return true
-	}
-	q.rec.record(q.c.id, time.Duration(now-sent), measured)
 	return true
 }
 
