@@ -57,7 +57,7 @@ func newConn(g *Gate, nc net.Conn, network string) *conn {
 	c.out = newOutbox(nc, g.cfg.maxQueue, g.cfg.maxQueueBytes, DefaultWriteTimeout, c.close)
 	c.out.stats = &g.stats
 	c.calls.c = c
-	c.bucket.init(g.cfg.rate, g.cfg.burst)
+	c.bucket.init(float64(g.cfg.rate), float64(g.cfg.burst))
 	return c
 }
 

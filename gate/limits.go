@@ -29,11 +29,11 @@ func clip(s string) string {
 }
 
 // warnLimiter lets a connection log a burst of warnings and then one per
-// warnInterval, counting what it suppressed.
+// warnInterval, counting what it suppressed: a token bucket, set up on
+// first use so the zero value works.
 type warnLimiter struct {
 	mu         sync.Mutex
-	tokens     float64
-	last       time.Time
+	bucket     tokenBucket
 	suppressed int64
 }
 
@@ -47,20 +47,13 @@ const (
 func (w *warnLimiter) allow(now time.Time) (int64, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.last.IsZero() {
-		w.tokens = warnBurst
-	} else {
-		w.tokens += float64(now.Sub(w.last)) / float64(warnInterval)
-		if w.tokens > warnBurst {
-			w.tokens = warnBurst
-		}
+	if w.bucket.rate == 0 {
+		w.bucket.init(1/warnInterval.Seconds(), warnBurst)
 	}
-	w.last = now
-	if w.tokens < 1 {
+	if !w.bucket.take(now) {
 		w.suppressed++
 		return 0, false
 	}
-	w.tokens--
 	n := w.suppressed
 	w.suppressed = 0
 	return n, true
@@ -75,16 +68,17 @@ func (w *warnLimiter) takeSuppressed() int64 {
 	return n
 }
 
-// tokenBucket limits a connection's requests per second. A zero rate is no
-// limit. Used by the connection's reader only.
+// tokenBucket allows rate events per second, in bursts of at most burst.
+// A zero rate is no limit. Not safe for concurrent use: a connection's
+// request bucket is its reader's, the warnings' is under a lock.
 type tokenBucket struct {
 	rate, burst float64
 	tokens      float64
 	last        time.Time
 }
 
-func (b *tokenBucket) init(rate, burst int) {
-	b.rate, b.burst, b.tokens = float64(rate), float64(burst), float64(burst)
+func (b *tokenBucket) init(rate, burst float64) {
+	b.rate, b.burst, b.tokens = rate, burst, burst
 }
 
 // take spends one token; false when the bucket is empty.

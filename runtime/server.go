@@ -199,10 +199,10 @@ func (s *Server) run(t task) {
 }
 
 func (s *Server) call(t task) (res any, err error) {
-	start := time.Now()
-	defer func() {
-		t.m.metrics.observe(start, err)
-	}()
+	if t.m.metrics != nil { // servers made without an App are not measured, nor timed
+		start := time.Now()
+		defer func() { t.m.metrics.observe(start, err) }()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			id := newErrorID()
