@@ -12,12 +12,13 @@ import (
 	"golang.org/x/tools/go/packages"
 )
 
+// The accepted shapes, printed once after the problems that refer to them.
 const (
-	wantHandler = "want func(ctx context.Context, s *gate.Session, req *Request) (Result, error) " +
+	wantHandler = "Handler_ methods: func(ctx context.Context, s *gate.Session, req *Request) (Result, error) " +
 		"or (error), where ctx, s and req are each optional, req is a pointer to a struct or a map " +
 		"with string keys, and Result is JSON-encodable; or mqant's legacy " +
 		"func(session map[string]interface{}, msg map[string]interface{}) (result string, err string)"
-	wantRPC = "want func(ctx context.Context, s *gate.Session, args...) (Result, error) or (error), " +
+	wantRPC = "//mqant:rpc methods: func(ctx context.Context, s *gate.Session, args...) (Result, error) or (error), " +
 		"where ctx and s are optional and every argument and Result is JSON-encodable"
 )
 
@@ -30,6 +31,20 @@ type analyzer struct {
 	pushes  map[string][]*pushDecl // by module type
 	client  *clientAPI             // non-nil when a client SDK is generated
 	posOf   map[any]token.Pos      // where each *Method and *Push is declared
+	read    map[token.Pos]bool     // //mqant: comments the analysis read
+	shapes  map[string]bool        // accepted shapes the problems refer to
+}
+
+// shapeNotes returns the accepted shapes that problems referred to, in a
+// fixed order.
+func (a *analyzer) shapeNotes() []string {
+	var out []string
+	for _, s := range []string{wantHandler, wantRPC} {
+		if a.shapes[s] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 type problem struct {
@@ -99,7 +114,7 @@ func (a *analyzer) analyzePackage(pkg *packages.Package, out target) []*File {
 					if len(d.Specs) == 1 {
 						groups = append(groups, d.Doc)
 					}
-					dirs := directives(groups...)
+					dirs := a.directives(groups...)
 					if _, ok := dirs["module"]; ok {
 						mods = append(mods, found{ts, dirs, docText(groups...)})
 					}
@@ -181,7 +196,7 @@ func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg str
 		decl := decls[fn.Pos()]
 		var dirs map[string]string
 		if decl != nil {
-			dirs = directives(decl.Doc)
+			dirs = a.directives(decl.Doc)
 		}
 		_, isRPC := dirs["rpc"]
 		_, isSync := dirs["sync"]
@@ -191,6 +206,9 @@ func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg str
 		switch {
 		case isHandler && isRPC:
 			a.errorf(where, "method %s: //mqant:rpc is for module-to-module methods; Handler_ methods are already callable by modules and clients", label)
+			continue
+		case !isHandler && !isRPC && nearHandler.MatchString(fn.Name()):
+			a.errorf(where, "method %s looks like a client handler but does not begin with Handler_, so no client could call it; rename it %s (or, for a method modules call, mark it //mqant:rpc under another name)", label, handlerName(fn.Name()))
 			continue
 		case !isHandler && !isRPC:
 			if isSync {
@@ -232,6 +250,33 @@ func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg str
 	return mod
 }
 
+// handlerName is the name a near-miss handler method was likely meant to
+// have: HandlerFoo and handler_Foo become Handler_Foo.
+func handlerName(name string) string {
+	rest := name
+	for _, p := range []string{"handlers_", "handler_", "handle_", "handler"} {
+		if strings.HasPrefix(strings.ToLower(name), p) {
+			rest = name[len(p):]
+			break
+		}
+	}
+	if rest == "" {
+		return "Handler_X"
+	}
+	return "Handler_" + strings.ToUpper(rest[:1]) + rest[1:]
+}
+
+func shapeRef(want string) string {
+	if want == wantHandler {
+		return "see the Handler_ shape below"
+	}
+	return "see the //mqant:rpc shape below"
+}
+
+// nearHandler matches method names that look meant as client handlers but
+// miss the exact Handler_ prefix: handler_X, Handle_X, HandlerX, HANDLER_X.
+var nearHandler = regexp.MustCompile(`^(?i:handlers?|handle)_|^[Hh]andler[A-Z0-9]`)
+
 func (a *analyzer) method(fn *types.Func, label string, handler bool, is *importSet, modPkg string, out target) *Method {
 	sig := fn.Signature()
 	where := fn.Pos()
@@ -244,7 +289,8 @@ func (a *analyzer) method(fn *types.Func, label string, handler bool, is *import
 		m.Positional = false
 	}
 	bad := func(format string, args ...any) *Method {
-		a.errorf(where, "method %s: %s; %s", label, fmt.Sprintf(format, args...), want)
+		a.shapes[want] = true
+		a.errorf(where, "method %s: %s (%s)", label, fmt.Sprintf(format, args...), shapeRef(want))
 		return nil
 	}
 	if sig.Variadic() {

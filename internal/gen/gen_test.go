@@ -45,7 +45,7 @@ func TestGolden(t *testing.T) {
 				if !errors.As(err, &ge) {
 					t.Fatalf("unexpected failure: %v", err)
 				}
-				got["stderr"] = []byte(strings.Join(ge.Problems, "\n") + "\n")
+				got["stderr"] = []byte(ge.Error() + "\n")
 			}
 			for _, o := range outs {
 				base := filepath.Base(o.Path)
@@ -122,13 +122,24 @@ func TestGoldenCoversEveryRule(t *testing.T) {
 		"a handler needs a name after the Handler_ prefix", "//mqant:rpc is for module-to-module methods",
 		"//mqant:rpc methods must be exported", "//mqant:sync applies only to", "complex numbers have no JSON form",
 		"only interface{}/any can", "clashes with Handler_Say",
+		"Bad.handler_Lower looks like a client handler", "rename it Handler_Foo", "rename it Handler_Bar",
+		"unknown directive //mqant:rcp (did you mean //mqant:rpc?); the directives are",
+		"//mqant:rpc has no effect here",
 	} {
 		if !bytes.Contains(b, []byte(rule)) {
 			t.Errorf("no golden case for rule %q", rule)
 		}
 	}
-	// Every line names file:line:col.
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	// Every problem names file:line:col; the accepted shapes follow once,
+	// after a blank line, not once per problem.
+	problems, shapes, _ := strings.Cut(strings.TrimSpace(string(b)), "\n\n")
+	if bytes.Count(b, []byte("where ctx, s and req are each optional")) != 1 || !strings.HasPrefix(shapes, "Handler_ methods: func(") {
+		t.Errorf("the Handler_ shape is not told exactly once after the problems:\n%s", shapes)
+	}
+	if bytes.Count(b, []byte("every argument and Result is JSON-encodable")) != 1 {
+		t.Errorf("the //mqant:rpc shape is not told exactly once")
+	}
+	for _, line := range strings.Split(problems, "\n") {
 		if !strings.HasPrefix(line, "testdata/src/rejected/rejected.go:") {
 			t.Errorf("line without a position: %s", line)
 		}

@@ -56,24 +56,109 @@ func load(dir string, patterns []string) ([]*packages.Package, []string, error) 
 	return pkgs, typeErrs, nil
 }
 
+// knownDirectives are the //mqant: directives the generator reads, with
+// where each belongs (for the message about one that is misplaced).
+var knownDirectives = map[string]string{
+	"module": "on a struct type",
+	"push":   "on a struct type",
+	"rpc":    "on a method of a //mqant:module struct",
+	"sync":   "on a Handler_ or //mqant:rpc method of a //mqant:module struct",
+}
+
 // directives returns the //mqant: lines of a comment group, as
-// name -> argument ("module" -> "Chat").
-func directives(groups ...*ast.CommentGroup) map[string]string {
+// name -> argument ("module" -> "Chat"), and marks them read: a directive
+// the generator never reads is an error (checkDirectives).
+func (a *analyzer) directives(groups ...*ast.CommentGroup) map[string]string {
 	out := map[string]string{}
 	for _, g := range groups {
 		if g == nil {
 			continue
 		}
 		for _, c := range g.List {
-			text, ok := strings.CutPrefix(c.Text, "//mqant:")
+			name, arg, ok := directive(c.Text)
 			if !ok {
 				continue
 			}
-			name, arg, _ := strings.Cut(strings.TrimSpace(text), " ")
-			out[name] = strings.TrimSpace(arg)
+			if _, known := knownDirectives[name]; known {
+				out[name] = arg
+				a.read[c.Slash] = true
+			}
 		}
 	}
 	return out
+}
+
+func directive(text string) (name, arg string, ok bool) {
+	text, ok = strings.CutPrefix(text, "//mqant:")
+	if !ok {
+		return "", "", false
+	}
+	name, arg, _ = strings.Cut(strings.TrimSpace(text), " ")
+	return name, strings.TrimSpace(arg), true
+}
+
+// checkDirectives reports every //mqant: comment of the packages that names
+// no directive, or that sits where the generator does not read it (a typo
+// such as //mqant:rcp, or //mqant:rpc on a method of a struct without
+// //mqant:module, would otherwise drop a method without a word). Comments
+// of the form "// mqant:..." are prose, not directives, as with //go:.
+func (a *analyzer) checkDirectives(pkgs []*packages.Package) {
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Syntax {
+			for _, g := range f.Comments {
+				for _, c := range g.List {
+					name, _, ok := directive(c.Text)
+					if !ok || a.read[c.Slash] {
+						continue
+					}
+					where, known := knownDirectives[name]
+					switch {
+					case !known:
+						a.errorf(c.Slash, "unknown directive //mqant:%s%s; the directives are //mqant:module, //mqant:push, //mqant:rpc and //mqant:sync", name, didYouMean(name))
+					case name == "module" || name == "push":
+						a.errorf(c.Slash, "//mqant:%s has no effect here: it belongs in the doc comment of a struct type declaration", name)
+					default:
+						a.errorf(c.Slash, "//mqant:%s has no effect here: it belongs in the doc comment of a method %s", name, strings.TrimPrefix(where, "on a method "))
+					}
+				}
+			}
+		}
+	}
+}
+
+// didYouMean names the known directive closest to a misspelt one.
+func didYouMean(name string) string {
+	best, bestD := "", 3
+	for k := range knownDirectives {
+		if d := editDistance(strings.ToLower(name), k); d < bestD || d == bestD && k < best {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return " (did you mean //mqant:" + best + "?)"
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // positioner prints token positions relative to the working directory, so

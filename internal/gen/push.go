@@ -38,7 +38,7 @@ func (a *analyzer) collectPushes(pkgs []*packages.Package) map[string][]*pushDec
 					if len(gd.Specs) == 1 {
 						groups = append(groups, gd.Doc)
 					}
-					arg, ok := directives(groups...)["push"]
+					arg, ok := a.directives(groups...)["push"]
 					if !ok {
 						continue
 					}

@@ -34,9 +34,18 @@ type Output struct {
 
 // Error is the generator's failure: every rule violation found, each
 // "file:line:col: message".
-type Error struct{ Problems []string }
+type Error struct {
+	Problems []string // one per problem, each with its file:line:col
+	Shapes   []string // the accepted method shapes the problems refer to, each told once
+}
 
-func (e *Error) Error() string { return strings.Join(e.Problems, "\n") }
+func (e *Error) Error() string {
+	s := strings.Join(e.Problems, "\n")
+	if len(e.Shapes) > 0 {
+		s += "\n\n" + strings.Join(e.Shapes, "\n")
+	}
+	return s
+}
 
 // Generate loads the packages and renders the code for every module in them.
 // Nothing is written.
@@ -66,7 +75,7 @@ func Generate(opts Options) ([]Output, error) {
 		}
 		fixed = &target{path: path, name: sanitizePkgName(filepath.Base(outDir))}
 	}
-	a := &analyzer{pos: positioner{fset: pkgs[0].Fset, wd: wd}, posOf: map[any]token.Pos{}}
+	a := &analyzer{pos: positioner{fset: pkgs[0].Fset, wd: wd}, posOf: map[any]token.Pos{}, read: map[token.Pos]bool{}, shapes: map[string]bool{}}
 	a.pushes = a.collectPushes(pkgs)
 	if opts.Web != "" || opts.CSharp != "" {
 		a.client = newClientAPI(pkgs)
@@ -97,6 +106,7 @@ func Generate(opts Options) ([]Output, error) {
 		}
 	}
 	a.unusedPushes()
+	a.checkDirectives(pkgs)
 	if a.client != nil {
 		a.uniqueTypes(files)
 	}
@@ -120,9 +130,9 @@ func Generate(opts Options) ([]Output, error) {
 	if len(a.errs) > 0 {
 		if a.invalid {
 			// A signature did not type-check: show why.
-			return nil, &Error{Problems: append(a.problems(), typeErrs...)}
+			return nil, &Error{Problems: append(a.problems(), typeErrs...), Shapes: a.shapeNotes()}
 		}
-		return nil, &Error{Problems: a.problems()}
+		return nil, &Error{Problems: a.problems(), Shapes: a.shapeNotes()}
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no //mqant:module structs in %s", strings.Join(opts.Patterns, " "))

@@ -58,3 +58,22 @@ func (b *Bad) IfaceArg(e error) error { return nil }
 func (b *Bad) Say() error { return nil }
 
 func (b *Bad) Handler_Say() error { return nil }
+
+// Near misses of the Handler_ prefix: each would be skipped without a word.
+func (b *Bad) handler_Lower() error { return nil }
+func (b *Bad) HandlerFoo() error    { return nil }
+func (b *Bad) Handle_Bar() error    { return nil }
+
+// A misspelt directive would drop this rpc method without a word.
+//
+//mqant:rcp
+func (b *Bad) Score() error { return nil }
+
+// Handlers is an ordinary method: no near miss.
+func (b *Bad) Handlers() int { return 0 }
+
+// NotAModule has no //mqant:module, so its rpc directive does nothing.
+type NotAModule struct{}
+
+//mqant:rpc
+func (n *NotAModule) Lost() error { return nil }
