@@ -2,14 +2,18 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mqantgen/mqantgen/gate/packets"
+	"github.com/mqantgen/mqantgen/internal/suggest"
 	"github.com/mqantgen/mqantgen/internal/workpool"
 	"github.com/mqantgen/mqantgen/runtime"
 )
@@ -105,6 +109,49 @@ func New(opts ...Option) func() runtime.Module {
 // modules its clients call.
 func (g *Gate) Frontend() {}
 
+// checkListenerTypes fails the start when SessionCloseListeners names a
+// module type the config does not have: a misspelt name would otherwise
+// drop every session-closed event.
+func (g *Gate) checkListenerTypes(settings *runtime.ModuleSettings) error {
+	known := make([]string, 0, len(g.types))
+	for t := range g.types {
+		known = append(known, t)
+	}
+	sort.Strings(known)
+	var errs []error
+	for i, typ := range g.cfg.closeListeners {
+		if g.types[typ] {
+			continue
+		}
+		hint := "the config's module types are " + strings.Join(known, ", ")
+		if best := suggest.Closest(typ, known); best != "" {
+			hint = "did you mean " + best + "?"
+		}
+		errs = append(errs, fmt.Errorf("%s.Settings.%s[%d]: no module type %q in the config; %s", settings.Path, settingCloseListeners, i, typ, hint))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckStart implements runtime.StartChecker: a session-closed listener
+// running in this process must have an OnSessionClosed method (listeners
+// in other processes are checked by the process that runs them, and a
+// delivery they refuse is logged).
+func (g *Gate) CheckStart(app *runtime.App) error {
+	for i, typ := range g.cfg.closeListeners {
+		local, has := app.Serves(typ, sessionClosedMethod)
+		if !local {
+			// Another process runs it: its generated table, when linked
+			// into this binary, says whether it has the method.
+			d, ok := runtime.Described(typ)
+			has = !ok || d.Has(sessionClosedMethod)
+		}
+		if !has {
+			return fmt.Errorf("%s.Settings.%s[%d]: module %s has no OnSessionClosed method to receive session-closed events; add one (func (m *%s) OnSessionClosed(ctx context.Context, s *gate.Session) error) and run go generate, or remove %s from the list", g.Settings.Path, settingCloseListeners, i, typ, typ, typ)
+		}
+	}
+	return nil
+}
+
 // GetType implements runtime.Module.
 func (g *Gate) GetType() string { return Gate_Type }
 
@@ -126,6 +173,9 @@ func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error 
 	g.types = map[string]bool{}
 	for _, m := range app.Config().Modules {
 		g.types[m.Type] = true
+	}
+	if err := g.checkListenerTypes(settings); err != nil {
+		return err
 	}
 	g.rpcTimeout = app.RPCTimeout()
 	g.ctx, g.cancel = context.WithCancel(context.Background())
@@ -156,8 +206,12 @@ func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error 
 }
 
 // OnDestroy implements runtime.Module: the gate is no longer reachable by
-// direct calls.
-func (g *Gate) OnDestroy() { g.unregisterLocal() }
+// direct calls, and its listeners are closed (Run closes them when it ran;
+// a start that failed after this gate's OnInit never runs it).
+func (g *Gate) OnDestroy() {
+	g.closeListeners()
+	g.unregisterLocal()
+}
 
 // knownType reports whether typ is a module type of the deployment.
 func (g *Gate) knownType(typ string) bool { return g.types[typ] }

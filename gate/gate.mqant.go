@@ -201,6 +201,8 @@ var Gate_ModuleDesc = runtime.ModuleDesc{
 	},
 }
 
+func init() { runtime.Describe(&Gate_ModuleDesc) }
+
 // GateClient calls Gate through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.

@@ -269,6 +269,10 @@ func TestSettingsErrors(t *testing.T) {
 		{"bad durations and lists", map[string]any{"IdleTimeout": "soon", "WSOrigins": "http://a", "SessionCloseListeners": []any{"Chat", 3}},
 			[]string{"Settings.IdleTimeout: want a positive duration", "Settings.WSOrigins: want an array of strings",
 				"Settings.SessionCloseListeners[1]: want a non-empty string, got 3"}},
+		{"misspelt listener", map[string]any{"SessionCloseListeners": []any{"Chat", "Chta"}},
+			[]string{`Settings.SessionCloseListeners[1]: no module type "Chta" in the config; did you mean Chat?`}},
+		{"listener without OnSessionClosed", map[string]any{"SessionCloseListeners": []any{"Login"}},
+			[]string{"Settings.SessionCloseListeners[0]: module Login has no OnSessionClosed method to receive session-closed events"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := demotest.StartErr(t, tc.settings)

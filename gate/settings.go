@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/mqantgen/mqantgen/internal/suggest"
 	"math"
 	"sort"
 	"strings"
@@ -186,43 +187,12 @@ func (r *settingsReader) unknown() {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if best := closest(k, known); best != "" {
+		if best := suggest.Closest(k, known); best != "" {
 			r.errorf(k, "unknown gate setting; did you mean %s?", best)
 		} else {
 			r.errorf(k, "unknown gate setting; known: %s", strings.Join(known, ", "))
 		}
 	}
-}
-
-// closest returns the known name within a small edit distance of s.
-func closest(s string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // parseSettings reads and checks the gate's settings; every problem is

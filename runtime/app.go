@@ -201,12 +201,12 @@ func (a *App) Start() error {
 			a.Stop("start-up failed")
 			return fmt.Errorf("module %s: factory for %q made a module of type %q", ms.ID, ms.Type, mod.GetType())
 		}
-		if err := mod.OnInit(a, ms); err != nil {
+		if err := initModule(a, mod, ms); err != nil {
 			if rm, ok := mod.(RPCModule); ok && rm.RPCServer() != nil {
 				rm.RPCServer().Close(0)
 			}
 			a.Stop("start-up failed")
-			return fmt.Errorf("module %s: OnInit: %w", ms.ID, err)
+			return err
 		}
 		inst := &instance{mod: mod, settings: ms, closeSig: make(chan bool), runDone: make(chan struct{})}
 		a.mu.Lock()
@@ -224,6 +224,14 @@ func (a *App) Start() error {
 				inst.listeners = append(inst.listeners, c)
 			}
 			a.log.Debug("RPCServer listening", "type", ms.Type, "id", ms.ID)
+		}
+	}
+	for _, inst := range a.running {
+		if c, ok := inst.mod.(StartChecker); ok {
+			if err := c.CheckStart(a); err != nil {
+				a.Stop("start-up failed")
+				return err
+			}
 		}
 	}
 	a.mu.Lock()
@@ -319,6 +327,14 @@ func (a *App) selectModules() ([]*ModuleSettings, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	for _, typ := range a.order {
+		if len(a.ServerIDs(typ)) == 0 {
+			errs = append(errs, fmt.Errorf("$.Module: module type %q is registered but the config has no instance of it, so every call to it would fail; add \"%s\": [{\"Id\": \"...\"}] under Module, or drop the registration", typ, typ))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	local := a.localAddrs()
 	var out []*ModuleSettings
 	for _, typ := range a.order {
@@ -342,6 +358,52 @@ func (a *App) selectModules() ([]*ModuleSettings, error) {
 		return nil, errors.New("no module instance has a Host of this machine; use -pid to choose a process")
 	}
 	return out, nil
+}
+
+// initModule runs a module's OnInit and checks what a forgotten step would
+// otherwise leave to fail per call at run time: a BaseModule without Init
+// (no RPC server), a server without registered methods.
+func isDescribed(typ string) bool {
+	_, ok := Described(typ)
+	return ok
+}
+
+func initModule(a *App, mod Module, ms *ModuleSettings) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("module %s: OnInit panicked: %v", ms.ID, p)
+		}
+	}()
+	if err := mod.OnInit(a, ms); err != nil {
+		return fmt.Errorf("module %s: OnInit: %w", ms.ID, err)
+	}
+	rm, ok := mod.(RPCModule)
+	if !ok {
+		return nil
+	}
+	switch srv := rm.RPCServer(); {
+	case srv == nil:
+		return fmt.Errorf("module %s: OnInit did not call Init(app, settings) of its embedded runtime.BaseModule, so the module has no RPC server", ms.ID)
+	case srv.methodCount() == 0 && isDescribed(ms.Type):
+		return fmt.Errorf("module %s: OnInit registered no methods, so every call to %s would fail; call the generated Register%sServer(m.RPCServer(), m) after Init", ms.ID, ms.Type, ms.Type)
+	}
+	return nil
+}
+
+// Serves reports whether a module instance of type typ runs in this
+// process and, if so, whether it has method fn.
+func (a *App) Serves(typ, fn string) (local, has bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, inst := range a.running {
+		if inst.settings.Type == typ && inst.server != nil {
+			local = true
+			if inst.server.Has(fn) {
+				return true, true
+			}
+		}
+	}
+	return local, false
 }
 
 func (a *App) localAddrs() map[string]bool {

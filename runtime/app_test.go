@@ -267,3 +267,71 @@ func waitUntil(t testing.TB, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// careless is a module that forgets one step of OnInit.
+type careless struct {
+	runtime.BaseModule
+	typ    string
+	forget string // "init", "register", "init-then-register"
+}
+
+func (c *careless) GetType() string { return c.typ }
+
+func (c *careless) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+	desc := &runtime.ModuleDesc{Type: c.typ, Methods: []runtime.MethodDesc{{Name: "Handler_X",
+		Handler: func(any, context.Context, runtime.Invoker, *runtime.Request) (any, error) { return "x", nil }}}}
+	switch c.forget {
+	case "register":
+		c.Init(app, s)
+	case "init-then-register":
+		c.RPCServer().Register(desc, c) // nil server: Init was forgotten
+	}
+	return nil
+}
+
+// Each step a module's author can forget fails the start with what to do,
+// instead of starting and failing every call.
+func TestStartFailsLoudly(t *testing.T) {
+	// The generated package of a module type records its descriptor
+	// table at init; Careful stands for one here.
+	runtime.Describe(&runtime.ModuleDesc{Type: "Careful", Methods: []runtime.MethodDesc{{Name: "Handler_X"}}})
+	for _, tc := range []struct {
+		name, typ, forget, want string
+	}{
+		{"Init forgotten", "Beta", "init", `module b1: OnInit did not call Init(app, settings) of its embedded runtime.BaseModule`},
+		{"registration on a nil server", "Beta", "init-then-register", `module b1: OnInit panicked: runtime: registering Beta's methods on a nil *Server: call Init(app, settings)`},
+		{"generated registration forgotten", "Careful", "register", `module c1: OnInit registered no methods, so every call to Careful would fail; call the generated RegisterCarefulServer(m.RPCServer(), m) after Init`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			cfg := config()
+			if tc.typ == "Careful" {
+				cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: "Careful", ID: "c1", Host: "127.0.0.1", ProcessID: "p"})
+			}
+			f := newFixture(t, cfg, runtime.Options{ProcessID: "p"})
+			f.app.Register(tc.typ, func() runtime.Module { return &careless{typ: tc.typ, forget: tc.forget} })
+			err := f.app.Start()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+	t.Run("a module without methods and without generated code starts", func(t *testing.T) {
+		leakcheck.Check(t)
+		f := newFixture(t, config(), runtime.Options{ProcessID: "p"})
+		f.app.Register("Beta", func() runtime.Module { return &careless{typ: "Beta", forget: "register"} })
+		if err := f.app.Start(); err != nil {
+			t.Fatalf("a caller-only module (no Handler_ methods, no generated package) must start: %v", err)
+		}
+		f.app.Stop("test over")
+	})
+	t.Run("registered type without instances", func(t *testing.T) {
+		leakcheck.Check(t)
+		f := newFixture(t, config(), runtime.Options{ProcessID: "p"})
+		f.app.Register("Lobby", func() runtime.Module { return &careless{typ: "Lobby"} })
+		err := f.app.Start()
+		if err == nil || !strings.Contains(err.Error(), `$.Module: module type "Lobby" is registered but the config has no instance of it`) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}

@@ -21,6 +21,14 @@ type Frontend interface {
 	Frontend()
 }
 
+// StartChecker is implemented by modules that check, once every module of
+// the process has run OnInit, what depends on the others (the gate checks
+// that its session-closed listeners have an OnSessionClosed method). An
+// error stops the start.
+type StartChecker interface {
+	CheckStart(app *App) error
+}
+
 // RPCModule is a module with an RPC server. BaseModule provides it.
 type RPCModule interface {
 	RPCServer() *Server

@@ -33,6 +33,35 @@ type ModuleDesc struct {
 	Methods []MethodDesc
 }
 
+// described holds the descriptor tables of the generated packages linked
+// into the binary, by module type, so the start can tell a module whose
+// generated registration was forgotten from one that has no methods.
+var described sync.Map // string -> *ModuleDesc
+
+// Describe records a generated descriptor table; generated code calls it
+// from init.
+func Describe(desc *ModuleDesc) { described.Store(desc.Type, desc) }
+
+// Described returns the generated descriptor table of a module type, when
+// the binary links its generated package.
+func Described(typ string) (*ModuleDesc, bool) {
+	d, ok := described.Load(typ)
+	if !ok {
+		return nil, false
+	}
+	return d.(*ModuleDesc), true
+}
+
+// Has reports whether the table has method fn.
+func (d *ModuleDesc) Has(fn string) bool {
+	for _, m := range d.Methods {
+		if m.Name == fn {
+			return true
+		}
+	}
+	return false
+}
+
 type methodEntry struct {
 	desc    MethodDesc
 	impl    any
@@ -81,6 +110,9 @@ func (s *Server) Type() string { return s.typ }
 // Register adds every method of desc, implemented by impl. Registering a
 // name twice is a programming error and panics.
 func (s *Server) Register(desc *ModuleDesc, impl any) {
+	if s == nil {
+		panic(fmt.Sprintf("runtime: registering %s's methods on a nil *Server: call Init(app, settings) of the embedded runtime.BaseModule first in OnInit", desc.Type))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range desc.Methods {
@@ -89,6 +121,13 @@ func (s *Server) Register(desc *ModuleDesc, impl any) {
 		}
 		s.methods[m.Name] = &methodEntry{desc: m, impl: impl, metrics: s.metrics.forMethod(s.typ, m.Name)}
 	}
+}
+
+// methodCount returns how many methods are registered.
+func (s *Server) methodCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.methods)
 }
 
 // Has reports whether fn is registered.

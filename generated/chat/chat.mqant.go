@@ -68,6 +68,8 @@ var Chat_ModuleDesc = runtime.ModuleDesc{
 	},
 }
 
+func init() { runtime.Describe(&Chat_ModuleDesc) }
+
 // ChatClient calls Chat through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.

@@ -60,6 +60,8 @@ var Echo_ModuleDesc = runtime.ModuleDesc{
 	},
 }
 
+func init() { runtime.Describe(&Echo_ModuleDesc) }
+
 // EchoClient calls Echo through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.

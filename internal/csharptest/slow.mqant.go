@@ -48,6 +48,8 @@ var Slow_ModuleDesc = runtime.ModuleDesc{
 	},
 }
 
+func init() { runtime.Describe(&Slow_ModuleDesc) }
+
 // SlowClient calls Slow through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.

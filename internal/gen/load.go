@@ -3,6 +3,7 @@ package gen
 import (
 	"errors"
 	"fmt"
+	"github.com/mqantgen/mqantgen/internal/suggest"
 	"go/ast"
 	"go/token"
 	"os"
@@ -128,37 +129,14 @@ func (a *analyzer) checkDirectives(pkgs []*packages.Package) {
 
 // didYouMean names the known directive closest to a misspelt one.
 func didYouMean(name string) string {
-	best, bestD := "", 3
+	known := make([]string, 0, len(knownDirectives))
 	for k := range knownDirectives {
-		if d := editDistance(strings.ToLower(name), k); d < bestD || d == bestD && k < best {
-			best, bestD = k, d
-		}
+		known = append(known, k)
 	}
-	if best == "" {
-		return ""
+	if best := suggest.Closest(name, known); best != "" {
+		return " (did you mean //mqant:" + best + "?)"
 	}
-	return " (did you mean //mqant:" + best + "?)"
-}
-
-// editDistance is the Levenshtein distance of two short strings.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // positioner prints token positions relative to the working directory, so

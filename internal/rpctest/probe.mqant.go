@@ -139,6 +139,8 @@ var Probe_ModuleDesc = runtime.ModuleDesc{
 	},
 }
 
+func init() { runtime.Describe(&Probe_ModuleDesc) }
+
 // ProbeClient calls Probe through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.

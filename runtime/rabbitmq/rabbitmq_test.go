@@ -74,13 +74,15 @@ func startCluster(t *testing.T, timeout time.Duration, probeIDs ...string) *clus
 	for _, pid := range append([]string{"caller"}, probeIDs...) {
 		app := runtime.NewApp(cfg, runtime.Options{ProcessID: pid, Logger: log.With("process", pid), DrainTimeout: 2 * time.Second})
 		app.Register("Idle", func() runtime.Module { return &idle{} })
-		app.Register(rpctest.Probe_Type, func() runtime.Module {
-			p := &rpctest.Probe{}
-			c.mu.Lock()
-			c.probes[pid] = p
-			c.mu.Unlock()
-			return p
-		})
+		if len(probeIDs) > 0 { // a registered type needs an instance in the config
+			app.Register(rpctest.Probe_Type, func() runtime.Module {
+				p := &rpctest.Probe{}
+				c.mu.Lock()
+				c.probes[pid] = p
+				c.mu.Unlock()
+				return p
+			})
+		}
 		tr := rabbitmq.New(broker.URI, log.With("process", pid))
 		tr.DrainTimeout = 2 * time.Second
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
