@@ -2,7 +2,7 @@
 // server for the browser client.
 //
 //	go run ./demo/server                      # everything, in-process RPC
-//	go run ./demo/server -conf cluster.conf -pid gate1
+//	go run ./demo/server -conf cluster.conf -pid gate1 -admin 127.0.0.1:8687
 package main
 
 import (
@@ -38,6 +38,7 @@ func run() error {
 	webAddr := flag.String("web", "127.0.0.1:8080", "address of the web client's HTTP server; empty to disable")
 	level := flag.String("log", "info", "log level: debug, info, warn, error")
 	brokerWait := flag.Duration("broker-wait", 30*time.Second, "how long to wait for RabbitMQ at start-up")
+	adminAddr := flag.String("admin", "", "address of this process's admin listener (/metrics), overriding the config's Admin.Addr, so processes sharing one config each get their own; \"off\": none; empty: the config's")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof under /debug/pprof/ on this address, such as 127.0.0.1:6060 (keep it on loopback: profiles show internals); empty: off")
 	flag.Parse()
 
@@ -51,6 +52,16 @@ func run() error {
 	cfg, err := runtime.LoadConfig(*conf)
 	if err != nil {
 		return err
+	}
+	switch *adminAddr {
+	case "":
+	case "off":
+		cfg.Admin.Addr = ""
+	default:
+		if _, _, err := net.SplitHostPort(*adminAddr); err != nil {
+			return fmt.Errorf("-admin: want host:port such as 127.0.0.1:8686, or off: %w", err)
+		}
+		cfg.Admin.Addr = *adminAddr
 	}
 	app := runtime.NewApp(cfg, runtime.Options{ProcessID: *pid, Logger: log})
 	app.Register(gate.Gate_Type, gate.New())
