@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing: Debian's mosquitto clients
-# and broker, python3-paho-mqtt, chromium, rabbitmq-server, and mono (the
-# C# compiler mcs, the runtime, Newtonsoft.Json) for the C# SDK tests.
+# and broker, python3-paho-mqtt, chromium, rabbitmq-server, prometheus (the
+# real server a metrics test scrapes the cluster demo with), and mono (the C#
+# compiler mcs, the runtime, Newtonsoft.Json) for the C# SDK tests.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 /usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || missing+=(python3-paho-mqtt)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+[ -x /usr/bin/prometheus ] || missing+=(prometheus)
 command -v mcs >/dev/null 2>&1 || missing+=(mono-mcs libmono-system-runtime-serialization4.0-cil)
 command -v mono >/dev/null 2>&1 || missing+=(mono-runtime)
 [ -f /usr/lib/cli/Newtonsoft.Json-5.0/Newtonsoft.Json.dll ] || missing+=(libnewtonsoft-json5.0-cil)
