@@ -178,7 +178,7 @@ func (c *conn) readFailed(err error, beforeConnect bool) {
 		c.close("bad packet")
 	case beforeConnect:
 		if code, ok := packets.ConnackCode(err); ok {
-			c.g.stats.refused.Add(1)
+			c.g.stats.refused[refusedBadConnect].Add(1)
 			c.logClose("refusing CONNECT", "err", clip(err.Error()), "returnCode", code)
 			c.out.writeNow((&packets.Connack{ReturnCode: code}).AppendTo(nil))
 		} else {
@@ -193,8 +193,8 @@ func (c *conn) readFailed(err error, beforeConnect bool) {
 
 // connect handles an accepted CONNECT: auth, client id, limits, CONNACK.
 func (c *conn) connect(p *packets.Connect) bool {
-	refuse := func(code byte, why string) bool {
-		c.g.stats.refused.Add(1)
+	refuse := func(code byte, reason int, why string) bool {
+		c.g.stats.refused[reason].Add(1)
 		c.logClose("refusing CONNECT", "clientId", clip(p.ClientID), "reason", why, "returnCode", code)
 		c.out.writeNow((&packets.Connack{ReturnCode: code}).AppendTo(nil))
 		return false
@@ -205,7 +205,7 @@ func (c *conn) connect(p *packets.Connect) bool {
 		code := c.g.auth(ctx, info)
 		cancel()
 		if code != packets.Accepted {
-			return refuse(code, "auth hook")
+			return refuse(code, refusedAuth, "auth hook")
 		}
 	}
 	c.sessionID = c.g.newSessionID()
@@ -223,9 +223,9 @@ func (c *conn) connect(p *packets.Connect) bool {
 	switch code := c.g.register(c); code {
 	case packets.Accepted:
 	case packets.IdentifierRejected:
-		return refuse(code, "client id in use by another authenticated user")
+		return refuse(code, refusedClientID, "client id in use by another authenticated user")
 	default:
-		return refuse(code, "gate shutting down")
+		return refuse(code, refusedShuttingDown, "gate shutting down")
 	}
 	// Nothing persists, so the session is never present [MQTT-3.2.2-1].
 	// Written by the reader itself: nothing else can be queued yet, and an
@@ -304,6 +304,7 @@ func (c *conn) queue(appendPacket func([]byte) []byte, wake bool) bool {
 		return true
 	case queueFull:
 		c.g.stats.slowClosed.Add(1)
+		c.g.stats.outDropped.Add(1) // this packet; close counts those queued before it
 		c.logClose("closing connection: outgoing queue full, client not reading", "queued", c.out.queued())
 		c.close("outgoing queue full")
 	}

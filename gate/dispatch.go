@@ -394,7 +394,7 @@ func (c *conn) enqueueReply(topic string, result []byte, errText string, wake bo
 		return append(b, '}')
 	}, wake)
 	if ok {
-		c.g.stats.sends.Add(1)
+		c.g.stats.replies.Add(1)
 	}
 }
 

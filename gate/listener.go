@@ -206,7 +206,7 @@ func (g *Gate) listenWS(addr string, tc *tls.Config) (listener, error) {
 			if allowedOrigin(origins, r) {
 				return true
 			}
-			g.stats.refused.Add(1)
+			g.stats.refused[refusedOrigin].Add(1)
 			if n, ok := g.limitWarns.allow(time.Now()); ok {
 				g.log.Warn("refusing WebSocket: origin not allowed", "remote", r.RemoteAddr, "origin", clip(r.Header.Get("Origin")), "suppressed", n)
 			}

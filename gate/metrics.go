@@ -7,16 +7,24 @@ import "github.com/prometheus/client_golang/prometheus"
 // the connection path nothing. Each series carries the gate's instance id
 // as the constant label "gate", so several gates can share a registry.
 type gateCollector struct {
-	g          *Gate
-	descs      []*prometheus.Desc
-	byListener *prometheus.Desc
+	g                        *Gate
+	descs                    []*prometheus.Desc
+	byListener, refused, out *prometheus.Desc
 }
 
 func newGateCollector(g *Gate) gateCollector {
-	gc := gateCollector{g: g, byListener: prometheus.NewDesc("mqant_gate_listener_connections",
-		"Connections past CONNECT, by listener (tcp, ws, tls, wss).", []string{"listener"}, prometheus.Labels{"gate": g.Settings.ID})}
+	id := prometheus.Labels{"gate": g.Settings.ID}
+	gc := gateCollector{g: g,
+		byListener: prometheus.NewDesc("mqant_gate_listener_connections",
+			"Connections past CONNECT, by listener (tcp, ws, tls, wss).", []string{"listener"}, id),
+		refused: prometheus.NewDesc("mqant_gate_connects_refused_total",
+			"CONNECTs refused, by reason: auth (the auth hook), client_id_taken (by another authenticated user), shutting_down, bad_connect (answered with a return code), ws_origin (WebSocket upgrade from an origin not allowed).",
+			[]string{"reason"}, id),
+		out: prometheus.NewDesc("mqant_gate_messages_sent_total",
+			"Messages queued to clients, by kind: reply (to a request) or push (Send, Broadcast).", []string{"kind"}, id),
+	}
 	for _, m := range gateMetrics {
-		gc.descs = append(gc.descs, prometheus.NewDesc(m.name, m.help, nil, prometheus.Labels{"gate": g.Settings.ID}))
+		gc.descs = append(gc.descs, prometheus.NewDesc(m.name, m.help, nil, id))
 	}
 	return gc
 }
@@ -43,17 +51,16 @@ var gateMetrics = func() []gateMetric {
 		counter("mqant_gate_sent_bytes_total", "Bytes written to clients' sockets.", func(s Stats) int64 { return s.BytesOut }),
 		counter("mqant_gate_received_packets_total", "MQTT packets read.", func(s Stats) int64 { return s.PacketsIn }),
 		counter("mqant_gate_sent_packets_total", "MQTT packets written.", func(s Stats) int64 { return s.PacketsOut }),
-		counter("mqant_gate_connects_refused_total", "CONNECTs refused: auth hook, bad CONNECT, client id of another user, shutting down.", func(s Stats) int64 { return s.Refused }),
 		counter("mqant_gate_sockets_over_limit_total", "Sockets closed at accept: MaxConnections or MaxConnectionsPerIP.", func(s Stats) int64 { return s.OverLimit }),
 		counter("mqant_gate_connect_timeouts_total", "Sockets closed for sending no CONNECT in time.", func(s Stats) int64 { return s.ConnectTimeouts }),
 		counter("mqant_gate_malformed_total", "Connections closed for a malformed or oversized packet.", func(s Stats) int64 { return s.Malformed }),
 		counter("mqant_gate_slow_readers_closed_total", "Connections closed because their outgoing queue was full.", func(s Stats) int64 { return s.SlowClosed }),
+		counter("mqant_gate_outgoing_dropped_total", "Packets queued to a client and never written: its connection closed first, or its queue was full.", func(s Stats) int64 { return s.OutDropped }),
 		counter("mqant_gate_keepalive_expired_total", "Connections closed for silence.", func(s Stats) int64 { return s.KeepAliveLost }),
 		counter("mqant_gate_requests_total", "PUBLISH packets received.", func(s Stats) int64 { return s.Requests }),
 		counter("mqant_gate_requests_dropped_total", "Requests dropped: bad topic, over the in-flight limit.", func(s Stats) int64 { return s.Dropped }),
 		counter("mqant_gate_requests_rate_limited_total", "Requests refused over MaxRequestsPerSecond.", func(s Stats) int64 { return s.RateLimited }),
 		counter("mqant_gate_calls_abandoned_total", "Calls whose handler outlived its deadline.", func(s Stats) int64 { return s.Abandoned }),
-		counter("mqant_gate_messages_sent_total", "Replies and pushes queued to clients.", func(s Stats) int64 { return s.Sends }),
 		counter("mqant_gate_broadcast_calls_total", "Broadcast calls received.", func(s Stats) int64 { return s.BroadcastCalls }),
 		counter("mqant_gate_pushes_refused_total", "Send/Broadcast calls refused for an invalid topic.", func(s Stats) int64 { return s.PushRefused }),
 		counter("mqant_gate_pushes_undelivered_total", "Pushes whose session was gone or closed.", func(s Stats) int64 { return s.PushUndelivered }),
@@ -69,6 +76,8 @@ func (gc gateCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- gc.byListener
+	ch <- gc.refused
+	ch <- gc.out
 }
 
 func (gc gateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -79,4 +88,9 @@ func (gc gateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range listenerNames {
 		ch <- prometheus.MustNewConstMetric(gc.byListener, prometheus.GaugeValue, float64(s.ByListener[name]), name)
 	}
+	for _, name := range refusalNames {
+		ch <- prometheus.MustNewConstMetric(gc.refused, prometheus.CounterValue, float64(s.RefusedBy[name]), name)
+	}
+	ch <- prometheus.MustNewConstMetric(gc.out, prometheus.CounterValue, float64(s.Replies), "reply")
+	ch <- prometheus.MustNewConstMetric(gc.out, prometheus.CounterValue, float64(s.Sends-s.Replies), "push")
 }

@@ -1,6 +1,8 @@
 package gate_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
+	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
 	"github.com/mqantgen/mqantgen/runtime"
@@ -61,7 +64,8 @@ func scrape(t *testing.T, d *demotest.Demo, token string) map[string]float64 {
 // TestMetricsMoveWithTraffic: /metrics on the admin listener carries the
 // gate's counters and the RPC servers' per-handler counts and latencies,
 // and they move for real traffic: a request, a handler error, a panic, an
-// abandoned call, a slow reader dropped.
+// abandoned call, a call timed out, a CONNECT refused, a slow reader
+// dropped with its queued packets.
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	leakcheck.Check(t)
 	p := newProbe()
@@ -83,6 +87,21 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	c.Request("Login/Handler_Login/2", `{"userName":""}`)
 	c.Request("Probe/Handler_Panic/3", `{}`)
 	c.Request("Probe/Handler_Hang/4", `{}`) // abandoned at 300 ms
+	// A module-to-module call that times out: the caller counts it, the
+	// handler is still running.
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	_, err = d.App.Call(ctx, runtime.Target{Type: "Probe"}, "Handler_Hang", nil)
+	cancel()
+	if !errors.Is(err, runtime.ErrTimeout) {
+		t.Fatalf("call to a hung handler: %v, want ErrTimeout", err)
+	}
+	poll(t, "both hung calls running", func() bool { return p.hung.Load() == 2 })
+	// An unknown protocol level: CONNACK 1, refused as a bad CONNECT.
+	bad := mqtttest.Dial(t, d.TCPAddr)
+	bad.Write([]byte{0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x09, 0x02, 0x00, 0x1e, 0x00, 0x00})
+	if pk := bad.Next(5 * time.Second); pk.(*packets.Connack).ReturnCode != packets.UnacceptableProtocolVersion {
+		t.Fatalf("got %#v, want CONNACK 1", pk)
+	}
 	lazy := mqtttest.Connect(t, d.TCPAddr, "lazy-metered", 0)
 	var lazyID string
 	for _, s := range d.Gate.Sessions() {
@@ -110,8 +129,18 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		{`mqant_gate_requests_total{` + gate + `}`, 4},
 		{`mqant_gate_calls_abandoned_total{` + gate + `}`, 1},
 		{`mqant_gate_slow_readers_closed_total{` + gate + `}`, 1},
-		{`mqant_gate_accepted_total{` + gate + `}`, 2},
-		{`mqant_gate_received_packets_total{` + gate + `}`, 6}, // 2 CONNECTs, 4 PUBLISHes
+		{`mqant_rpc_calls_total{module=Login,outcome=ok}`, 1},
+		{`mqant_rpc_calls_total{module=Login,outcome=remote}`, 1},
+		{`mqant_rpc_calls_total{module=Probe,outcome=panic}`, 1},
+		{`mqant_rpc_calls_total{module=Probe,outcome=timeout}`, 1},
+		{`mqant_rpc_calls_total{module=Probe,outcome=ok}`, 0}, // the gate's hung call has not returned
+		{`mqant_rpc_handlers_running{method=Handler_Hang,module=Probe}`, 2},
+		{`mqant_rpc_calls_in_flight{}`, 1}, // the gate's, on the hung handler
+		{`mqant_gate_accepted_total{` + gate + `}`, 3},
+		{`mqant_gate_received_packets_total{` + gate + `}`, 6}, // 2 CONNECTs, 4 PUBLISHes (the bad CONNECT does not decode)
+		{`mqant_gate_connects_refused_total{` + gate + `,reason=bad_connect}`, 1},
+		{`mqant_gate_connects_refused_total{` + gate + `,reason=auth}`, 0},
+		{`mqant_gate_messages_sent_total{` + gate + `,kind=reply}`, 4},
 	} {
 		if got := after[tc.series] - before[tc.series]; got != tc.delta {
 			t.Errorf("%s moved by %v, want %v", tc.series, got, tc.delta)
@@ -126,6 +155,12 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if in, out := after[`mqant_gate_received_bytes_total{`+gate+`}`]-before[`mqant_gate_received_bytes_total{`+gate+`}`],
 		after[`mqant_gate_sent_bytes_total{`+gate+`}`]-before[`mqant_gate_sent_bytes_total{`+gate+`}`]; in < 100 || out < 60000 {
 		t.Errorf("bytes in %v, out %v; want the requests' and at least one 60 KB push", in, out)
+	}
+	if got := after[`mqant_gate_messages_sent_total{`+gate+`,kind=push}`] - before[`mqant_gate_messages_sent_total{`+gate+`,kind=push}`]; got < 1 {
+		t.Errorf("pushes sent moved by %v, want at least the one 60 KB push", got)
+	}
+	if got := after[`mqant_gate_outgoing_dropped_total{`+gate+`}`] - before[`mqant_gate_outgoing_dropped_total{`+gate+`}`]; got < 1 {
+		t.Errorf("outgoing packets dropped moved by %v, want at least the push that found the lazy reader's queue full", got)
 	}
 	if after["go_goroutines{}"] == 0 || after["process_resident_memory_bytes{}"] == 0 {
 		t.Error("Go runtime and process collectors missing")

@@ -175,6 +175,9 @@ func (o *outbox) close() bool {
 		return false
 	}
 	o.closed = true
+	if o.stats != nil {
+		o.stats.outDropped.Add(int64(o.count))
+	}
 	o.pending, o.spare = nil, nil
 	o.mu.Unlock()
 	close(o.done)

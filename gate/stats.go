@@ -13,7 +13,8 @@ type Stats struct {
 	PacketsOut      int64            // MQTT packets written
 	Sockets         int64            // open sockets now, counted from accept
 	Accepted        int64            // sockets accepted since start
-	Refused         int64            // CONNECTs refused (auth, bad CONNECT, shutting down)
+	Refused         int64            // CONNECTs refused (auth, bad CONNECT, shutting down), and WebSocket upgrades for their origin
+	RefusedBy       map[string]int64 // Refused by reason: see refusalNames
 	OverLimit       int64            // sockets closed at accept: MaxConnections or MaxConnectionsPerIP
 	ConnectTimeouts int64            // sockets closed for sending no CONNECT in time
 	Malformed       int64            // connections closed for a malformed or oversized packet
@@ -24,7 +25,9 @@ type Stats struct {
 	Abandoned       int64            // calls whose handler outlived its deadline
 	Requests        int64            // PUBLISH packets received
 	BroadcastCalls  int64            // Broadcast RPC calls received
-	Sends           int64            // messages queued to clients
+	Sends           int64            // messages queued to clients: replies and pushes
+	Replies         int64            // replies among Sends
+	OutDropped      int64            // packets queued to a client and never written: its connection closed first, or its queue was full
 	PushRefused     int64            // Send/Broadcast calls refused for an invalid topic
 	PushUndelivered int64            // pushes whose session was gone or closed
 	LogsSuppressed  int64            // per-connection warnings not logged (rate limit)
@@ -47,11 +50,25 @@ func listenerIndex(network string, tls bool) int {
 	return i
 }
 
+// Reasons a CONNECT (or a WebSocket upgrade) is refused; they label
+// mqant_gate_connects_refused_total.
+const (
+	refusedAuth         = iota // the auth hook said no
+	refusedClientID            // client id in use by another authenticated user
+	refusedShuttingDown        // the gate is stopping
+	refusedBadConnect          // a CONNECT the gate answers with a return code (protocol version, client id)
+	refusedOrigin              // WebSocket origin not allowed
+	numRefusals
+)
+
+var refusalNames = [numRefusals]string{"auth", "client_id_taken", "shutting_down", "bad_connect", "ws_origin"}
+
 type gateStats struct {
+	refused                                  [numRefusals]atomic.Int64
 	byListener                               [len(listenerNames)]atomic.Int64 // connections now
 	bytesIn, bytesOut, packetsIn, packetsOut atomic.Int64
-	connections, accepted, refused, overLimit, connectTimeouts, malformed, slowClosed,
-	keepAliveLost, dropped, rateLimited, abandoned, requests, broadcastCalls, sends,
+	connections, accepted, overLimit, connectTimeouts, malformed, slowClosed,
+	keepAliveLost, dropped, rateLimited, abandoned, requests, broadcastCalls, sends, replies, outDropped,
 	pushRefused, pushUndelivered, logsSuppressed, closeEventsSent, closeEventRetries,
 	closeEventsLost atomic.Int64
 }
@@ -59,16 +76,25 @@ type gateStats struct {
 // Stats returns the gate's counters.
 func (g *Gate) Stats() Stats {
 	s := &g.stats
-	st := Stats{Connections: s.connections.Load(), InFlight: g.inflight.Load(), Accepted: s.accepted.Load(), Refused: s.refused.Load(),
+	st := Stats{Connections: s.connections.Load(), InFlight: g.inflight.Load(), Accepted: s.accepted.Load(),
 		OverLimit: s.overLimit.Load(), ConnectTimeouts: s.connectTimeouts.Load(),
 		Malformed: s.malformed.Load(), SlowClosed: s.slowClosed.Load(), KeepAliveLost: s.keepAliveLost.Load(),
 		Dropped: s.dropped.Load(), RateLimited: s.rateLimited.Load(), Abandoned: s.abandoned.Load(),
-		Requests: s.requests.Load(), BroadcastCalls: s.broadcastCalls.Load(), Sends: s.sends.Load(),
+		Requests: s.requests.Load(), BroadcastCalls: s.broadcastCalls.Load(), OutDropped: s.outDropped.Load(),
 		PushRefused: s.pushRefused.Load(), PushUndelivered: s.pushUndelivered.Load(),
 		LogsSuppressed: s.logsSuppressed.Load(), CloseEventsSent: s.closeEventsSent.Load(),
 		CloseRetries: s.closeEventRetries.Load(), CloseEventsLost: s.closeEventsLost.Load()}
 	st.BytesIn, st.BytesOut = s.bytesIn.Load(), s.bytesOut.Load()
 	st.PacketsIn, st.PacketsOut = s.packetsIn.Load(), s.packetsOut.Load()
+	// Replies are counted apart from pushes, not twice: one add per reply.
+	st.Replies = s.replies.Load()
+	st.Sends = s.sends.Load() + st.Replies
+	st.RefusedBy = make(map[string]int64, numRefusals)
+	for i, name := range refusalNames {
+		n := s.refused[i].Load()
+		st.RefusedBy[name] = n
+		st.Refused += n
+	}
 	st.ByListener = map[string]int64{}
 	for i, name := range listenerNames {
 		st.ByListener[name] = s.byListener[i].Load()

@@ -34,6 +34,11 @@ type Options struct {
 	Remote Transport
 	// LocalAddrs replaces this machine's addresses for host matching (tests).
 	LocalAddrs []string
+	// NoMetrics turns the per-call metrics off: handlers are neither timed
+	// nor counted, calls made are not counted. What is read at scrape time
+	// stays (the gate's and the broker's counters, Go and process). It is
+	// there to measure what metrics cost (make bench); keep them on.
+	NoMetrics bool
 }
 
 // App runs the modules of one process.
@@ -48,7 +53,8 @@ type App struct {
 	order     []string
 
 	registry *prometheus.Registry
-	rpc      *rpcMetrics
+	rpc      *rpcMetrics  // nil with NoMetrics
+	calls    *callMetrics // nil with NoMetrics
 	admin    *adminServer
 
 	mu      sync.Mutex
@@ -84,7 +90,10 @@ func NewApp(cfg *Config, opts Options) *App {
 	}
 	reg := newRegistry()
 	a := &App{cfg: cfg, opts: opts, log: opts.Logger, local: NewInProc(), timeout: timeout,
-		factories: map[string]func() Module{}, registry: reg, rpc: newRPCMetrics(reg), taken: make(chan error, 1)}
+		factories: map[string]func() Module{}, registry: reg, taken: make(chan error, 1)}
+	if !opts.NoMetrics {
+		a.rpc, a.calls = newRPCMetrics(reg), newCallMetrics(reg, cfg)
+	}
 	a.drainToRemote()
 	return a
 }
@@ -430,6 +439,13 @@ func (a *App) localAddrs() map[string]bool {
 // through the remote transport otherwise. A context without a deadline gets
 // the configured RPC timeout.
 func (a *App) Invoke(ctx context.Context, to Target, req *Request) (Reply, error) {
+	a.calls.begin()
+	rep, err := a.invoke(ctx, to, req)
+	a.calls.end(to.Type, err)
+	return rep, err
+}
+
+func (a *App) invoke(ctx context.Context, to Target, req *Request) (Reply, error) {
 	if !req.NoReply {
 		d, ok := ctx.Deadline()
 		if !ok {
@@ -455,8 +471,15 @@ func (a *App) Invoke(ctx context.Context, to Target, req *Request) (Reply, error
 // context without a deadline gets the RPC timeout without a timer unless
 // the handler waits on it.
 func (a *App) InvokeInline(ctx context.Context, to Target, req *Request) (Reply, error) {
+	a.calls.begin()
+	rep, err := a.invokeInline(ctx, to, req)
+	a.calls.end(to.Type, err)
+	return rep, err
+}
+
+func (a *App) invokeInline(ctx context.Context, to Target, req *Request) (Reply, error) {
 	if !a.local.Reaches(to) || req.NoReply {
-		return a.Invoke(ctx, to, req)
+		return a.invoke(ctx, to, req)
 	}
 	d, ok := ctx.Deadline()
 	if !ok {

@@ -239,7 +239,7 @@ func (s *Server) run(t task) {
 
 func (s *Server) call(t task) (res any, err error) {
 	if t.m.metrics != nil { // servers made without an App are not measured, nor timed
-		start := time.Now()
+		start := t.m.metrics.begin()
 		defer func() { t.m.metrics.observe(start, err) }()
 	}
 	defer func() {
