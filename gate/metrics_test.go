@@ -166,3 +166,27 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		t.Error("Go runtime and process collectors missing")
 	}
 }
+
+// TestNoMetrics: with runtime.Options.NoMetrics the per-call series are
+// gone (handlers are neither timed nor counted) and what is read at scrape
+// time stays: the gate's counters, Go and process.
+func TestNoMetrics(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.StartWith(t, demotest.Options{NoMetrics: true, Admin: &runtime.AdminConfig{Addr: "127.0.0.1:0"}})
+	c := mqtttest.Connect(t, d.TCPAddr, "unmetered", 30)
+	if got := c.Request("Login/Handler_Login/1", `{"userName":"u","passWord":"x"}`); !strings.Contains(got, "login success") {
+		t.Fatalf("login: %s", got)
+	}
+	got := scrape(t, d, "")
+	for k := range got {
+		if strings.HasPrefix(k, "mqant_rpc_") {
+			t.Errorf("series %s with NoMetrics", k)
+		}
+	}
+	if n := got[`mqant_gate_requests_total{gate=127.0.0.1:Gate}`]; n != 1 {
+		t.Errorf("mqant_gate_requests_total = %v, want 1", n)
+	}
+	if got["go_goroutines{}"] == 0 {
+		t.Error("Go collector missing")
+	}
+}

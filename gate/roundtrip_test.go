@@ -46,8 +46,8 @@ func roundTrips(tb testing.TB, c *mqtttest.Client, topic, body string, n, window
 	}
 }
 
-func echoGate(tb testing.TB) *mqtttest.Client {
-	d := demotest.StartWith(tb, demotest.Options{Extras: []demotest.Extra{
+func echoGate(tb testing.TB, noMetrics bool) *mqtttest.Client {
+	d := demotest.StartWith(tb, demotest.Options{NoMetrics: noMetrics, Extras: []demotest.Extra{
 		{Type: benchmod.Echo_Type, New: func() runtime.Module { return &benchmod.Echo{} }},
 	}})
 	c := mqtttest.Connect(tb, d.TCPAddr, "bench", 0)
@@ -59,8 +59,20 @@ func echoGate(tb testing.TB) *mqtttest.Client {
 
 // BenchmarkGateRoundTrip is one request through the gate and back: codec,
 // routing, dispatch, an in-process handler, the reply. Eight in flight.
+// Metrics on, as a server runs: the handler timed and counted, the call
+// counted by the caller.
 func BenchmarkGateRoundTrip(b *testing.B) {
-	c := echoGate(b)
+	c := echoGate(b, false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	roundTrips(b, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, b.N, 8)
+}
+
+// BenchmarkGateRoundTripNoMetrics is BenchmarkGateRoundTrip with the
+// per-call metrics off (runtime.Options.NoMetrics): the pair is what
+// metrics cost on the hot path (bench/results.md gives the ratio).
+func BenchmarkGateRoundTripNoMetrics(b *testing.B) {
+	c := echoGate(b, true)
 	b.ReportAllocs()
 	b.ResetTimer()
 	roundTrips(b, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, b.N, 8)
@@ -70,7 +82,7 @@ func BenchmarkGateRoundTrip(b *testing.B) {
 const maxAllocsPerRequest = 6
 
 func TestGateRoundTripAllocs(t *testing.T) {
-	c := echoGate(t)
+	c := echoGate(t, false)
 	roundTrips(t, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, 1000, 8) // warm pools and workers
 	const n = 5000
 	allocs := testing.AllocsPerRun(1, func() { roundTrips(t, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, n, 8) }) / n

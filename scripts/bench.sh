@@ -6,7 +6,7 @@
 # End-to-end runs pin each server to CPU 0 and the load tool to CPU 1
 # (taskset), run the servers in turn inside each round, and repeat rounds,
 # so every ratio compares numbers measured side by side; the report gives
-# medians. Bounded: about 8 minutes on the 2-core machine.
+# medians. Bounded: about 9 minutes on the 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"      # microbenchmark runs
@@ -32,9 +32,12 @@ trap cleanup EXIT
 
 # --- microbenchmarks ---
 micro="go test -run NONE -bench . -benchmem -count 1 ./internal/benchmod ./gate/packets ./runtime/rabbitmq"
+# The gate round trip with and without the per-call metrics, side by side.
+gatemicro="go test -run NONE -bench GateRoundTrip -benchmem -count 1 ./gate"
 for i in $(seq "$RUNS"); do
 	echo "bench: microbenchmarks, run $i/$RUNS" >&2
 	$micro >>"$raw"
+	$gatemicro >>"$raw"
 done
 
 # --- end to end ---
@@ -75,6 +78,11 @@ for r in $(seq "$ROUNDS"); do
 	max=$(tail -n 5 "$e2e" | grep '"label":"gate/1000/1"' | sed 's/.*"throughput": *\([0-9.]*\).*/\1/')
 	half=$(awk -v m="$max" 'BEGIN { printf "%d", m/2 }')
 	load "gate/1000/half" "$r" -url tcp://127.0.0.1:$PORT -conns 1000 -sources 2 -rate "$half" -topic $TOPIC -payload "$PAYLOAD"
+	stop
+	# The same gate with the per-call metrics off: what metrics cost.
+	port=$PORT; start gate-nometrics bin/benchserver -tcp 127.0.0.1:$PORT -metrics=false
+	load "gate-nometrics/1000/1" "$r" -url tcp://127.0.0.1:$PORT -conns 1000 -sources 2 -topic $TOPIC -payload "$PAYLOAD"
+	load "gate-nometrics/100/8" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight 8 -topic $TOPIC -payload "$PAYLOAD"
 	stop
 	port=$MOSQ_PORT; start mosquitto /usr/sbin/mosquitto -c "$mosq_conf"
 	for c in 10 100 1000; do load "mosquitto/$c/1" "$r" -mode rt -url tcp://127.0.0.1:$MOSQ_PORT -conns $c -sources 2 -payload "$PAYLOAD"; done

@@ -76,6 +76,8 @@ var e2eGoals = []e2eGoal{
 	{"gate / echo server, 100 x 8", "gate/100/8", "echo/100/8", "(aim 0.70)", func(r float64) bool { return r >= 0.70 }},
 	{"gate requests/s / mosquitto round trips/s, 1000 x 1", "gate/1000/1", "mosquitto/1000/1", ">= 1.0", func(r float64) bool { return r >= 1 }},
 	{"gate / mosquitto, 100 x 8", "gate/100/8", "mosquitto/100/8", ">= 1.0", func(r float64) bool { return r >= 1 }},
+	{"gate with metrics / without (Options.NoMetrics), 1000 x 1", "gate/1000/1", "gate-nometrics/1000/1", ">= 0.95", func(r float64) bool { return r >= 0.95 }},
+	{"gate with metrics / without, 100 x 8", "gate/100/8", "gate-nometrics/100/8", ">= 0.95", func(r float64) bool { return r >= 0.95 }},
 	{"gate with modules behind RabbitMQ / in-process, 100 x 8", "gate-rabbit/100/8", "gate/100/8", "(reported)", func(float64) bool { return true }},
 }
 

@@ -39,6 +39,8 @@ var ratios = []ratio{
 		"BenchmarkRabbitFramework/conc=64", "BenchmarkRabbitBare/conc=64", "calls/s", ">= 0.80", func(r float64) bool { return r >= 0.8 }},
 	{"RabbitMQ, 1 caller: framework p50 latency / bare loop p50 latency",
 		"BenchmarkRabbitFramework/conc=1", "BenchmarkRabbitBare/conc=1", "p50-us", "<= 1.3x", func(r float64) bool { return r <= 1.3 }},
+	{"gate round trip, metrics on / off (ns / ns: what the per-call metrics cost)",
+		"BenchmarkGateRoundTrip", "BenchmarkGateRoundTripNoMetrics", "ns/op", "<= 1.05x", func(r float64) bool { return r <= 1.05 }},
 }
 
 // result is one benchmark line: value per unit.

@@ -7,6 +7,7 @@
 //	benchserver -tcp :3563                       # everything in-process
 //	benchserver -rabbit URI -role modules &      # Echo, Login, Chat
 //	benchserver -rabbit URI -role gate -tcp :3563
+//	benchserver -tcp :3563 -metrics=false          # the per-call metrics off, to measure their cost
 package main
 
 import (
@@ -40,6 +41,8 @@ func run() error {
 	role := flag.String("role", "all", "all, gate or modules")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	maxQueue := flag.Int("maxqueue", 0, "gate MaxQueue (0: default)")
+	metrics := flag.Bool("metrics", true, "per-call metrics (runtime.Options.NoMetrics when false)")
+	admin := flag.String("admin", "", "admin listener address serving /metrics; empty: none")
 	flag.Parse()
 
 	if *cpuprofile != "" {
@@ -61,7 +64,7 @@ func run() error {
 	if *rabbit != "" {
 		gatePID, modPID = "gate", "modules"
 	}
-	cfg := &runtime.Config{RPC: runtime.RPCConfig{Timeout: 10 * time.Second}, Modules: []*runtime.ModuleSettings{
+	cfg := &runtime.Config{RPC: runtime.RPCConfig{Timeout: 10 * time.Second}, Admin: runtime.AdminConfig{Addr: *admin}, Modules: []*runtime.ModuleSettings{
 		{Type: gate.Gate_Type, ID: "bench:Gate", Host: "127.0.0.1", ProcessID: gatePID, Settings: gateSettings},
 		{Type: benchmod.Echo_Type, ID: "bench:Echo", Host: "127.0.0.1", ProcessID: modPID},
 		{Type: "Login", ID: "bench:Login", Host: "127.0.0.1", ProcessID: modPID},
@@ -80,7 +83,7 @@ func run() error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: pid, Logger: log})
+	app := runtime.NewApp(cfg, runtime.Options{ProcessID: pid, Logger: log, NoMetrics: !*metrics})
 	app.Register(gate.Gate_Type, gate.New())
 	app.Register(benchmod.Echo_Type, func() runtime.Module { return &benchmod.Echo{} })
 	app.Register("Login", login.New)

@@ -65,6 +65,7 @@ type Options struct {
 	RPCTimeout time.Duration        // 0: the demo's 10s
 	GateOpts   []gate.Option        // such as gate.WithAuth
 	Admin      *runtime.AdminConfig // an admin listener (Addr "127.0.0.1:0" for a free port)
+	NoMetrics  bool                 // runtime.Options.NoMetrics: no per-call metrics
 }
 
 // StartWith is Start with every option.
@@ -109,7 +110,7 @@ func start(t testing.TB, o Options) (*Demo, error) {
 	for _, e := range extras {
 		cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: e.Type, ID: "127.0.0.1:" + e.Type, Host: "127.0.0.1", ProcessID: "dev"})
 	}
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second})
+	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second, NoMetrics: o.NoMetrics})
 	var g *gate.Gate
 	newGate := gate.New(o.GateOpts...)
 	app.Register(gate.Gate_Type, func() runtime.Module {
