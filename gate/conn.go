@@ -97,6 +97,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	r.countPackets()
 	n, err := r.nc.Read(p)
 	r.stats.bytesIn.Add(int64(n))
+	r.stats.socketReads.Add(1)
 	return n, err
 }
 

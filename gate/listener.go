@@ -45,23 +45,24 @@ func newSocketLimiter(max, perIP int) *socketLimiter {
 
 func (s *socketLimiter) open() int64 { return s.n.Load() }
 
-// acquire takes a place for a socket from ip, or says which limit is full.
-func (s *socketLimiter) acquire(ip string) (reason string, ok bool) {
+// acquire takes a place for a socket from ip, or says which limit is full
+// (overMax or overPerIP).
+func (s *socketLimiter) acquire(ip string) (limit int, ok bool) {
 	if s.n.Add(1) > int64(s.max) {
 		s.n.Add(-1)
-		return "MaxConnections reached", false
+		return overMax, false
 	}
 	if s.perIP > 0 {
 		s.mu.Lock()
 		if s.byIP[ip] >= s.perIP {
 			s.mu.Unlock()
 			s.n.Add(-1)
-			return "MaxConnectionsPerIP reached", false
+			return overPerIP, false
 		}
 		s.byIP[ip]++
 		s.mu.Unlock()
 	}
-	return "", true
+	return 0, true
 }
 
 func (s *socketLimiter) release(ip string) {
@@ -112,13 +113,13 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		if h, _, err := net.SplitHostPort(ip); err == nil {
 			ip = h
 		}
-		reason, ok := l.g.sockets.acquire(ip)
+		limit, ok := l.g.sockets.acquire(ip)
 		if ok {
 			return &countedConn{Conn: nc, ip: ip, lim: l.g.sockets}, nil
 		}
-		l.g.stats.overLimit.Add(1)
+		l.g.stats.overLimit[limit].Add(1)
 		if n, ok := l.g.limitWarns.allow(time.Now()); ok {
-			l.g.log.Warn("refusing connection", "remote", nc.RemoteAddr().String(), "reason", reason, "suppressed", n)
+			l.g.log.Warn("refusing connection", "remote", nc.RemoteAddr().String(), "reason", overLimitSettings[limit]+" reached", "suppressed", n)
 		}
 		if !l.connack || refusing.Add(1) > maxRefusing {
 			if l.connack {

@@ -7,9 +7,9 @@ import "github.com/prometheus/client_golang/prometheus"
 // the connection path nothing. Each series carries the gate's instance id
 // as the constant label "gate", so several gates can share a registry.
 type gateCollector struct {
-	g                        *Gate
-	descs                    []*prometheus.Desc
-	byListener, refused, out *prometheus.Desc
+	g                                   *Gate
+	descs                               []*prometheus.Desc
+	byListener, refused, overLimit, out *prometheus.Desc
 }
 
 func newGateCollector(g *Gate) gateCollector {
@@ -20,6 +20,9 @@ func newGateCollector(g *Gate) gateCollector {
 		refused: prometheus.NewDesc("mqant_gate_connects_refused_total",
 			"CONNECTs refused, by reason: auth (the auth hook), client_id_taken (by another authenticated user), shutting_down, bad_connect (answered with a return code), ws_origin (WebSocket upgrade from an origin not allowed).",
 			[]string{"reason"}, id),
+		overLimit: prometheus.NewDesc("mqant_gate_sockets_over_limit_total",
+			"Sockets closed at accept (with CONNACK 3 when the gate can afford it), by the limit reached: max_connections or max_connections_per_ip.",
+			[]string{"limit"}, id),
 		out: prometheus.NewDesc("mqant_gate_messages_sent_total",
 			"Messages queued to clients, by kind: reply (to a request) or push (Send, Broadcast).", []string{"kind"}, id),
 	}
@@ -51,7 +54,8 @@ var gateMetrics = func() []gateMetric {
 		counter("mqant_gate_sent_bytes_total", "Bytes written to clients' sockets.", func(s Stats) int64 { return s.BytesOut }),
 		counter("mqant_gate_received_packets_total", "MQTT packets read.", func(s Stats) int64 { return s.PacketsIn }),
 		counter("mqant_gate_sent_packets_total", "MQTT packets written.", func(s Stats) int64 { return s.PacketsOut }),
-		counter("mqant_gate_sockets_over_limit_total", "Sockets closed at accept: MaxConnections or MaxConnectionsPerIP.", func(s Stats) int64 { return s.OverLimit }),
+		counter("mqant_gate_socket_reads_total", "Read system calls on clients' sockets (received packets per read: the batching in).", func(s Stats) int64 { return s.SocketReads }),
+		counter("mqant_gate_socket_writes_total", "Write system calls on clients' sockets (sent packets per write: the batching of replies and pushes).", func(s Stats) int64 { return s.SocketWrites }),
 		counter("mqant_gate_connect_timeouts_total", "Sockets closed for sending no CONNECT in time.", func(s Stats) int64 { return s.ConnectTimeouts }),
 		counter("mqant_gate_malformed_total", "Connections closed for a malformed or oversized packet.", func(s Stats) int64 { return s.Malformed }),
 		counter("mqant_gate_slow_readers_closed_total", "Connections closed because their outgoing queue was full.", func(s Stats) int64 { return s.SlowClosed }),
@@ -77,6 +81,7 @@ func (gc gateCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- gc.byListener
 	ch <- gc.refused
+	ch <- gc.overLimit
 	ch <- gc.out
 }
 
@@ -90,6 +95,9 @@ func (gc gateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, name := range refusalNames {
 		ch <- prometheus.MustNewConstMetric(gc.refused, prometheus.CounterValue, float64(s.RefusedBy[name]), name)
+	}
+	for _, name := range overLimitNames {
+		ch <- prometheus.MustNewConstMetric(gc.overLimit, prometheus.CounterValue, float64(s.OverLimitBy[name]), name)
 	}
 	ch <- prometheus.MustNewConstMetric(gc.out, prometheus.CounterValue, float64(s.Replies), "reply")
 	ch <- prometheus.MustNewConstMetric(gc.out, prometheus.CounterValue, float64(s.Sends-s.Replies), "push")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -162,6 +163,12 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if got := after[`mqant_gate_outgoing_dropped_total{`+gate+`}`] - before[`mqant_gate_outgoing_dropped_total{`+gate+`}`]; got < 1 {
 		t.Errorf("outgoing packets dropped moved by %v, want at least the push that found the lazy reader's queue full", got)
 	}
+	for _, name := range []string{"socket_reads", "socket_writes"} {
+		series := `mqant_gate_` + name + `_total{` + gate + `}`
+		if after[series] <= before[series] {
+			t.Errorf("%s did not move", series)
+		}
+	}
 	if after["go_goroutines{}"] == 0 || after["process_resident_memory_bytes{}"] == 0 {
 		t.Error("Go runtime and process collectors missing")
 	}
@@ -188,5 +195,44 @@ func TestNoMetrics(t *testing.T) {
 	}
 	if got["go_goroutines{}"] == 0 {
 		t.Error("Go collector missing")
+	}
+}
+
+// TestMetricsRefusals: refusals are counted by reason (a WebSocket origin
+// not allowed) and sockets over a limit by the limit.
+func TestMetricsRefusals(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.StartWith(t, demotest.Options{Admin: &runtime.AdminConfig{Addr: "127.0.0.1:0"},
+		Gate: map[string]any{"MaxConnectionsPerIP": 1, "WSOrigins": []any{"http://game.example"}}})
+	const gate = "gate=127.0.0.1:Gate"
+	before := scrape(t, d, "")
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+d.WSAddr+"/mqtt", http.Header{"Origin": {"http://evil.example"}})
+	if err == nil {
+		ws.Close()
+		t.Fatal("WebSocket from an origin not allowed was upgraded")
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("WebSocket from an origin not allowed: %v %v, want 403", resp, err)
+	}
+	poll(t, "the refused WebSocket's socket released", func() bool { return d.Gate.Stats().Sockets == 0 })
+	first := mqtttest.Connect(t, d.TCPAddr, "first", 30)
+	second := mqtttest.Dial(t, d.TCPAddr) // over MaxConnectionsPerIP: CONNACK 3 or closed at once
+	if !second.WaitClosed(5 * time.Second) {
+		t.Fatal("a second socket from the same address was not refused")
+	}
+	_ = first
+	after := scrape(t, d, "")
+	for _, tc := range []struct {
+		series string
+		delta  float64
+	}{
+		{`mqant_gate_connects_refused_total{` + gate + `,reason=ws_origin}`, 1},
+		{`mqant_gate_connects_refused_total{` + gate + `,reason=bad_connect}`, 0},
+		{`mqant_gate_sockets_over_limit_total{` + gate + `,limit=max_connections_per_ip}`, 1},
+		{`mqant_gate_sockets_over_limit_total{` + gate + `,limit=max_connections}`, 0},
+	} {
+		if got := after[tc.series] - before[tc.series]; got != tc.delta {
+			t.Errorf("%s moved by %v, want %v", tc.series, got, tc.delta)
+		}
 	}
 }

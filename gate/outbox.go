@@ -96,6 +96,7 @@ func (o *outbox) counted(bytes, packets int) {
 	if o.stats != nil {
 		o.stats.bytesOut.Add(int64(bytes))
 		o.stats.packetsOut.Add(int64(packets))
+		o.stats.socketWrites.Add(1)
 	}
 }
 

@@ -11,11 +11,14 @@ type Stats struct {
 	BytesOut        int64            // written to clients' sockets
 	PacketsIn       int64            // MQTT packets read
 	PacketsOut      int64            // MQTT packets written
+	SocketReads     int64            // read system calls on clients' sockets: PacketsIn/SocketReads is the batching in
+	SocketWrites    int64            // write system calls: PacketsOut/SocketWrites is how many packets a write carries
 	Sockets         int64            // open sockets now, counted from accept
 	Accepted        int64            // sockets accepted since start
 	Refused         int64            // CONNECTs refused (auth, bad CONNECT, shutting down), and WebSocket upgrades for their origin
 	RefusedBy       map[string]int64 // Refused by reason: see refusalNames
 	OverLimit       int64            // sockets closed at accept: MaxConnections or MaxConnectionsPerIP
+	OverLimitBy     map[string]int64 // OverLimit by limit: max_connections, max_connections_per_ip
 	ConnectTimeouts int64            // sockets closed for sending no CONNECT in time
 	Malformed       int64            // connections closed for a malformed or oversized packet
 	SlowClosed      int64            // connections closed because their outgoing queue was full
@@ -63,11 +66,26 @@ const (
 
 var refusalNames = [numRefusals]string{"auth", "client_id_taken", "shutting_down", "bad_connect", "ws_origin"}
 
+// The limits a socket is refused over at accept; they label
+// mqant_gate_sockets_over_limit_total.
+const (
+	overMax   = iota // MaxConnections
+	overPerIP        // MaxConnectionsPerIP
+	numLimits
+)
+
+var (
+	overLimitNames    = [numLimits]string{"max_connections", "max_connections_per_ip"}
+	overLimitSettings = [numLimits]string{"MaxConnections", "MaxConnectionsPerIP"}
+)
+
 type gateStats struct {
 	refused                                  [numRefusals]atomic.Int64
+	overLimit                                [numLimits]atomic.Int64
+	socketReads, socketWrites                atomic.Int64                     // system calls: packets per call are the batching
 	byListener                               [len(listenerNames)]atomic.Int64 // connections now
 	bytesIn, bytesOut, packetsIn, packetsOut atomic.Int64
-	connections, accepted, overLimit, connectTimeouts, malformed, slowClosed,
+	connections, accepted, connectTimeouts, malformed, slowClosed,
 	keepAliveLost, dropped, rateLimited, abandoned, requests, broadcastCalls, sends, replies, outDropped,
 	pushRefused, pushUndelivered, logsSuppressed, closeEventsSent, closeEventRetries,
 	closeEventsLost atomic.Int64
@@ -77,8 +95,7 @@ type gateStats struct {
 func (g *Gate) Stats() Stats {
 	s := &g.stats
 	st := Stats{Connections: s.connections.Load(), InFlight: g.inflight.Load(), Accepted: s.accepted.Load(),
-		OverLimit: s.overLimit.Load(), ConnectTimeouts: s.connectTimeouts.Load(),
-		Malformed: s.malformed.Load(), SlowClosed: s.slowClosed.Load(), KeepAliveLost: s.keepAliveLost.Load(),
+		ConnectTimeouts: s.connectTimeouts.Load(), Malformed: s.malformed.Load(), SlowClosed: s.slowClosed.Load(), KeepAliveLost: s.keepAliveLost.Load(),
 		Dropped: s.dropped.Load(), RateLimited: s.rateLimited.Load(), Abandoned: s.abandoned.Load(),
 		Requests: s.requests.Load(), BroadcastCalls: s.broadcastCalls.Load(), OutDropped: s.outDropped.Load(),
 		PushRefused: s.pushRefused.Load(), PushUndelivered: s.pushUndelivered.Load(),
@@ -95,6 +112,13 @@ func (g *Gate) Stats() Stats {
 		st.RefusedBy[name] = n
 		st.Refused += n
 	}
+	st.OverLimitBy = make(map[string]int64, numLimits)
+	for i, name := range overLimitNames {
+		n := s.overLimit[i].Load()
+		st.OverLimitBy[name] = n
+		st.OverLimit += n
+	}
+	st.SocketReads, st.SocketWrites = s.socketReads.Load(), s.socketWrites.Load()
 	st.ByListener = map[string]int64{}
 	for i, name := range listenerNames {
 		st.ByListener[name] = s.byListener[i].Load()
