@@ -85,20 +85,24 @@ func (c *conn) route(p *packets.Publish, now time.Time) {
 		return
 	}
 	if !strings.HasPrefix(fn, "Handler_") {
+		c.g.stats.requestsRefused[reqNotHandler].Add(1)
 		c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'")
 		return
 	}
 	if c.g.closing.Load() {
+		c.g.stats.requestsRefused[reqShuttingDown].Add(1)
 		c.replyError(topic, msgid, "server shutting down")
 		return
 	}
 	if !c.g.knownType(typ) {
 		// Refused here, before anything is kept for it: a client cannot
 		// make the gate hold state for module names that do not exist.
+		c.g.stats.requestsRefused[reqUnknownModule].Add(1)
 		c.replyError(topic, msgid, "Service(type:"+clip(typ)+") not found")
 		return
 	}
 	if !validJSON(p.Payload) {
+		c.g.stats.requestsRefused[reqBadJSON].Add(1)
 		c.replyError(topic, msgid, "body must be JSON format")
 		return
 	}

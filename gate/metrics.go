@@ -10,6 +10,7 @@ type gateCollector struct {
 	g                                   *Gate
 	descs                               []*prometheus.Desc
 	byListener, refused, overLimit, out *prometheus.Desc
+	requestsRefused                     *prometheus.Desc
 }
 
 func newGateCollector(g *Gate) gateCollector {
@@ -23,6 +24,9 @@ func newGateCollector(g *Gate) gateCollector {
 		overLimit: prometheus.NewDesc("mqant_gate_sockets_over_limit_total",
 			"Sockets closed at accept (with CONNACK 3 when the gate can afford it), by the limit reached: max_connections or max_connections_per_ip.",
 			[]string{"limit"}, id),
+		requestsRefused: prometheus.NewDesc("mqant_gate_requests_refused_total",
+			"Requests the gate answered with an error without calling a module, by reason: not_handler (method not Handler_...), unknown_module, bad_json (body not JSON), shutting_down.",
+			[]string{"reason"}, id),
 		out: prometheus.NewDesc("mqant_gate_messages_sent_total",
 			"Messages queued to clients, by kind: reply (to a request) or push (Send, Broadcast).", []string{"kind"}, id),
 	}
@@ -82,6 +86,7 @@ func (gc gateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- gc.byListener
 	ch <- gc.refused
 	ch <- gc.overLimit
+	ch <- gc.requestsRefused
 	ch <- gc.out
 }
 
@@ -98,6 +103,9 @@ func (gc gateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, name := range overLimitNames {
 		ch <- prometheus.MustNewConstMetric(gc.overLimit, prometheus.CounterValue, float64(s.OverLimitBy[name]), name)
+	}
+	for _, name := range requestRefusalNames {
+		ch <- prometheus.MustNewConstMetric(gc.requestsRefused, prometheus.CounterValue, float64(s.RefusedRequests[name]), name)
 	}
 	ch <- prometheus.MustNewConstMetric(gc.out, prometheus.CounterValue, float64(s.Replies), "reply")
 	ch <- prometheus.MustNewConstMetric(gc.out, prometheus.CounterValue, float64(s.Sends-s.Replies), "push")

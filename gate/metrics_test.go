@@ -64,9 +64,9 @@ func scrape(t *testing.T, d *demotest.Demo, token string) map[string]float64 {
 
 // TestMetricsMoveWithTraffic: /metrics on the admin listener carries the
 // gate's counters and the RPC servers' per-handler counts and latencies,
-// and they move for real traffic: a request, a handler error, a panic, an
-// abandoned call, a call timed out, a CONNECT refused, a slow reader
-// dropped with its queued packets.
+// and they move for real traffic: a request, a handler error, a bad body,
+// an unknown module, a panic, an abandoned call, a call timed out, a
+// CONNECT refused, a slow reader dropped with its queued packets.
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	leakcheck.Check(t)
 	p := newProbe()
@@ -87,7 +87,10 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	c.Request("Login/Handler_Login/1", `{"userName":"m","passWord":"x"}`)
 	c.Request("Login/Handler_Login/2", `{"userName":""}`)
 	c.Request("Probe/Handler_Panic/3", `{}`)
-	c.Request("Probe/Handler_Hang/4", `{}`) // abandoned at 300 ms
+	c.Request("Probe/Handler_Hang/4", `{}`)              // abandoned at 300 ms
+	c.Request("Login/Handler_Login/5", `{"userName":5}`) // JSON, not a login
+	c.Request("Login/Handler_Login/6", `not json`)       // refused by the gate
+	c.Request("Nowhere/Handler_X/7", `{}`)               // refused by the gate
 	// A module-to-module call that times out: the caller counts it, the
 	// handler is still running.
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
@@ -95,6 +98,10 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	cancel()
 	if !errors.Is(err, runtime.ErrTimeout) {
 		t.Fatalf("call to a hung handler: %v, want ErrTimeout", err)
+	}
+	// A call to a type nobody configured: counted, under no label of its own.
+	if _, err := d.App.Call(t.Context(), runtime.Target{Type: "Nowhere"}, "Handler_X", nil); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("call to an unknown type: %v, want ErrNotFound", err)
 	}
 	poll(t, "both hung calls running", func() bool { return p.hung.Load() == 2 })
 	// An unknown protocol level: CONNACK 1, refused as a bad CONNECT.
@@ -126,8 +133,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		{`mqant_rpc_handled_total{method=Handler_Login,module=Login,outcome=ok}`, 1},
 		{`mqant_rpc_handled_total{method=Handler_Login,module=Login,outcome=remote}`, 1},
 		{`mqant_rpc_handled_total{method=Handler_Panic,module=Probe,outcome=panic}`, 1},
-		{`mqant_rpc_handler_duration_seconds{method=Handler_Login,module=Login}count`, 2},
-		{`mqant_gate_requests_total{` + gate + `}`, 4},
+		{`mqant_rpc_handled_total{method=Handler_Login,module=Login,outcome=bad_request}`, 1},
+		{`mqant_rpc_handler_duration_seconds{method=Handler_Login,module=Login}count`, 3},
+		{`mqant_gate_requests_total{` + gate + `}`, 7},
 		{`mqant_gate_calls_abandoned_total{` + gate + `}`, 1},
 		{`mqant_gate_slow_readers_closed_total{` + gate + `}`, 1},
 		{`mqant_rpc_calls_total{module=Login,outcome=ok}`, 1},
@@ -135,13 +143,17 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		{`mqant_rpc_calls_total{module=Probe,outcome=panic}`, 1},
 		{`mqant_rpc_calls_total{module=Probe,outcome=timeout}`, 1},
 		{`mqant_rpc_calls_total{module=Probe,outcome=ok}`, 0}, // the gate's hung call has not returned
+		{`mqant_rpc_calls_total{module=Login,outcome=bad_request}`, 1},
+		{`mqant_rpc_calls_total{module=unknown,outcome=not_found}`, 1},
+		{`mqant_gate_requests_refused_total{` + gate + `,reason=bad_json}`, 1},
+		{`mqant_gate_requests_refused_total{` + gate + `,reason=unknown_module}`, 1},
 		{`mqant_rpc_handlers_running{method=Handler_Hang,module=Probe}`, 2},
 		{`mqant_rpc_calls_in_flight{}`, 1}, // the gate's, on the hung handler
 		{`mqant_gate_accepted_total{` + gate + `}`, 3},
-		{`mqant_gate_received_packets_total{` + gate + `}`, 6}, // 2 CONNECTs, 4 PUBLISHes (the bad CONNECT does not decode)
+		{`mqant_gate_received_packets_total{` + gate + `}`, 9}, // 2 CONNECTs, 7 PUBLISHes (the bad CONNECT does not decode)
 		{`mqant_gate_connects_refused_total{` + gate + `,reason=bad_connect}`, 1},
 		{`mqant_gate_connects_refused_total{` + gate + `,reason=auth}`, 0},
-		{`mqant_gate_messages_sent_total{` + gate + `,kind=reply}`, 4},
+		{`mqant_gate_messages_sent_total{` + gate + `,kind=reply}`, 7},
 	} {
 		if got := after[tc.series] - before[tc.series]; got != tc.delta {
 			t.Errorf("%s moved by %v, want %v", tc.series, got, tc.delta)

@@ -24,6 +24,7 @@ type Stats struct {
 	SlowClosed      int64            // connections closed because their outgoing queue was full
 	KeepAliveLost   int64            // connections closed for silence
 	Dropped         int64            // messages dropped (bad topic, over the in-flight limit)
+	RefusedRequests map[string]int64 // requests the gate answered with an error without calling: see requestRefusalNames
 	RateLimited     int64            // requests refused over MaxRequestsPerSecond
 	Abandoned       int64            // calls whose handler outlived its deadline
 	Requests        int64            // PUBLISH packets received
@@ -66,6 +67,18 @@ const (
 
 var refusalNames = [numRefusals]string{"auth", "client_id_taken", "shutting_down", "bad_connect", "ws_origin"}
 
+// Reasons the gate answers a request with an error without calling a
+// module; they label mqant_gate_requests_refused_total.
+const (
+	reqNotHandler    = iota // method not Handler_...: not callable by clients
+	reqUnknownModule        // no module of the topic's type in the config
+	reqBadJSON              // the body is not JSON
+	reqShuttingDown         // the gate is stopping
+	numReqRefusals
+)
+
+var requestRefusalNames = [numReqRefusals]string{"not_handler", "unknown_module", "bad_json", "shutting_down"}
+
 // The limits a socket is refused over at accept; they label
 // mqant_gate_sockets_over_limit_total.
 const (
@@ -82,6 +95,7 @@ var (
 type gateStats struct {
 	refused                                  [numRefusals]atomic.Int64
 	overLimit                                [numLimits]atomic.Int64
+	requestsRefused                          [numReqRefusals]atomic.Int64
 	socketReads, socketWrites                atomic.Int64                     // system calls: packets per call are the batching
 	byListener                               [len(listenerNames)]atomic.Int64 // connections now
 	bytesIn, bytesOut, packetsIn, packetsOut atomic.Int64
@@ -111,6 +125,10 @@ func (g *Gate) Stats() Stats {
 		n := s.refused[i].Load()
 		st.RefusedBy[name] = n
 		st.Refused += n
+	}
+	st.RefusedRequests = make(map[string]int64, numReqRefusals)
+	for i, name := range requestRefusalNames {
+		st.RefusedRequests[name] = s.requestsRefused[i].Load()
 	}
 	st.OverLimitBy = make(map[string]int64, numLimits)
 	for i, name := range overLimitNames {
