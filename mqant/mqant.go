@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -31,7 +32,7 @@ type Options struct {
 	ProcessID  string        // run the modules with this ProcessID; "" picks by Host
 	Logger     *slog.Logger  // default: text to stderr at info level
 	BrokerWait time.Duration // how long to wait for RabbitMQ at start (default 30 s)
-	AdminAddr  string        // when set, overrides the config's Admin.Addr
+	AdminAddr  string        // when set, overrides the config's Admin.Addr; "off": no admin listener
 }
 
 // Flags defines the usual command-line flags on fs (-conf, -pid, -log,
@@ -42,7 +43,7 @@ func Flags(fs *flag.FlagSet) func() (Options, error) {
 	pid := fs.String("pid", "", "process id: run the modules whose ProcessID matches (default: those whose Host is this machine)")
 	level := fs.String("log", "info", "log level: debug, info, warn, error")
 	wait := fs.Duration("broker-wait", 30*time.Second, "how long to wait for RabbitMQ at start-up")
-	admin := fs.String("admin", "", "admin listener address (metrics, console), overriding the config's Admin.Addr")
+	admin := fs.String("admin", "", "admin listener address (metrics, console), overriding the config's Admin.Addr, so processes sharing one config each get their own; \"off\": none")
 	return func() (Options, error) {
 		var lv slog.Level
 		if err := lv.UnmarshalText([]byte(*level)); err != nil {
@@ -89,7 +90,14 @@ func Run(ctx context.Context, o Options, register func(app *runtime.App)) error 
 	if err != nil {
 		return err
 	}
-	if o.AdminAddr != "" {
+	switch o.AdminAddr {
+	case "":
+	case "off":
+		cfg.Admin.Addr = ""
+	default:
+		if _, _, err := net.SplitHostPort(o.AdminAddr); err != nil {
+			return fmt.Errorf("-admin: want host:port such as 127.0.0.1:8686, or off: %w", err)
+		}
 		cfg.Admin.Addr = o.AdminAddr
 	}
 	app := runtime.NewApp(cfg, runtime.Options{ProcessID: o.ProcessID, Logger: log})
