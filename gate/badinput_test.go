@@ -26,13 +26,13 @@ func TestRoutingErrors(t *testing.T) {
 	d := demotest.Start(t, nil)
 	c := mqtttest.Connect(t, d.TCPAddr, "routing", 30)
 	for _, tc := range []struct{ topic, body, want string }{
-		{"Chat/Handler_Say/1", `not json`, `{"Error":"body must be JSON format","Result":null}`},
-		{"Chat/Handler_Say/2", `{"roomName":`, `{"Error":"body must be JSON format","Result":null}`},
-		{"Nope/Handler_X/3", `{}`, `{"Error":"Service(type:Nope) not found","Result":null}`},
-		{"Chat/Handler_Nope/4", `{}`, `{"Error":"Remote function(Handler_Nope) not found","Result":null}`},
-		{"Chat/OnSessionClosed/5", `{}`, `{"Error":"Method(OnSessionClosed) must begin with 'Handler_'","Result":null}`},
-		{"Gate/Bind/6", `["x","y"]`, `{"Error":"Method(Bind) must begin with 'Handler_'","Result":null}`},
-		{"Chat/Handler_Say/7", `{"roomName":"r","say":"x"}`, `{"Error":"Not Logined","Result":null}`},
+		{"Chat/Handler_Say/1", `not json`, `{"Error":"body must be JSON format","Code":"bad_json","Result":null}`},
+		{"Chat/Handler_Say/2", `{"roomName":`, `{"Error":"body must be JSON format","Code":"bad_json","Result":null}`},
+		{"Nope/Handler_X/3", `{}`, `{"Error":"Service(type:Nope) not found","Code":"not_found","Result":null}`},
+		{"Chat/Handler_Nope/4", `{}`, `{"Error":"Remote function(Handler_Nope) not found","Code":"not_found","Result":null}`},
+		{"Chat/OnSessionClosed/5", `{}`, `{"Error":"Method(OnSessionClosed) must begin with 'Handler_'","Code":"bad_route","Result":null}`},
+		{"Gate/Bind/6", `["x","y"]`, `{"Error":"Method(Bind) must begin with 'Handler_'","Code":"bad_route","Result":null}`},
+		{"Chat/Handler_Say/7", `{"roomName":"r","say":"x"}`, `{"Error":"Not Logined","Code":"error","Result":null}`},
 	} {
 		if got := c.Request(tc.topic, tc.body); got != tc.want {
 			t.Errorf("%s %s:\n got %s\nwant %s", tc.topic, tc.body, got, tc.want)
@@ -242,7 +242,7 @@ func TestSlowHandlerNeverStallsTheConnection(t *testing.T) {
 	// gate answers with an error instead of queueing.
 	c.Send(&packets.Publish{Topic: "Slow/Handler_Wait/5", Payload: []byte("5")})
 	c.Send(&packets.Publish{Topic: "Slow/Handler_Wait/6", Payload: []byte("6")})
-	if got := string(c.WaitPublish("Slow/Handler_Wait/6", 5*time.Second).Payload); got != `{"Error":"too many requests in flight","Result":null}` {
+	if got := string(c.WaitPublish("Slow/Handler_Wait/6", 5*time.Second).Payload); got != `{"Error":"too many requests in flight","Code":"rate_limited","Result":null}` {
 		t.Fatalf("over the limit: %s", got)
 	}
 	close(slow.release)

@@ -81,41 +81,41 @@ func (c *conn) route(p *packets.Publish, now time.Time) {
 	if !c.bucket.take(now) {
 		c.g.stats.rateLimited.Add(1)
 		c.warn("request refused: over the request rate", "topic", clip(topic), "limit", c.g.cfg.rate)
-		c.replyError(topic, msgid, "too many requests")
+		c.replyError(topic, msgid, "too many requests", runtime.CodeRateLimited)
 		return
 	}
 	if !strings.HasPrefix(fn, "Handler_") {
 		c.g.stats.requestsRefused[reqNotHandler].Add(1)
-		c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'")
+		c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'", runtime.CodeBadRoute)
 		return
 	}
 	if c.g.closing.Load() {
 		c.g.stats.requestsRefused[reqShuttingDown].Add(1)
-		c.replyError(topic, msgid, "server shutting down")
+		c.replyError(topic, msgid, "server shutting down", runtime.CodeShuttingDown)
 		return
 	}
 	if !c.g.knownType(typ) {
 		// Refused here, before anything is kept for it: a client cannot
 		// make the gate hold state for module names that do not exist.
 		c.g.stats.requestsRefused[reqUnknownModule].Add(1)
-		c.replyError(topic, msgid, "Service(type:"+clip(typ)+") not found")
+		c.replyError(topic, msgid, "Service(type:"+clip(typ)+") not found", runtime.CodeNotFound)
 		return
 	}
 	if !validJSON(p.Payload) {
 		c.g.stats.requestsRefused[reqBadJSON].Add(1)
-		c.replyError(topic, msgid, "body must be JSON format")
+		c.replyError(topic, msgid, "body must be JSON format", runtime.CodeBadJSON)
 		return
 	}
 	payload := append([]byte(nil), p.Payload...) // the reader reuses its buffer
 	c.calls.dispatch(call{typ: typ, fn: fn, msgid: msgid, topic: topic, payload: payload})
 }
 
-func (c *conn) replyError(topic, msgid, text string) {
+func (c *conn) replyError(topic, msgid, text, code string) {
 	c.g.log.Debug("request refused", "remote", c.remote, "topic", clip(topic), "err", text)
 	if msgid == "" {
 		return
 	}
-	c.enqueueReply(topic, nil, text, true)
+	c.enqueueReply(topic, nil, text, code, true)
 }
 
 // dispatch queues a call behind the connection's earlier calls to the same
@@ -128,7 +128,7 @@ func (d *dispatcher) dispatch(cl call) {
 		c.g.stats.dropped.Add(1)
 		c.warn("request refused: too many in flight", "topic", clip(cl.topic), "limit", c.g.cfg.maxInflight)
 		if cl.msgid != "" {
-			c.enqueueReply(cl.topic, nil, "too many requests in flight", true)
+			c.enqueueReply(cl.topic, nil, "too many requests in flight", runtime.CodeRateLimited, true)
 		}
 		return
 	}
@@ -197,7 +197,7 @@ func (d *dispatcher) drain(q *callQueue) {
 			// waits for it, and running it would hold the close up.
 			d.mu.Unlock()
 			if cl.msgid != "" {
-				c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", false)
+				c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", runtime.CodeTimeout, false)
 			}
 			d.mu.Lock()
 			d.finishLocked()
@@ -225,7 +225,7 @@ func (d *dispatcher) drain(q *callQueue) {
 		if rep.send {
 			// Queued without waking the writer: the drain writes it once
 			// the burst of calls it belongs to is done.
-			c.enqueueReply(cl.topic, rep.result, rep.errText, false)
+			c.enqueueReply(cl.topic, rep.result, rep.errText, rep.code, false)
 			rep.release()
 			if !armed || q.fired.Load() {
 				q.fired.Store(false)
@@ -321,7 +321,7 @@ func (d *dispatcher) expire(now time.Time) {
 		c.g.log.Warn("handler ignored its deadline; call abandoned, client told it timed out", "module", cl.typ,
 			"fn", clip(cl.fn), "session", c.sessionID, "timeout", c.g.rpcTimeout)
 		if cl.msgid != "" {
-			c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", true)
+			c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", runtime.CodeTimeout, true)
 		}
 	}
 }
@@ -331,6 +331,7 @@ type reply struct {
 	send    bool
 	result  []byte
 	errText string
+	code    string // with errText: the client's error code
 	scratch *[]byte
 }
 
@@ -371,7 +372,8 @@ func (c *conn) invoke(cl call) reply {
 		}
 	}
 	if err != nil {
-		out.result, out.errText = nil, err.Error()
+		out.result = nil
+		out.errText, out.code = c.clientError(cl, err)
 	}
 	return out
 }
@@ -379,20 +381,27 @@ func (c *conn) invoke(cl call) reply {
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // enqueueReply queues the reply {"Error": text, "Result": result} on topic;
-// Result is null on error.
-func (c *conn) enqueueReply(topic string, result []byte, errText string, wake bool) {
+// on error Result is null and a "Code" field carries the error's code.
+func (c *conn) enqueueReply(topic string, result []byte, errText, code string, wake bool) {
 	if errText != "" || len(result) == 0 {
 		result = nullJSON
 	}
-	quoted := emptyJSONString
+	quoted, quotedCode := emptyJSONString, []byte(nil)
+	n := len(`{"Error":`) + len(`,"Result":`) + len(result) + 1
 	if errText != "" {
 		quoted, _ = runtime.AppendJSON(nil, errText)
+		quotedCode, _ = runtime.AppendJSON(nil, code)
+		n += len(`,"Code":`) + len(quotedCode)
 	}
-	n := len(`{"Error":`) + len(quoted) + len(`,"Result":`) + len(result) + 1
+	n += len(quoted)
 	ok := c.queue(func(b []byte) []byte {
 		b = packets.AppendPublishHeader(b, topic, n)
 		b = append(b, `{"Error":`...)
 		b = append(b, quoted...)
+		if quotedCode != nil {
+			b = append(b, `,"Code":`...)
+			b = append(b, quotedCode...)
+		}
 		b = append(b, `,"Result":`...)
 		b = append(b, result...)
 		return append(b, '}')
@@ -406,3 +415,31 @@ var (
 	nullJSON        = []byte("null")
 	emptyJSONString = []byte(`""`)
 )
+
+// clientError is what the client is told of a failed call: its text and
+// code. The handler's own errors and the failures of the client's own
+// route keep their text (PROTOCOL.md); a failure of a call the handler
+// made further on (another module not found, a broker down, a nested
+// timeout) would name the deployment's internals, so the client gets a
+// generic text with an id, and the log the details under that id.
+func (c *conn) clientError(cl call, err error) (text, code string) {
+	code = runtime.ClientCode(err)
+	text = err.Error()
+	switch code {
+	case runtime.CodeNotFound:
+		if text == "Service(type:"+cl.typ+") not found" || text == "Remote function("+cl.fn+") not found" {
+			return text, code
+		}
+	case runtime.CodeTimeout:
+		return "call " + cl.typ + "." + cl.fn + ": deadline exceeded", code
+	case runtime.CodeUnavailable:
+	default:
+		return text, code
+	}
+	id := randomHex(6)
+	c.warn("call failed further on; the client is told only the id", "id", id, "topic", clip(cl.topic), "err", err)
+	if code == runtime.CodeNotFound {
+		code = runtime.CodeInternal
+	}
+	return "service unavailable (id " + id + ")", code
+}

@@ -402,6 +402,12 @@ func hreply(errText, result string) string {
 	return `{"Error":` + string(e) + `,"Result":` + result + `}`
 }
 
+// hfail is the gate's error reply: text, code and a null Result.
+func hfail(errText, code string) string {
+	e, _ := json.Marshal(errText)
+	return `{"Error":` + string(e) + `,"Code":"` + code + `","Result":null}`
+}
+
 // hBystander is a Paho client that asks for service every 100 ms while the
 // attacks run, recording failures and the slowest reply.
 type hBystander struct {

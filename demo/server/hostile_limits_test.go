@@ -38,7 +38,7 @@ func hostileRateLimit(t *testing.T, p *hproc, rep *hreport) {
 		switch string(pub.Payload) {
 		case hreply("", `"login success greedy"`):
 			ok++
-		case `{"Error":"too many requests","Result":null}`:
+		case `{"Error":"too many requests","Code":"rate_limited","Result":null}`:
 			limited++
 		default:
 			t.Fatalf("reply on %s: %s", pub.Topic, pub.Payload)

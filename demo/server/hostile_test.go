@@ -305,9 +305,9 @@ func hostileFlood(t *testing.T, p *hproc, rep *hreport) {
 				continue
 			}
 			typ, _, _ := strings.Cut(pub.Topic, "/")
-			want := hreply("Service(type:"+typ+") not found", "null")
+			want := hfail("Service(type:"+typ+") not found", "not_found")
 			if len(typ) > 128 {
-				want = hreply(fmt.Sprintf("Service(type:%s...(%d bytes)) not found", typ[:128], len(typ)), "null")
+				want = hfail(fmt.Sprintf("Service(type:%s...(%d bytes)) not found", typ[:128], len(typ)), "not_found")
 			}
 			if string(pub.Payload) != want {
 				bad.Add(1)
@@ -407,13 +407,13 @@ func hostileSpoofing(t *testing.T, p *hproc, rep *hreport) {
 			t.Fatal(err)
 		}
 		_, method, _ := strings.Cut(fn, "/")
-		if want := hreply("Method("+method+") must begin with 'Handler_'", "null"); got != want {
+		if want := hfail("Method("+method+") must begin with 'Handler_'", "bad_route"); got != want {
 			t.Errorf("%s: %s, want %s", topic, got, want)
 		}
 	}
 	// Session fields in a payload are just fields of the request.
 	spoof := `"Sessionid":"Gate1#x.1","Userid":"alice","Serverid":"Gate1","Session":{"UserID":"alice"},"Settings":{"uid":"alice"}`
-	if got, _ := m.request("Chat/Handler_JoinChat/10", `{"roomName":"vip",`+spoof+`}`); got != hreply("Not Logined", "null") {
+	if got, _ := m.request("Chat/Handler_JoinChat/10", `{"roomName":"vip",`+spoof+`}`); got != hfail("Not Logined", "error") {
 		t.Errorf("join with spoofed session fields before login: %s", got)
 	}
 	alice := hConnect(t, p.tcp, "", "alice", 60)
@@ -483,13 +483,13 @@ func hostileJSONBombs(t *testing.T, p *hproc, rep *hreport) {
 		want          func(string) bool
 	}{
 		{"nested arrays 60 KB", strings.Repeat("[", 30000) + strings.Repeat("]", 30000),
-			func(s string) bool { return s == hreply("body must be JSON format", "null") }},
+			func(s string) bool { return s == hfail("body must be JSON format", "bad_json") }},
 		{"nested objects 60 KB (depth 10000, json.Valid's limit)", strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
-			func(s string) bool { return s == hreply("userName or passWord cannot be nil", "null") }},
+			func(s string) bool { return s == hfail("userName or passWord cannot be nil", "error") }},
 		{"nested objects depth 10001", strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
-			func(s string) bool { return s == hreply("body must be JSON format", "null") }},
+			func(s string) bool { return s == hfail("body must be JSON format", "bad_json") }},
 		{"unclosed nesting", strings.Repeat("[", 60000),
-			func(s string) bool { return s == hreply("body must be JSON format", "null") }},
+			func(s string) bool { return s == hfail("body must be JSON format", "bad_json") }},
 		{"huge number as a string field", `{"userName":` + bigNum + `,"passWord":"x"}`,
 			func(s string) bool { return strings.HasPrefix(s, `{"Error":"`) && !strings.HasPrefix(s, `{"Error":""`) }},
 		{"huge number", bigNum, func(s string) bool { return strings.HasPrefix(s, `{"Error":"`) && !strings.HasPrefix(s, `{"Error":""`) }},

@@ -16,7 +16,10 @@ import (
 // stays JSON.
 //
 // call:  version u8 | flags u8 | timeout-ms uvarint | fn str | [session] | arg (rest)
-// reply: version u8 | code uvarint | msg str | result (rest)
+// reply: version u8 | code uvarint | msg str | result (rest); on an error
+// (code != 0) the rest is the handler's own error code (runtime.Error.Code),
+// empty when it has none, so older decoders that ignore the rest of an
+// error reply read it unchanged.
 // str is a uvarint length and the bytes; session is six strs (session id,
 // gate id, client id, network, remote address, user id) and a uvarint
 // count of key/value strs.
@@ -167,6 +170,10 @@ func encodeReply(rep runtime.Reply) []byte {
 	code, msg, result := 0, "", rep.Raw
 	if rep.Err != nil {
 		code, msg, result = runtime.ErrorCode(rep.Err), rep.Err.Error(), nil
+		var e *runtime.Error
+		if errors.As(rep.Err, &e) && e.Kind == runtime.ErrRemote {
+			result = []byte(e.Code)
+		}
 	} else if result == nil {
 		b, err := runtime.JSON.Marshal(rep.Result)
 		if err != nil {
@@ -192,7 +199,11 @@ func decodeReply(body []byte) runtime.Reply {
 		return runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "rabbitmq: bad reply envelope: %v", r.err)}
 	}
 	if code != 0 {
-		return runtime.Reply{Err: runtime.ErrorFromCode(int(min(code, 1<<16)), msg)}
+		err := runtime.ErrorFromCode(int(min(code, 1<<16)), msg)
+		if e, ok := err.(*runtime.Error); ok && e.Kind == runtime.ErrRemote && len(r.b) > 0 {
+			e.Code = string(r.b)
+		}
+		return runtime.Reply{Err: err}
 	}
 	raw := r.b
 	if len(raw) == 0 {

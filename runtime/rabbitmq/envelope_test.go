@@ -112,3 +112,23 @@ func FuzzEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// A handler's own error code crosses processes; other kinds keep theirs,
+// and a reply without one decodes as before.
+func TestReplyEnvelopeCarriesErrorCode(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{runtime.CodeErrorf("room_full", "room %s is full", "abc"), "room_full"},
+		{errors.New("plain"), runtime.CodeError},
+		{runtime.NewError("legacy"), runtime.CodeError},
+		{runtime.Errorf(runtime.ErrTimeout, "late"), runtime.CodeTimeout},
+		{runtime.Errorf(runtime.ErrRemotePanic, "internal error (id 1)"), runtime.CodeInternal},
+	} {
+		got := decodeReply(encodeReply(runtime.Reply{Err: runtime.AsRemote(tc.err)}))
+		if c := runtime.ClientCode(got.Err); c != tc.code || got.Err.Error() != tc.err.Error() {
+			t.Errorf("%v: decoded %q code %q, want code %q", tc.err, got.Err, c, tc.code)
+		}
+	}
+}
