@@ -35,11 +35,11 @@ type Options struct {
 	AdminAddr  string        // when set, overrides the config's Admin.Addr; "off": no admin listener
 }
 
-// Flags defines the usual command-line flags on fs (-conf, -pid, -log,
-// -broker-wait, -admin) and returns a function that, after fs.Parse, gives
-// the Options they set.
-func Flags(fs *flag.FlagSet) func() (Options, error) {
-	conf := fs.String("conf", "server.conf", "config file")
+// Flags defines the usual command-line flags on fs (-conf, whose default
+// is conf, -pid, -log, -broker-wait, -admin) and returns a function that,
+// after fs.Parse, gives the Options they set.
+func Flags(fs *flag.FlagSet, conf string) func() (Options, error) {
+	confFile := fs.String("conf", conf, "config file")
 	pid := fs.String("pid", "", "process id: run the modules whose ProcessID matches (default: those whose Host is this machine)")
 	level := fs.String("log", "info", "log level: debug, info, warn, error")
 	wait := fs.Duration("broker-wait", 30*time.Second, "how long to wait for RabbitMQ at start-up")
@@ -50,7 +50,7 @@ func Flags(fs *flag.FlagSet) func() (Options, error) {
 			return Options{}, fmt.Errorf("-log: %w", err)
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-		return Options{Config: *conf, ProcessID: *pid, Logger: log, BrokerWait: *wait, AdminAddr: *admin}, nil
+		return Options{Config: *confFile, ProcessID: *pid, Logger: log, BrokerWait: *wait, AdminAddr: *admin}, nil
 	}
 }
 
@@ -58,7 +58,7 @@ func Flags(fs *flag.FlagSet) func() (Options, error) {
 // process with Run until SIGINT or SIGTERM, and exits with status 1 and
 // the error on stderr when the start fails.
 func Main(register func(app *runtime.App)) {
-	opts := Flags(flag.CommandLine)
+	opts := Flags(flag.CommandLine, "server.conf")
 	flag.Parse()
 	o, err := opts()
 	if err == nil {

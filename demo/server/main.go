@@ -21,8 +21,8 @@ import (
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/demo/web"
 	"github.com/mqantgen/mqantgen/gate"
+	"github.com/mqantgen/mqantgen/mqant"
 	"github.com/mqantgen/mqantgen/runtime"
-	"github.com/mqantgen/mqantgen/runtime/rabbitmq"
 )
 
 func main() {
@@ -33,73 +33,25 @@ func main() {
 }
 
 func run() error {
-	conf := flag.String("conf", "demo/conf/server.conf", "config file")
-	pid := flag.String("pid", "", "process id: run the modules whose ProcessID matches (default: those whose Host is this machine)")
+	opts := mqant.Flags(flag.CommandLine, "demo/conf/server.conf")
 	webAddr := flag.String("web", "127.0.0.1:8080", "address of the web client's HTTP server; empty to disable")
-	level := flag.String("log", "info", "log level: debug, info, warn, error")
-	brokerWait := flag.Duration("broker-wait", 30*time.Second, "how long to wait for RabbitMQ at start-up")
-	adminAddr := flag.String("admin", "", "address of this process's admin listener (/metrics), overriding the config's Admin.Addr, so processes sharing one config each get their own; \"off\": none; empty: the config's")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof under /debug/pprof/ on this address, such as 127.0.0.1:6060 (keep it on loopback: profiles show internals); empty: off")
 	flag.Parse()
-
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("-log: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-	slog.SetDefault(log)
-
-	cfg, err := runtime.LoadConfig(*conf)
+	o, err := opts()
 	if err != nil {
 		return err
 	}
-	switch *adminAddr {
-	case "":
-	case "off":
-		cfg.Admin.Addr = ""
-	default:
-		if _, _, err := net.SplitHostPort(*adminAddr); err != nil {
-			return fmt.Errorf("-admin: want host:port such as 127.0.0.1:8686, or off: %w", err)
-		}
-		cfg.Admin.Addr = *adminAddr
-	}
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: *pid, Logger: log})
-	app.Register(gate.Gate_Type, gate.New())
-	app.Register("Login", login.New)
-	app.Register("Chat", chat.New)
-
-	all, err := app.RunsEverything()
-	if err != nil {
-		return err
-	}
-	switch {
-	case !all:
-		t, err := rabbitmq.ForConfig(cfg, log)
-		if err != nil {
-			return fmt.Errorf("this process runs only some of the modules, so it needs RabbitMQ: %w", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), *brokerWait)
-		err = t.WaitReady(ctx)
-		cancel()
-		if err != nil {
-			_ = t.Close()
-			return err
-		}
-		app.SetRemote(t)
-		log.Info("RPC between processes through RabbitMQ", "brokers", t.String())
-	default:
-		log.Info("RPC in-process (every module runs here)")
-	}
+	slog.SetDefault(o.Logger)
 
 	if *pprofAddr != "" {
-		srv, err := servePprof(*pprofAddr, log)
+		srv, err := servePprof(*pprofAddr, o.Logger)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
 	}
 	if *webAddr != "" {
-		srv, err := serveWeb(*webAddr, log)
+		srv, err := serveWeb(*webAddr, o.Logger)
 		if err != nil {
 			return err
 		}
@@ -109,7 +61,11 @@ func run() error {
 			_ = srv.Shutdown(ctx)
 		}()
 	}
-	return app.Run(context.Background())
+	return mqant.Run(context.Background(), o, func(app *runtime.App) {
+		app.Register(gate.Gate_Type, gate.New())
+		app.Register("Login", login.New)
+		app.Register("Chat", chat.New)
+	})
 }
 
 // servePprof serves the runtime profiles on their own mux, so nothing else
