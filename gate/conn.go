@@ -45,6 +45,11 @@ type conn struct {
 	closed atomic.Bool // closed: no longer live, may not take a user over
 
 	qos2 map[uint16]struct{} // QoS 2 ids received, awaiting PUBREL (reader only)
+
+	// ps is set for a clean-session-0 connection before it is registered,
+	// never changed after: pushes then go through it, at QoS 1.
+	ps       *psession
+	detached bool // registered as an away persistent session (under g.mu)
 }
 
 func newConn(g *Gate, nc net.Conn, network string) *conn {
@@ -221,18 +226,32 @@ func (c *conn) connect(p *packets.Connect) bool {
 	c.idleLimit = c.g.cfg.idleLimit(c.keepAlive)
 	c.sess.Store(&runtime.SessionData{SessionID: c.sessionID, ServerID: c.g.Settings.ID, ClientID: c.clientID,
 		Network: c.network, RemoteAddr: c.host, Settings: map[string]string{}})
-	switch code := c.g.register(c); code {
+	cred := credHash(c.clientID, p.Username, p.Password)
+	var h *Handoff
+	if !p.CleanSession {
+		var err error
+		if h, err = c.g.fetchSession(c.clientID, p.Username, cred); err != nil {
+			return refuse(packets.IdentifierRejected, refusedClientID, err.Error())
+		}
+	}
+	code, resumed := c.g.register(c, p.CleanSession, cred, h)
+	switch code {
 	case packets.Accepted:
 	case packets.IdentifierRejected:
-		return refuse(code, refusedClientID, "client id in use by another authenticated user")
+		return refuse(code, refusedClientID, "client id in use by another user, or its session by other credentials")
 	default:
 		return refuse(code, refusedShuttingDown, "gate shutting down")
 	}
-	// Nothing persists, so the session is never present [MQTT-3.2.2-1].
-	// Written by the reader itself: nothing else can be queued yet, and an
-	// idle connection then never starts a writer goroutine.
-	c.out.writeNow((&packets.Connack{ReturnCode: packets.Accepted}).AppendTo(nil))
-	c.g.log.Debug("client connected", "remote", c.remote, "clientId", clip(c.clientID), "session", c.sessionID, "network", c.network)
+	// Session present only when a stored session was resumed
+	// [MQTT-3.2.2-1, MQTT-3.2.2-2]. Written by the reader itself before
+	// the session is attached: nothing else can be queued yet, and an idle
+	// connection then never starts a writer goroutine.
+	c.out.writeNow((&packets.Connack{SessionPresent: resumed, ReturnCode: packets.Accepted}).AppendTo(nil))
+	if c.ps != nil {
+		c.ps.attach(c)
+	}
+	c.g.log.Debug("client connected", "remote", c.remote, "clientId", clip(c.clientID), "session", c.sessionID,
+		"network", c.network, "persistent", c.ps != nil, "resumed", resumed)
 	return true
 }
 
@@ -280,8 +299,12 @@ func (c *conn) handle(p packets.Packet, now time.Time) bool {
 	case *packets.Disconnect:
 		c.close("client sent DISCONNECT")
 		return false
-	case *packets.Puback, *packets.Pubrec, *packets.Pubcomp:
-		// The gate publishes at QoS 0; stray acknowledgements are harmless.
+	case *packets.Puback:
+		if c.ps != nil {
+			c.ps.ack(c, p.PacketID)
+		}
+	case *packets.Pubrec, *packets.Pubcomp:
+		// The gate publishes at QoS 0 or 1; stray acknowledgements are harmless.
 	default:
 		c.g.stats.malformed.Add(1)
 		c.logClose("closing connection: unexpected packet", "type", packets.TypeName(p.Type()))
@@ -304,17 +327,29 @@ func (c *conn) queue(appendPacket func([]byte) []byte, wake bool) bool {
 	case queued:
 		return true
 	case queueFull:
-		c.g.stats.slowClosed.Add(1)
 		c.g.stats.outDropped.Add(1) // this packet; close counts those queued before it
-		c.logClose("closing connection: outgoing queue full, client not reading", "queued", c.out.queued())
-		c.close("outgoing queue full")
+		c.queueFull()
 	}
 	return false
 }
 
-// publish queues an outbound QoS 0 PUBLISH (no packet id). The topic must
+// queueFull closes a connection whose client is not reading. A persistent
+// session keeps what it has not written and goes away.
+func (c *conn) queueFull() {
+	c.g.stats.slowClosed.Add(1)
+	c.logClose("closing connection: outgoing queue full, client not reading", "queued", c.out.queued())
+	c.close("outgoing queue full")
+}
+
+// publish queues an outbound QoS 0 PUBLISH (no packet id); to a
+// persistent session, a QoS 1 one kept until acknowledged, whether the
+// client is connected or not (body is then the session's). The topic must
 // be valid (checkPushTopic); callers outside the routing path check it.
 func (c *conn) publish(topic string, body []byte) bool {
+	if c.ps != nil {
+		c.ps.push(topic, body)
+		return true
+	}
 	ok := c.enqueue(func(b []byte) []byte { return packets.AppendPublish(b, topic, body, 0, 0) })
 	if ok {
 		c.g.stats.sends.Add(1)

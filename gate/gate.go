@@ -90,6 +90,10 @@ type Gate struct {
 	byUID      map[string]*conn
 	idPrefix   string
 	nextID     atomic.Uint64
+	moved      map[string]moved // sessions handed to other gates: where their pushes go
+	movedAdds  int
+
+	sessWarns warnLimiter // rate-limits warnings about persistent sessions dropping pushes
 
 	stats gateStats
 }
@@ -293,6 +297,7 @@ func (g *Gate) Run(closeSig chan bool) {
 		c.close("gate shutting down")
 	}
 	g.wg.Wait()
+	g.endAway()
 	close(stopWatchdog)
 	<-watchdogDone
 	g.notifier.close(2 * time.Second)

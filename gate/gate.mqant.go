@@ -18,14 +18,15 @@ const Gate_Type = "Gate"
 
 // Method names of Gate, as callers send them.
 const (
-	Gate_Bind_MethodName      = "Bind"
-	Gate_Broadcast_MethodName = "Broadcast"
-	Gate_Close_MethodName     = "Close"
-	Gate_Kick_MethodName      = "Kick"
-	Gate_Lookup_MethodName    = "Lookup"
-	Gate_Push_MethodName      = "Push"
-	Gate_Send_MethodName      = "Send"
-	Gate_UnBind_MethodName    = "UnBind"
+	Gate_Bind_MethodName        = "Bind"
+	Gate_Broadcast_MethodName   = "Broadcast"
+	Gate_Close_MethodName       = "Close"
+	Gate_Kick_MethodName        = "Kick"
+	Gate_Lookup_MethodName      = "Lookup"
+	Gate_Push_MethodName        = "Push"
+	Gate_Send_MethodName        = "Send"
+	Gate_TakeSession_MethodName = "TakeSession"
+	Gate_UnBind_MethodName      = "UnBind"
 )
 
 // GateServer is the set of methods Gate implements.
@@ -37,6 +38,7 @@ type GateServer interface {
 	Lookup(ctx context.Context, uid string) (*runtime.SessionData, error)
 	Push(ctx context.Context, sessionID string, settings map[string]string) (*runtime.SessionData, error)
 	Send(ctx context.Context, sessionID string, topic string, body []byte) error
+	TakeSession(ctx context.Context, clientID string, username string, cred []byte, to string) (*Handoff, error)
 	UnBind(ctx context.Context, sessionID string) (*runtime.SessionData, error)
 }
 
@@ -171,6 +173,32 @@ func _Gate_Send_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *
 	return nil, srv.(GateServer).Send(ctx, sessionID, topic, body)
 }
 
+func _Gate_TakeSession_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+	var clientID string
+	var username string
+	var cred []byte
+	var to string
+	args, err := runtime.RequestArgs(req, &clientID, &username, &cred, &to)
+	if err != nil {
+		return nil, err
+	}
+	if args != nil {
+		if err := runtime.ArgAt(args, 0, &clientID); err != nil {
+			return nil, err
+		}
+		if err := runtime.ArgAt(args, 1, &username); err != nil {
+			return nil, err
+		}
+		if err := runtime.ArgAt(args, 2, &cred); err != nil {
+			return nil, err
+		}
+		if err := runtime.ArgAt(args, 3, &to); err != nil {
+			return nil, err
+		}
+	}
+	return srv.(GateServer).TakeSession(ctx, clientID, username, cred, to)
+}
+
 func _Gate_UnBind_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
 	var sessionID string
 	args, err := runtime.RequestArgs(req, &sessionID)
@@ -197,6 +225,7 @@ var Gate_ModuleDesc = runtime.ModuleDesc{
 		{Name: Gate_Lookup_MethodName, Handler: _Gate_Lookup_Handler},
 		{Name: Gate_Push_MethodName, Handler: _Gate_Push_Handler},
 		{Name: Gate_Send_MethodName, Sync: true, Handler: _Gate_Send_Handler},
+		{Name: Gate_TakeSession_MethodName, Handler: _Gate_TakeSession_Handler},
 		{Name: Gate_UnBind_MethodName, Handler: _Gate_UnBind_Handler},
 	},
 }
@@ -305,6 +334,18 @@ func (c *GateClient) Send(ctx context.Context, sessionID string, topic string, b
 // fails only when the call could not be sent.
 func (c *GateClient) SendNR(ctx context.Context, sessionID string, topic string, body []byte) error {
 	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}, NoReply: true})
+	return err
+}
+
+// TakeSession calls Gate.TakeSession and waits for its reply.
+func (c *GateClient) TakeSession(ctx context.Context, clientID string, username string, cred []byte, to string) (*Handoff, error) {
+	return runtime.CallResult[*Handoff](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}}))
+}
+
+// TakeSessionNR calls Gate.TakeSession without waiting for a reply; it
+// fails only when the call could not be sent.
+func (c *GateClient) TakeSessionNR(ctx context.Context, clientID string, username string, cred []byte, to string) error {
+	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}, NoReply: true})
 	return err
 }
 

@@ -52,7 +52,7 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*runtime.Sessio
 		if old != nil && old != c {
 			// Closed with its user id still set, so the modules that hear
 			// of the close (Chat's OnLeave) know who left.
-			old.close("user " + clip(uid) + " logged in on another connection")
+			g.end(old, "user "+clip(uid)+" logged in on another connection")
 		}
 		g.kickElsewhere(ctx, uid, sessionID)
 	}
@@ -85,7 +85,7 @@ func (g *Gate) Kick(ctx context.Context, uid, keep string) error {
 	}
 	g.mu.Unlock()
 	if c != nil {
-		c.close("user " + clip(uid) + " logged in on another gate")
+		g.end(c, "user "+clip(uid)+" logged in on another gate")
 	}
 	return nil
 }
@@ -138,6 +138,9 @@ func (g *Gate) Send(ctx context.Context, sessionID, topic string, body []byte) e
 	}
 	c, err := g.conn(sessionID)
 	if err != nil {
+		if to := g.movedTo(sessionID); to != "" {
+			return NewGateClient(g.App).To(to).SendNR(ctx, sessionID, topic, body)
+		}
 		g.stats.pushUndelivered.Add(1)
 		return err
 	}
@@ -167,12 +170,16 @@ func (g *Gate) Broadcast(ctx context.Context, sessionIDs []string, topic string,
 			conns = append(conns, c)
 		}
 	}
+	forward := len(conns) < len(sessionIDs) && len(g.moved) > 0
 	g.mu.Unlock()
 	n := 0
 	for _, c := range conns {
 		if c.publish(topic, body) {
 			n++
 		}
+	}
+	if forward {
+		n += g.forwardBroadcast(ctx, sessionIDs, topic, body)
 	}
 	if missed := len(sessionIDs) - n; missed > 0 {
 		g.stats.pushUndelivered.Add(int64(missed))
@@ -188,7 +195,7 @@ func (g *Gate) Close(ctx context.Context, sessionID string) error {
 	if err != nil {
 		return err
 	}
-	c.close("closed by a module")
+	g.end(c, "closed by a module")
 	return nil
 }
 

@@ -28,6 +28,14 @@ const (
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultMaxQueueBytes  = 2 << 20 // outgoing bytes waiting per connection
 
+	// Persistent sessions (clean session 0).
+	DefaultSessionExpiry     = 2 * time.Minute // how long an away session is kept
+	MaxSessionExpiry         = 24 * time.Hour  // the longest SessionExpiry accepted
+	DefaultSessionQueueMax   = 1000            // pushes kept per session
+	MaxSessionQueueMax       = 65000           // below 65535: packet ids of kept pushes never collide
+	DefaultSessionQueueBytes = 1 << 20         // bytes of pushes kept per session
+	DefaultSessionInflight   = 32              // QoS 1 pushes written and not yet acknowledged
+
 	settingCloseListeners = "SessionCloseListeners"
 	sessionClosedMethod   = "OnSessionClosed"
 )
@@ -51,6 +59,11 @@ type gateConfig struct {
 	maxKeepAlive     time.Duration
 	wsOrigins        []string // nil: any origin
 	notifyMaxPending int
+	sessExpiry       time.Duration
+	sessQueueAge     time.Duration
+	sessQueueMax     int
+	sessQueueBytes   int
+	sessInflight     int
 }
 
 // idleLimit is how long a connection with keep-alive ka may stay silent:
@@ -219,6 +232,20 @@ func parseSettings(s *runtime.ModuleSettings) (gateConfig, error) {
 		notifyMaxPending: r.count("MaxPendingCloseEvents", defaultNotifyMaxPending, 1),
 	}
 	c.burst = r.count("RequestBurst", max(c.rate, 1)*2, 1)
+	c.sessExpiry = r.duration("SessionExpiry", DefaultSessionExpiry)
+	if c.sessExpiry > MaxSessionExpiry {
+		r.errorf("SessionExpiry", "at most %v (sessions live in the gate's memory), got %v", MaxSessionExpiry, c.sessExpiry)
+	}
+	c.sessQueueAge = r.duration("SessionQueueAge", c.sessExpiry)
+	c.sessQueueMax = r.count("SessionQueueMax", DefaultSessionQueueMax, 1)
+	if c.sessQueueMax > MaxSessionQueueMax {
+		r.errorf("SessionQueueMax", "at most %d (QoS 1 packet ids are 16 bits), got %d", MaxSessionQueueMax, c.sessQueueMax)
+	}
+	c.sessQueueBytes = r.count("SessionQueueBytes", DefaultSessionQueueBytes, 1024)
+	c.sessInflight = r.count("SessionInflight", DefaultSessionInflight, 1)
+	if c.sessInflight > c.sessQueueMax {
+		c.sessInflight = c.sessQueueMax
+	}
 	if ms := r.count("ConnectTimeoutMs", 0, 1); ms > 0 { // mqant-era name
 		c.connectTimeout = time.Duration(ms) * time.Millisecond
 	}

@@ -38,6 +38,11 @@ type Stats struct {
 	CloseEventsSent int64            // session-closed events delivered to listeners
 	CloseRetries    int64            // failed deliveries of session-closed events, retried
 	CloseEventsLost int64            // session-closed events given up (queue full, or gate stopped)
+	SessionsAway    int64            // persistent sessions kept with no connection now
+	SessionsResumed int64            // CONNECTs that resumed a stored session (here or handed over)
+	SessionsExpired int64            // persistent sessions ended by SessionExpiry
+	SessionsMoved   int64            // persistent sessions handed over to another gate
+	SessionDropped  int64            // pushes to persistent sessions dropped (queue full or too old)
 }
 
 // listenerNames label the gate's connections by listener.
@@ -58,7 +63,7 @@ func listenerIndex(network string, tls bool) int {
 // mqant_gate_connects_refused_total.
 const (
 	refusedAuth         = iota // the auth hook said no
-	refusedClientID            // client id in use by another authenticated user
+	refusedClientID            // client id in use by another authenticated user, or its persistent session by other credentials
 	refusedShuttingDown        // the gate is stopping
 	refusedBadConnect          // a CONNECT the gate answers with a return code (protocol version, client id)
 	refusedOrigin              // WebSocket origin not allowed
@@ -103,6 +108,7 @@ type gateStats struct {
 	keepAliveLost, dropped, rateLimited, abandoned, requests, broadcastCalls, sends, replies, outDropped,
 	pushRefused, pushUndelivered, logsSuppressed, closeEventsSent, closeEventRetries,
 	closeEventsLost atomic.Int64
+	sessAway, sessResumed, sessExpired, sessMovedAway, sessDropped atomic.Int64
 }
 
 // Stats returns the gate's counters.
@@ -115,6 +121,8 @@ func (g *Gate) Stats() Stats {
 		PushRefused: s.pushRefused.Load(), PushUndelivered: s.pushUndelivered.Load(),
 		LogsSuppressed: s.logsSuppressed.Load(), CloseEventsSent: s.closeEventsSent.Load(),
 		CloseRetries: s.closeEventRetries.Load(), CloseEventsLost: s.closeEventsLost.Load()}
+	st.SessionsAway, st.SessionsResumed = s.sessAway.Load(), s.sessResumed.Load()
+	st.SessionsExpired, st.SessionsMoved, st.SessionDropped = s.sessExpired.Load(), s.sessMovedAway.Load(), s.sessDropped.Load()
 	st.BytesIn, st.BytesOut = s.bytesIn.Load(), s.bytesOut.Load()
 	st.PacketsIn, st.PacketsOut = s.packetsIn.Load(), s.packetsOut.Load()
 	// Replies are counted apart from pushes, not twice: one add per reply.
