@@ -50,20 +50,20 @@ type psession struct {
 	sessionID string
 	clientID  string
 	username  string   // as the CONNECT that created it gave it
-	cred     [32]byte // credHash of that CONNECT
+	cred      [32]byte // credHash of that CONNECT
 
 	ended atomic.Bool // ended for good (kicked, closed by a module, clean takeover): no detaching
 
-	mu        sync.Mutex
-	msgs      []pmsg
-	bytes     int
-	sent      int
-	live      *conn // nil while away
-	nextPID   uint16
-	dropped   int64 // since the client last heard of drops
-	overflowed bool // the drop of this absence was logged
-	timer     *time.Timer
-	expiresAt time.Time
+	mu         sync.Mutex
+	msgs       []pmsg
+	bytes      int
+	sent       int
+	live       *conn // nil while away
+	nextPID    uint16
+	dropped    int64 // since the client last heard of drops
+	overflowed bool  // the drop of this absence was logged
+	timer      *time.Timer
+	expiresAt  time.Time
 }
 
 func newPSession(g *Gate, sessionID, clientID, username string, cred [32]byte) *psession {
