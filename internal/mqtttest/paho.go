@@ -28,6 +28,9 @@ type Paho struct {
 	mu   sync.Mutex
 	msgs []Msg
 	next atomic.Int64
+
+	// SessionPresent is the CONNACK's flag: a stored session was resumed.
+	SessionPresent bool
 }
 
 // NewPaho connects a client to broker (tcp://, ws://, ssl://, wss://) and
@@ -63,6 +66,9 @@ func DialPaho(t testing.TB, broker, clientID string, opts ...func(*mqtt.ClientOp
 	}
 	if err := tok.Error(); err != nil {
 		return nil, err
+	}
+	if ct, ok := tok.(*mqtt.ConnectToken); ok {
+		p.SessionPresent = ct.SessionPresent()
 	}
 	t.Cleanup(func() { p.C.Disconnect(0) })
 	return p, nil
