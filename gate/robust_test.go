@@ -286,6 +286,11 @@ func TestSettingsErrors(t *testing.T) {
 			[]string{`Settings.SessionCloseListeners[1]: no module type "Chta" in the config; did you mean Chat?`}},
 		{"listener without OnSessionClosed", map[string]any{"SessionCloseListeners": []any{"Login"}},
 			[]string{"Settings.SessionCloseListeners[0]: module Login has no OnSessionClosed method to receive session-closed events"}},
+		{"persistent session limits", map[string]any{"SessionExpiry": "48h", "SessionQueueMax": 70000, "SessionQueueBytes": 10,
+			"SessionQueueAge": "-1s", "SessionInflight": 0},
+			[]string{"Settings.SessionExpiry: at most 24h0m0s", "Settings.SessionQueueMax: at most 65000",
+				"Settings.SessionQueueBytes: want a whole number >= 1024, got 10", "Settings.SessionQueueAge: want a positive duration",
+				"Settings.SessionInflight: want a whole number >= 1, got 0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := demotest.StartErr(t, tc.settings)
