@@ -74,7 +74,7 @@ func TestPersistentSessionMovesToOtherGate(t *testing.T) {
 	loginJoin(alice, "alice", "room")
 	loginJoin(bob, "bob", "room")
 	alice.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnJoin" && strings.Contains(m.Payload, "bob") }, "alice hears bob join")
-	cc.cut()
+	cc.Cut()
 	poll(t, "alice away on gate1", func() bool { return g1.Stats().SessionsAway == 1 })
 	var want []string
 	for i := range 3 {

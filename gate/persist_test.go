@@ -3,8 +3,6 @@ package gate_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -19,38 +17,9 @@ import (
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
 )
 
-// cutter is the socket under a Paho client: the test cuts it as a bad
-// network would, with no DISCONNECT.
-type cutter struct {
-	mu sync.Mutex
-	nc net.Conn
-}
+type cutter = mqtttest.Cutter
 
-func (c *cutter) cut() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_ = c.nc.Close()
-}
-
-// persistent makes a Paho client connect with clean session 0 and these
-// credentials; with cc, over a socket the test can cut.
-func persistent(user, pass string, cc *cutter) func(*mqtt.ClientOptions) {
-	return func(o *mqtt.ClientOptions) {
-		o.SetCleanSession(false).SetUsername(user).SetPassword(pass)
-		if cc == nil {
-			return
-		}
-		o.SetCustomOpenConnectionFn(func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-			nc, err := net.DialTimeout("tcp", uri.Host, 5*time.Second)
-			if err == nil {
-				cc.mu.Lock()
-				cc.nc = nc
-				cc.mu.Unlock()
-			}
-			return nc, err
-		})
-	}
-}
+var persistent = mqtttest.Persistent
 
 func says(p *pahoClient) []string {
 	var out []string
@@ -82,7 +51,7 @@ func TestPersistentSessionResumesMidChat(t *testing.T) {
 	loginJoin(bob, "bob", "room")
 	alice.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnJoin" && strings.Contains(m.Payload, "bob") }, "alice hears bob join")
 
-	cc.cut()
+	cc.Cut()
 	poll(t, "the gate keeps alice's session, away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
 	var want []string
 	for i := range 5 {
@@ -128,7 +97,7 @@ func TestPersistentSessionExpires(t *testing.T) {
 	alice := newPaho(t, addr, "alice-phone", persistent("alice", "pw", cc))
 	loginJoin(alice, "alice", "room")
 	loginJoin(bob, "bob", "room")
-	cc.cut()
+	cc.Cut()
 	bob.WaitOne(func(m msg) bool {
 		return m.Topic == "Chat/OnLeave" && m.Payload == `{"roomName":"room","userName":"alice"}`
 	}, "bob sees alice leave once her session expired")
@@ -156,7 +125,7 @@ func TestPersistentSessionOverflow(t *testing.T) {
 	loginJoin(alice, "alice", "room")
 	loginJoin(bob, "bob", "room")
 	alice.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnJoin" && strings.Contains(m.Payload, "bob") }, "alice hears bob join")
-	cc.cut()
+	cc.Cut()
 	poll(t, "alice away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
 	for i := range 5 {
 		bob.Must("Chat/Handler_Say", fmt.Sprintf(`{"roomName":"room","say":"m%d"}`, i))
@@ -202,7 +171,7 @@ func TestPersistentSessionCredentials(t *testing.T) {
 	alice := newPaho(t, addr, "alice-phone", persistent("alice", "pw", cc))
 	loginJoin(alice, "alice", "room")
 	loginJoin(bob, "bob", "room")
-	cc.cut()
+	cc.Cut()
 	poll(t, "alice away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
 	for _, tc := range []struct {
 		name       string
@@ -242,7 +211,7 @@ func TestPersistentSessionAuthHook(t *testing.T) {
 	cc := &cutter{}
 	alice := newPaho(t, addr, "alice-phone", persistent("alice", "token-1", cc))
 	loginJoin(alice, "alice", "room")
-	cc.cut()
+	cc.Cut()
 	poll(t, "alice away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
 	if _, err := mqtttest.DialPaho(t, addr, "alice-phone", persistent("mallory", "token-m", nil)); err == nil ||
 		!strings.Contains(err.Error(), "identifier rejected") {
@@ -269,7 +238,7 @@ func TestCleanSessionDiscardsStored(t *testing.T) {
 	alice := newPaho(t, addr, "alice-phone", persistent("alice", "pw", cc))
 	loginJoin(alice, "alice", "room")
 	loginJoin(bob, "bob", "room")
-	cc.cut()
+	cc.Cut()
 	poll(t, "alice away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
 	fresh := newPaho(t, addr, "alice-phone", func(o *mqtt.ClientOptions) { o.SetUsername("alice").SetPassword("pw") })
 	if fresh.SessionPresent {
