@@ -14,6 +14,14 @@ server answers with an error, the connection fails or --timeout passes.
 
     /usr/bin/python3 mqtt_chat_client.py --user py --room lobby --say hi --expect 2
 
+With --persistent the client keeps its session across a lost connection
+(MQTT clean session 0, client id --client-id, the user name and password
+sent in CONNECT so only they can resume it): it reconnects by itself with
+backoff, stays logged in and in the room, and gets the pushes sent while it
+was away; a request in flight when the connection drops fails at once.
+
+    /usr/bin/python3 mqtt_chat_client.py --user alice --persistent --client-id alice-laptop
+
 Every reply and push is printed as one line:
 
     reply Login/Handler_Login/1: login success alice
@@ -25,6 +33,7 @@ with /usr/bin/python3). Exit codes: 0 done, 1 server error or timeout,
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -44,6 +53,8 @@ EXIT_CONNECTION = 3
 PUSH_ON_SAY = "Chat/OnSay"
 PUSH_ON_JOIN = "Chat/OnJoin"
 PUSH_ON_LEAVE = "Chat/OnLeave"
+MISSED_TOPIC = "$mqant/missed"   # first push after a resume when pushes were dropped
+LOST = object()                  # a reply that will never come: the connection dropped
 
 
 class ChatError(Exception):
@@ -57,8 +68,11 @@ class ChatError(Exception):
 class ChatClient:
     """One MQTT connection to the gate, with request/reply on top."""
 
-    def __init__(self, host, port, qos, client_id):
+    def __init__(self, host, port, qos, client_id, persistent=False, user=None, password=None):
         self.host, self.port, self.qos = host, port, qos
+        self.persistent = persistent
+        self.resumed = 0            # reconnects that found the session kept
+        self._seen = collections.OrderedDict()  # packet id -> payload of recent QoS 1 pushes
         self._lock = threading.Lock()
         self._print_lock = threading.Lock()
         self._msgid = 0
@@ -70,10 +84,15 @@ class ChatClient:
         self.on_say_count = 0
         if hasattr(mqtt, "CallbackAPIVersion"):  # paho-mqtt 2.x
             self._mqtt = mqtt.Client(mqtt.CallbackAPIVersion.VERSION1, client_id=client_id,
-                                     clean_session=True, protocol=mqtt.MQTTv311)
+                                     clean_session=not persistent, protocol=mqtt.MQTTv311)
         else:
-            self._mqtt = mqtt.Client(client_id=client_id, clean_session=True,
+            self._mqtt = mqtt.Client(client_id=client_id, clean_session=not persistent,
                                      protocol=mqtt.MQTTv311)
+        if persistent:
+            # The gate lets only the credentials that created a session
+            # resume it; paho reconnects on its own, 1 s to 8 s apart.
+            self._mqtt.username_pw_set(user, password)
+            self._mqtt.reconnect_delay_set(1, 8)
         self._mqtt.on_connect = self._on_connect
         self._mqtt.on_disconnect = self._on_disconnect
         self._mqtt.on_message = self._on_message
@@ -116,10 +135,33 @@ class ChatClient:
         self._mqtt.loop_stop()
 
     def _on_connect(self, client, userdata, flags, rc):
+        first = not self._connected.is_set()
         self._connect_rc = rc
         self._connected.set()
+        if first or not self.persistent:
+            return
+        if rc != 0:
+            self.say_line("reconnect refused: %s" % mqtt.connack_string(rc), err=True)
+        elif flags.get("session present"):
+            with self._lock:
+                self.resumed += 1
+            self.say_line("reconnected: session resumed")
+        else:
+            self.say_line("reconnected: new session (the server no longer had ours); log in again",
+                          err=True)
 
     def _on_disconnect(self, client, userdata, rc):
+        if self.persistent and rc != 0:
+            with self._lock:
+                closing = self._lost is not None
+                if not closing:
+                    # Replies to requests in flight are gone with the connection.
+                    for waiter in self._pending.values():
+                        waiter[1] = LOST
+                        waiter[0].set()
+            if not closing:
+                self.say_line("connection lost (%s); reconnecting" % mqtt.error_string(rc), err=True)
+                return  # paho's network thread reconnects
         with self._lock:
             if self._lost is None:
                 self._lost = "connection to %s:%d lost (%s)" % (
@@ -131,7 +173,23 @@ class ChatClient:
 
     # ---- messages ----
 
+    def _duplicate(self, msg):
+        """A QoS 1 push sent again with DUP after a reconnect, whose first copy
+        was shown but whose PUBACK was lost with the connection."""
+        if msg.qos != 1:
+            return False
+        with self._lock:
+            if msg.dup and self._seen.get(msg.mid) == msg.payload:
+                return True
+            self._seen[msg.mid] = msg.payload
+            self._seen.move_to_end(msg.mid)
+            while len(self._seen) > 1000:
+                self._seen.popitem(last=False)
+        return False
+
     def _on_message(self, client, userdata, msg):
+        if self._duplicate(msg):
+            return
         try:
             body = json.loads(msg.payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -159,6 +217,8 @@ class ChatClient:
             self.say_line("push %s: %s joined %s" % (topic, user, room))
         elif topic == PUSH_ON_LEAVE:
             self.say_line("push %s: %s left %s" % (topic, user, room))
+        elif topic == MISSED_TOPIC:
+            self.say_line("push %s: missed %s pushes while away" % (topic, body.get("dropped", "?")))
         else:
             self.say_line("push %s: %s" % (topic, json.dumps(body, ensure_ascii=False)))
 
@@ -192,6 +252,8 @@ class ChatClient:
             with self._lock:
                 self._pending.pop(topic, None)
         reply = waiter[1]
+        if reply is LOST:
+            raise ChatError("connection lost with %s in flight (reconnecting)" % topic)
         if not isinstance(reply, dict):
             raise ChatError("reply %s: not a reply object: %s" % (topic, json.dumps(reply)))
         if reply.get("Error"):
@@ -285,6 +347,12 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=30, metavar="SECONDS",
                    help="scripted: give up after this long; interactive: wait this long for "
                         "each reply (default %(default)s)")
+    p.add_argument("--persistent", action="store_true",
+                   help="keep the session across lost connections (clean session 0) and "
+                        "reconnect by itself; needs --client-id")
+    p.add_argument("--client-id", metavar="ID",
+                   help="MQTT client id (default: one per run); a persistent session is "
+                        "resumed by reconnecting with the same id, user and password")
     p.add_argument("--qos", type=int, choices=(0, 1, 2), default=2,
                    help="QoS of requests (default %(default)s, as the original client)")
     args = p.parse_args(argv)
@@ -292,9 +360,12 @@ def main(argv=None):
         p.error("--expect must be >= 0")
     if args.timeout <= 0:
         p.error("--timeout must be > 0")
+    if args.persistent and not args.client_id:
+        p.error("--persistent needs --client-id: a session is found again by its client id")
 
     c = ChatClient(args.host, args.port, args.qos,
-                   "mqant-py-%s-%d" % (args.user, os.getpid()))
+                   args.client_id or "mqant-py-%s-%d" % (args.user, os.getpid()),
+                   persistent=args.persistent, user=args.user, password=args.password)
     try:
         if args.say or args.expect:
             run_script(c, args)
