@@ -235,7 +235,8 @@ func (g *Gate) addr(network string) net.Addr {
 	return nil
 }
 
-// Sessions returns a copy of every session connected to this gate.
+// Sessions returns a copy of every session this gate owns: connected, or
+// persistent and away.
 func (g *Gate) Sessions() []runtime.SessionData {
 	conns := g.connections()
 	out := make([]runtime.SessionData, 0, len(conns))
