@@ -30,6 +30,7 @@ type conn struct {
 	sessionID string
 	clientID  string
 	username  string        // as the auth hook accepted it
+	anon      bool          // CONNECT had no username and no password
 	keepAlive time.Duration // as the client asked; 0: none
 	idleLimit time.Duration // silence after which the gate closes it
 
@@ -217,6 +218,7 @@ func (c *conn) connect(p *packets.Connect) bool {
 	c.sessionID = c.g.newSessionID()
 	c.clientID = p.ClientID
 	c.username = p.Username
+	c.anon = p.Username == "" && len(p.Password) == 0
 	if c.clientID == "" {
 		// Clean session with an empty id [MQTT-3.1.3-6]: an id nobody can
 		// guess, so no other client can take the connection over.

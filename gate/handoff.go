@@ -20,6 +20,7 @@ type Handoff struct {
 	Session  runtime.SessionData
 	Username string // of the CONNECT that created the session
 	Cred     []byte // its credHash: what a taker must match, never the password
+	Anon     bool   // that CONNECT had no username and no password
 	Msgs     []HandoffMsg
 	Dropped  int64 // pushes dropped that the client has not heard of yet
 	NextPID  uint16
@@ -126,7 +127,7 @@ func (g *Gate) TakeSession(ctx context.Context, clientID, username string, cred 
 		g.mu.Unlock()
 		return nil, nil
 	}
-	if len(cred) != len(c32) || !c.ps.mayResume(username, c32) {
+	if len(cred) != len(c32) || !c.ps.mayResume(username, c32, c.session().UserID) {
 		g.mu.Unlock()
 		g.log.Warn("session takeover by another gate refused: other credentials", "clientId", clip(clientID), "gate", to)
 		return nil, runtime.Errorf(runtime.ErrBadRequest, "take session: %v", errCredentials)
@@ -145,7 +146,7 @@ func (s *psession) handoff(d *runtime.SessionData) *Handoff {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now().UnixNano()
-	h := &Handoff{Session: *d.Clone(), Username: s.username, Cred: append([]byte(nil), s.cred[:]...),
+	h := &Handoff{Session: *d.Clone(), Username: s.username, Cred: append([]byte(nil), s.cred[:]...), Anon: s.anon,
 		Dropped: s.dropped, NextPID: s.nextPID, Msgs: make([]HandoffMsg, len(s.msgs))}
 	for i, m := range s.msgs {
 		h.Msgs[i] = HandoffMsg{Topic: m.topic, Body: m.body, Age: now - m.at, PID: m.pid, Dup: m.dup}
@@ -161,7 +162,7 @@ func (s *psession) handoff(d *runtime.SessionData) *Handoff {
 
 // psession rebuilds the handed-over session on this gate.
 func (h *Handoff) psession(g *Gate, clientID string) *psession {
-	s := &psession{g: g, sessionID: h.Session.SessionID, clientID: clientID, username: h.Username,
+	s := &psession{g: g, sessionID: h.Session.SessionID, clientID: clientID, username: h.Username, anon: h.Anon,
 		nextPID: h.NextPID, dropped: h.Dropped, msgs: make([]pmsg, len(h.Msgs))}
 	copy(s.cred[:], h.Cred)
 	now := time.Now().UnixNano()

@@ -51,6 +51,7 @@ type psession struct {
 	clientID  string
 	username  string   // as the CONNECT that created it gave it
 	cred      [32]byte // credHash of that CONNECT
+	anon      bool     // that CONNECT had no username and no password
 
 	ended atomic.Bool // ended for good (kicked, closed by a module, clean takeover): no detaching
 
@@ -66,8 +67,8 @@ type psession struct {
 	expiresAt  time.Time
 }
 
-func newPSession(g *Gate, sessionID, clientID, username string, cred [32]byte) *psession {
-	return &psession{g: g, sessionID: sessionID, clientID: clientID, username: username, cred: cred}
+func newPSession(g *Gate, sessionID, clientID, username string, cred [32]byte, anon bool) *psession {
+	return &psession{g: g, sessionID: sessionID, clientID: clientID, username: username, cred: cred, anon: anon}
 }
 
 // credHash is what a session remembers of the CONNECT that created it:
@@ -91,11 +92,15 @@ func credHash(clientID, username string, password []byte) [32]byte {
 // session. With an auth hook, the hook has vouched for the username: the
 // same username suffices (tokens may change between connections). Without
 // one, nothing vouched for anything: username and password must be those
-// of the CONNECT that created the session, so a client id alone takes over
-// nothing.
-func (s *psession) mayResume(username string, cred [32]byte) bool {
+// of the CONNECT that created the session; and a session created with
+// neither, once a handler bound a user to it, cannot be resumed at all: a
+// client id alone never takes a logged-in player over.
+func (s *psession) mayResume(username string, cred [32]byte, boundUID string) bool {
 	if s.g.auth != nil {
 		return subtle.ConstantTimeCompare([]byte(username), []byte(s.username)) == 1
+	}
+	if s.anon && boundUID != "" {
+		return false
 	}
 	return subtle.ConstantTimeCompare(cred[:], s.cred[:]) == 1
 }

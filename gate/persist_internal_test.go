@@ -20,7 +20,7 @@ func TestSessionQueueBounds(t *testing.T) {
 	body := make([]byte, 100)
 	cost := msgOverhead + len("T/x") + len(body)
 
-	s := newPSession(queueGate(3, 1<<20, time.Hour), "s", "c", "u", [32]byte{})
+	s := newPSession(queueGate(3, 1<<20, time.Hour), "s", "c", "u", [32]byte{}, false)
 	for range 5 {
 		s.push("T/x", body)
 	}
@@ -28,7 +28,7 @@ func TestSessionQueueBounds(t *testing.T) {
 		t.Errorf("count bound: %d kept (first id %d), %d dropped; want 3 kept from id 3, 2 dropped", len(s.msgs), s.msgs[0].pid, s.dropped)
 	}
 
-	s = newPSession(queueGate(1000, 2*cost+10, time.Hour), "s", "c", "u", [32]byte{})
+	s = newPSession(queueGate(1000, 2*cost+10, time.Hour), "s", "c", "u", [32]byte{}, false)
 	for range 4 {
 		s.push("T/x", body)
 	}
@@ -40,7 +40,7 @@ func TestSessionQueueBounds(t *testing.T) {
 		t.Errorf("oversized push: %d kept, %d dropped; want 2, 3", len(s.msgs), s.dropped)
 	}
 
-	s = newPSession(queueGate(1000, 1<<20, time.Minute), "s", "c", "u", [32]byte{})
+	s = newPSession(queueGate(1000, 1<<20, time.Minute), "s", "c", "u", [32]byte{}, false)
 	s.push("T/x", body)
 	s.push("T/x", body)
 	s.msgs[0].at -= int64(2 * time.Minute) // queued two minutes ago
@@ -58,11 +58,11 @@ func BenchmarkSessionQueue(b *testing.B) {
 	g := queueGate(MaxSessionQueueMax, 1<<30, time.Hour)
 	body := []byte(`{"roomName":"lobby","say":"hello there","userName":"alice"}`)
 	b.ReportAllocs()
-	s := newPSession(g, "s", "c", "u", [32]byte{})
+	s := newPSession(g, "s", "c", "u", [32]byte{}, false)
 	n := 0
 	for b.Loop() {
 		if n == MaxSessionQueueMax {
-			s, n = newPSession(g, "s", "c", "u", [32]byte{}), 0
+			s, n = newPSession(g, "s", "c", "u", [32]byte{}, false), 0
 		}
 		s.push("Chat/OnSay", body)
 		n++
@@ -72,7 +72,7 @@ func BenchmarkSessionQueue(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	s = newPSession(g, "s", "c", "u", [32]byte{})
+	s = newPSession(g, "s", "c", "u", [32]byte{}, false)
 	for range fill {
 		s.push("Chat/OnSay", append([]byte(nil), body...))
 	}

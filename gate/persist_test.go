@@ -360,3 +360,35 @@ func TestPersistentInflightWindow(t *testing.T) {
 		t.Errorf("order: %s then %s", second.Payload, third.Payload)
 	}
 }
+
+// TestPersistentGuestSession: without an auth hook, a persistent session
+// created with no credentials resumes by its client id while nobody is
+// logged in on it; once a handler bound a user, the client id alone
+// resumes nothing (a clean session may still end it, as it may take a
+// clean connection over).
+func TestPersistentGuestSession(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	addr := "tcp://" + d.TCPAddr
+	cc := &cutter{}
+	newPaho(t, addr, "guest-phone", persistent("", "", cc))
+	cc.Cut()
+	poll(t, "guest away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
+	cc2 := &cutter{}
+	guest := newPaho(t, addr, "guest-phone", persistent("", "", cc2))
+	if !guest.SessionPresent {
+		t.Fatal("guest session without a user: not resumed")
+	}
+	loginJoin(guest, "guest", "room")
+	cc2.Cut()
+	poll(t, "logged-in guest away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
+	if _, err := mqtttest.DialPaho(t, addr, "guest-phone", persistent("", "", nil)); err == nil ||
+		!strings.Contains(err.Error(), "identifier rejected") {
+		t.Fatalf("a client id alone resumed a logged-in session: %v", err)
+	}
+	fresh := newPaho(t, addr, "guest-phone")
+	if fresh.SessionPresent {
+		t.Error("clean session: session present")
+	}
+	poll(t, "the discarded session gone", func() bool { return d.Gate.Stats().SessionsAway == 0 })
+}

@@ -38,7 +38,14 @@ func (g *Gate) register(c *conn, clean bool, cred [32]byte, h *Handoff) (byte, b
 	resumed := false
 	switch {
 	case old != nil && old.ps != nil:
-		if !old.ps.mayResume(c.username, cred) {
+		bound := old.session().UserID
+		if clean {
+			// Discarding takes nothing over: a session created without
+			// credentials may be ended by its client id, as a clean
+			// session's connection may be taken over by it.
+			bound = ""
+		}
+		if !old.ps.mayResume(c.username, cred, bound) {
 			g.mu.Unlock()
 			return packets.IdentifierRejected, false
 		}
@@ -84,7 +91,7 @@ func (g *Gate) register(c *conn, clean bool, cred [32]byte, h *Handoff) (byte, b
 		resumed = true
 	}
 	if !clean && c.ps == nil {
-		c.ps = newPSession(g, c.sessionID, c.clientID, c.username, cred)
+		c.ps = newPSession(g, c.sessionID, c.clientID, c.username, cred, c.anon)
 	}
 	delete(g.moved, c.sessionID)
 	delete(g.connecting, c)
