@@ -28,6 +28,16 @@ func (g *Gate) newSessionID() string {
 // h is a session handed over by another gate. It returns 0 and whether a
 // session was resumed, or the CONNACK code of the refusal.
 func (g *Gate) register(c *conn, clean bool, cred [32]byte, h *Handoff) (byte, bool) {
+	usedH := false
+	defer func() {
+		if h != nil && !usedH {
+			// Its old gate forgot it already: end it, so modules that
+			// remember the session hear it is gone.
+			g.log.Warn("session handed over by another gate not resumed: the client id has a session here; it ends",
+				"clientId", clip(c.clientID), "session", h.Session.SessionID)
+			g.notifier.sessionClosed(&h.Session)
+		}
+	}()
 	g.mu.Lock()
 	if g.closing.Load() {
 		g.mu.Unlock()
@@ -74,6 +84,7 @@ func (g *Gate) register(c *conn, clean bool, cred [32]byte, h *Handoff) (byte, b
 		g.mu.Unlock()
 		return packets.IdentifierRejected, false
 	case h != nil && !clean:
+		usedH = true
 		c.sessionID = h.Session.SessionID
 		c.ps = h.psession(g, c.clientID)
 		d := h.Session.Clone()
