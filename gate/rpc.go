@@ -29,7 +29,7 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*runtime.Sessio
 		return nil, err
 	}
 	g.mu.Lock()
-	if g.byID[sessionID] != c { // unregistered since the lookup
+	if c = g.byID[sessionID]; c == nil { // unregistered since the lookup (or resumed: then the new connection)
 		g.mu.Unlock()
 		return nil, runtime.Errorf(runtime.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
 	}
@@ -94,11 +94,12 @@ func (g *Gate) Kick(ctx context.Context, uid, keep string) error {
 //
 //mqant:rpc
 func (g *Gate) UnBind(ctx context.Context, sessionID string) (*runtime.SessionData, error) {
-	c, err := g.conn(sessionID)
-	if err != nil {
-		return nil, err
-	}
 	g.mu.Lock()
+	c := g.byID[sessionID]
+	if c == nil {
+		g.mu.Unlock()
+		return nil, runtime.Errorf(runtime.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
+	}
 	if uid := c.session().UserID; uid != "" && g.byUID[uid] == c {
 		delete(g.byUID, uid)
 	}
@@ -115,12 +116,23 @@ func (g *Gate) Push(ctx context.Context, sessionID string, settings map[string]s
 	if err != nil {
 		return nil, err
 	}
-	return c.update(func(s *runtime.SessionData) {
-		s.Settings = make(map[string]string, len(settings))
-		for k, v := range settings {
-			s.Settings[k] = v
+	for {
+		d := c.update(func(s *runtime.SessionData) {
+			s.Settings = make(map[string]string, len(settings))
+			for k, v := range settings {
+				s.Settings[k] = v
+			}
+		})
+		// A resume (register, under g.mu) copies the session to its new
+		// connection: one that copied before this update gets it too.
+		g.mu.Lock()
+		cur := g.byID[sessionID]
+		g.mu.Unlock()
+		if cur == nil || cur == c {
+			return d, nil
 		}
-	}), nil
+		c = cur
+	}
 }
 
 // Send queues a message to one client. Sends and Broadcasts run on the
