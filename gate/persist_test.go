@@ -6,13 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
 )
@@ -252,115 +250,6 @@ func TestCleanSessionDiscardsStored(t *testing.T) {
 
 func acceptAll(_ context.Context, _ gate.AuthInfo) byte { return 0 }
 
-// rawPersistent connects a raw client with clean session 0 and returns it
-// with the CONNACK's session-present flag.
-func rawPersistent(t *testing.T, addr, clientID string) (*mqtttest.Client, bool) {
-	t.Helper()
-	c := mqtttest.Dial(t, addr)
-	c.Send(&packets.Connect{ProtocolName: "MQTT", ProtocolLevel: 4, KeepAlive: 30, ClientID: clientID,
-		Username: "u", Password: []byte("p"), UsernameFlag: true, PasswordFlag: true})
-	ack, ok := c.Next(5 * time.Second).(*packets.Connack)
-	if !ok || ack.ReturnCode != packets.Accepted {
-		t.Fatalf("CONNECT %s: %#v", clientID, ack)
-	}
-	return c, ack.SessionPresent
-}
-
-// nextPacket reads the next packet, PUBLISH or not.
-func nextPacket(t *testing.T, c *mqtttest.Client) packets.Packet {
-	t.Helper()
-	if p := c.Pending(); len(p) > 0 {
-		t.Fatalf("unclaimed PUBLISHes: %v", p)
-	}
-	return c.Next(5 * time.Second)
-}
-
-// TestPersistentQoS1Redelivery, on the wire: a push to a persistent
-// session is a QoS 1 PUBLISH with a packet id; unacknowledged, it comes
-// again with DUP after a reconnect, same id and payload; acknowledged, it
-// never comes again.
-func TestPersistentQoS1Redelivery(t *testing.T) {
-	leakcheck.Check(t)
-	d := demotest.Start(t, nil)
-	bob := newPaho(t, "tcp://"+d.TCPAddr, "bob-client")
-	raw, present := rawPersistent(t, d.TCPAddr, "raw-1")
-	if present {
-		t.Fatal("new session: session present")
-	}
-	raw.Request("Login/Handler_Login/1", `{"userName":"raw","passWord":"x"}`)
-	raw.Request("Chat/Handler_JoinChat/2", `{"roomName":"room"}`)
-	own := raw.WaitPublish("Chat/OnJoin", 5*time.Second)
-	if own.QoS != 1 || own.PacketID == 0 || own.Dup {
-		t.Fatalf("push to a persistent session: QoS %d id %d dup %v, want QoS 1 with an id, no DUP", own.QoS, own.PacketID, own.Dup)
-	}
-	raw.Send(&packets.Puback{PacketID: own.PacketID})
-	loginJoin(bob, "bob", "room")
-	bobJoin := raw.WaitPublish("Chat/OnJoin", 5*time.Second)
-	raw.Send(&packets.Puback{PacketID: bobJoin.PacketID})
-	bob.Must("Chat/Handler_Say", `{"roomName":"room","say":"ack me"}`)
-	say := raw.WaitPublish("Chat/OnSay", 5*time.Second)
-	if say.QoS != 1 || say.Dup {
-		t.Fatalf("say: QoS %d dup %v", say.QoS, say.Dup)
-	}
-	raw.Conn.Close() // no PUBACK, no DISCONNECT
-	poll(t, "raw away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
-
-	raw2, present := rawPersistent(t, d.TCPAddr, "raw-1")
-	if !present {
-		t.Fatal("resume: session present 0")
-	}
-	again, ok := nextPacket(t, raw2).(*packets.Publish)
-	if !ok || !again.Dup || again.QoS != 1 || again.PacketID != say.PacketID || string(again.Payload) != string(say.Payload) {
-		t.Fatalf("resent: %#v, want the say again with DUP, id %d", again, say.PacketID)
-	}
-	raw2.Send(&packets.Puback{PacketID: again.PacketID})
-	// Pushes queued at the resume are written before anything the client
-	// asks for: a PINGRESP next means nothing else was resent.
-	raw2.Send(&packets.Pingreq{})
-	if p := nextPacket(t, raw2); p.Type() != packets.TypePingresp {
-		t.Fatalf("after the PUBACK: %#v, want PINGRESP (the acknowledged joins resent?)", p)
-	}
-	raw2.Conn.Close()
-	poll(t, "raw away again", func() bool { return d.Gate.Stats().SessionsAway == 1 })
-	raw3, present := rawPersistent(t, d.TCPAddr, "raw-1")
-	if !present {
-		t.Fatal("second resume: session present 0")
-	}
-	raw3.Send(&packets.Pingreq{})
-	if p := nextPacket(t, raw3); p.Type() != packets.TypePingresp {
-		t.Fatalf("after everything was acknowledged: %#v, want PINGRESP", p)
-	}
-}
-
-// TestPersistentInflightWindow: at most SessionInflight pushes await their
-// PUBACK; each PUBACK lets the next one out.
-func TestPersistentInflightWindow(t *testing.T) {
-	leakcheck.Check(t)
-	d := demotest.Start(t, map[string]any{"SessionInflight": 2})
-	bob := newPaho(t, "tcp://"+d.TCPAddr, "bob-client")
-	raw, _ := rawPersistent(t, d.TCPAddr, "raw-w")
-	raw.Request("Login/Handler_Login/1", `{"userName":"raw","passWord":"x"}`)
-	raw.Request("Chat/Handler_JoinChat/2", `{"roomName":"room"}`)
-	raw.Send(&packets.Puback{PacketID: raw.WaitPublish("Chat/OnJoin", 5*time.Second).PacketID})
-	loginJoin(bob, "bob", "room")
-	raw.Send(&packets.Puback{PacketID: raw.WaitPublish("Chat/OnJoin", 5*time.Second).PacketID})
-	for i := range 4 {
-		bob.Must("Chat/Handler_Say", fmt.Sprintf(`{"roomName":"room","say":"w%d"}`, i))
-	}
-	bob.WaitOne(func(m msg) bool { return strings.Contains(m.Payload, `"w3"`) }, "bob's last say")
-	first := raw.WaitPublish("Chat/OnSay", 5*time.Second)
-	second := raw.WaitPublish("Chat/OnSay", 5*time.Second)
-	raw.Send(&packets.Pingreq{})
-	if p := nextPacket(t, raw); p.Type() != packets.TypePingresp {
-		t.Fatalf("a third push with two unacknowledged: %#v", p)
-	}
-	raw.Send(&packets.Puback{PacketID: first.PacketID})
-	third := raw.WaitPublish("Chat/OnSay", 5*time.Second)
-	if !strings.Contains(string(second.Payload), `"w1"`) || !strings.Contains(string(third.Payload), `"w2"`) {
-		t.Errorf("order: %s then %s", second.Payload, third.Payload)
-	}
-}
-
 // TestPersistentGuestSession: without an auth hook, a persistent session
 // created with no credentials resumes by its client id while nobody is
 // logged in on it; once a handler bound a user, the client id alone
@@ -391,4 +280,56 @@ func TestPersistentGuestSession(t *testing.T) {
 		t.Error("clean session: session present")
 	}
 	poll(t, "the discarded session gone", func() bool { return d.Gate.Stats().SessionsAway == 0 })
+}
+
+// TestPersistentSessionLiveTakeover: a phone switching networks connects
+// again before the gate noticed the old connection died: the new
+// connection resumes the session and the old one is closed, with no leave.
+func TestPersistentSessionLiveTakeover(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	addr := "tcp://" + d.TCPAddr
+	bob := newPaho(t, addr, "bob-client")
+	alice := newPaho(t, addr, "alice-phone", persistent("alice", "pw", nil))
+	loginJoin(alice, "alice", "room")
+	loginJoin(bob, "bob", "room")
+	again := newPaho(t, addr, "alice-phone", persistent("alice", "pw", nil))
+	if !again.SessionPresent {
+		t.Fatal("second connection: session present 0")
+	}
+	poll(t, "the old connection closed", func() bool { return !alice.C.IsConnectionOpen() })
+	if got := again.Must("Chat/Handler_Say", `{"roomName":"room","say":"on 4G"}`); got != `"say success"` {
+		t.Fatalf("say: %s", got)
+	}
+	bob.WaitOne(func(m msg) bool { return strings.Contains(m.Payload, "on 4G") }, "bob hears alice")
+	if n := bob.Count("Chat/OnLeave", "alice"); n != 0 {
+		t.Errorf("bob saw alice leave")
+	}
+}
+
+// TestAwaySessionEndsOnLoginElsewhere: with SingleSession, logging the
+// same user in on another connection ends the away session for good: the
+// rooms hear it leave, and nothing is kept for it.
+func TestAwaySessionEndsOnLoginElsewhere(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	addr := "tcp://" + d.TCPAddr
+	bob := newPaho(t, addr, "bob-client")
+	cc := &cutter{}
+	alice := newPaho(t, addr, "alice-phone", persistent("alice", "pw", cc))
+	loginJoin(alice, "alice", "room")
+	loginJoin(bob, "bob", "room")
+	cc.Cut()
+	poll(t, "alice away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
+	laptop := newPaho(t, addr, "alice-laptop")
+	laptop.Must("Login/Handler_Login", `{"userName":"alice","passWord":"x"}`)
+	bob.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnLeave" && strings.Contains(m.Payload, "alice") },
+		"the away session leaves")
+	if st := d.Gate.Stats(); st.SessionsAway != 0 {
+		t.Errorf("away sessions %d after the login elsewhere", st.SessionsAway)
+	}
+	back := newPaho(t, addr, "alice-phone", persistent("alice", "pw", nil))
+	if back.SessionPresent {
+		t.Error("the ended session was resumed")
+	}
 }
