@@ -38,6 +38,8 @@ func benchPush(b *testing.B, persistent bool) {
 		br := bufio.NewReader(c.Conn)
 		w := bufio.NewWriter(c.Conn)
 		rd := packets.NewReader(br)
+		var ack packets.Puback
+		buf := make([]byte, 0, 4)
 		_ = c.Conn.SetDeadline(time.Now().Add(5 * time.Minute))
 		for got := 0; got < n; {
 			if br.Buffered() == 0 {
@@ -53,7 +55,9 @@ func benchPush(b *testing.B, persistent bool) {
 				continue
 			}
 			if pub.QoS == 1 {
-				_, _ = w.Write((&packets.Puback{PacketID: pub.PacketID}).AppendTo(nil))
+				ack.PacketID = pub.PacketID
+				buf = ack.AppendTo(buf[:0])
+				_, _ = w.Write(buf)
 			}
 			got++
 			<-slots
