@@ -272,18 +272,18 @@ func (c *conn) handle(p packets.Packet, now time.Time) bool {
 		case 2:
 			// Handled once; a retransmission before PUBREL only gets PUBREC
 			// again. Packet ids are 16 bits, so the set is bounded.
-			if _, seen := c.qos2[p.PacketID]; !seen {
-				if c.qos2 == nil {
-					c.qos2 = map[uint16]struct{}{}
-				}
-				c.qos2[p.PacketID] = struct{}{}
+			if c.firstQoS2(p.PacketID) {
 				c.route(p, now)
 			}
 			id := p.PacketID
 			c.enqueue(func(b []byte) []byte { return (&packets.Pubrec{PacketID: id}).AppendTo(b) })
 		}
 	case *packets.Pubrel:
-		delete(c.qos2, p.PacketID)
+		if c.ps != nil {
+			c.ps.releaseQoS2(p.PacketID)
+		} else {
+			delete(c.qos2, p.PacketID)
+		}
 		id := p.PacketID
 		c.enqueue(func(b []byte) []byte { return (&packets.Pubcomp{PacketID: id}).AppendTo(b) })
 	case *packets.Subscribe:
@@ -313,6 +313,24 @@ func (c *conn) handle(p packets.Packet, now time.Time) bool {
 		c.close("unexpected " + packets.TypeName(p.Type()))
 		return false
 	}
+	return true
+}
+
+// firstQoS2 records the id of a QoS 2 PUBLISH until its PUBREL and
+// reports whether it is new. A persistent session keeps the ids across
+// its connections, so a PUBLISH the client sends again after reconnecting
+// (its PUBREC lost with the connection) is still handled once.
+func (c *conn) firstQoS2(id uint16) bool {
+	if c.ps != nil {
+		return c.ps.firstQoS2(id)
+	}
+	if _, seen := c.qos2[id]; seen {
+		return false
+	}
+	if c.qos2 == nil {
+		c.qos2 = map[uint16]struct{}{}
+	}
+	c.qos2[id] = struct{}{}
 	return true
 }
 

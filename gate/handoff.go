@@ -24,6 +24,7 @@ type Handoff struct {
 	Msgs     []HandoffMsg
 	Dropped  int64 // pushes dropped that the client has not heard of yet
 	NextPID  uint16
+	QoS2     []uint16 // ids of QoS 2 PUBLISHes from the client awaiting PUBREL
 }
 
 // HandoffMsg is one kept push of a Handoff.
@@ -151,6 +152,9 @@ func (s *psession) handoff(d *runtime.SessionData) *Handoff {
 	for i, m := range s.msgs {
 		h.Msgs[i] = HandoffMsg{Topic: m.topic, Body: m.body, Age: now - m.at, PID: m.pid, Dup: m.dup}
 	}
+	for id := range s.qos2 {
+		h.QoS2 = append(h.QoS2, id)
+	}
 	s.msgs, s.bytes, s.sent, s.live = nil, 0, 0, nil
 	s.ended.Store(true)
 	if s.timer != nil {
@@ -169,6 +173,12 @@ func (h *Handoff) psession(g *Gate, clientID string) *psession {
 	for i, m := range h.Msgs {
 		s.msgs[i] = pmsg{topic: m.Topic, body: m.Body, at: now - m.Age, pid: m.PID, dup: m.Dup}
 		s.bytes += s.msgs[i].cost()
+	}
+	for _, id := range h.QoS2 {
+		if s.qos2 == nil {
+			s.qos2 = map[uint16]struct{}{}
+		}
+		s.qos2[id] = struct{}{}
 	}
 	return s
 }

@@ -64,7 +64,7 @@ type psession struct {
 	dropped    int64 // since the client last heard of drops
 	overflowed bool  // the drop of this absence was logged
 	timer      *time.Timer
-	expiresAt  time.Time
+	qos2       map[uint16]struct{} // ids of QoS 2 PUBLISHes received, awaiting PUBREL
 }
 
 func newPSession(g *Gate, sessionID, clientID, username string, cred [32]byte, anon bool) *psession {
@@ -265,7 +265,6 @@ func (s *psession) detach(c *conn, expire func()) {
 		s.sent = 0
 	}
 	if expire != nil && s.timer == nil {
-		s.expiresAt = time.Now().Add(s.g.cfg.sessExpiry)
 		s.timer = time.AfterFunc(s.g.cfg.sessExpiry, expire)
 	}
 }
@@ -282,9 +281,21 @@ func (s *psession) stop() {
 	}
 }
 
-// queued reports how many pushes the session keeps.
-func (s *psession) queued() int {
+func (s *psession) firstQoS2(id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.msgs)
+	if _, seen := s.qos2[id]; seen {
+		return false
+	}
+	if s.qos2 == nil {
+		s.qos2 = map[uint16]struct{}{}
+	}
+	s.qos2[id] = struct{}{}
+	return true
+}
+
+func (s *psession) releaseQoS2(id uint16) {
+	s.mu.Lock()
+	delete(s.qos2, id)
+	s.mu.Unlock()
 }

@@ -120,3 +120,43 @@ func TestPersistentInflightWindow(t *testing.T) {
 		t.Errorf("order: %s then %s", second.Payload, third.Payload)
 	}
 }
+
+// TestPersistentQoS2AcrossReconnect: a QoS 2 request whose PUBREC was lost
+// with the connection comes again with DUP on the next one; the session
+// remembers its id, so it is handled once [MQTT-4.3.3].
+func TestPersistentQoS2AcrossReconnect(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	bob := newPaho(t, "tcp://"+d.TCPAddr, "bob-client")
+	raw, _ := rawPersistent(t, d.TCPAddr, "raw-q2")
+	raw.Request("Login/Handler_Login/1", `{"userName":"raw","passWord":"x"}`)
+	raw.Request("Chat/Handler_JoinChat/2", `{"roomName":"room"}`)
+	loginJoin(bob, "bob", "room")
+	say := &packets.Publish{Topic: "Chat/Handler_Say/3", QoS: 2, PacketID: 77, Payload: []byte(`{"roomName":"room","say":"once"}`)}
+	raw.Send(say)
+	if p, ok := raw.WaitAny(5 * time.Second).(*packets.Pubrec); !ok || p.PacketID != 77 {
+		t.Fatalf("got %#v, want PUBREC 77", p)
+	}
+	bob.WaitOne(func(m msg) bool { return strings.Contains(m.Payload, `"once"`) }, "bob hears the say")
+	raw.Conn.Close() // as if the PUBREC never arrived
+	poll(t, "raw away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
+
+	raw2, present := rawPersistent(t, d.TCPAddr, "raw-q2")
+	if !present {
+		t.Fatal("resume: session present 0")
+	}
+	say.Dup = true
+	raw2.Send(say)
+	if p, ok := raw2.WaitAny(5 * time.Second).(*packets.Pubrec); !ok || p.PacketID != 77 {
+		t.Fatalf("got %#v, want PUBREC 77 again", p)
+	}
+	raw2.Send(&packets.Pubrel{PacketID: 77})
+	if p, ok := raw2.WaitAny(5 * time.Second).(*packets.Pubcomp); !ok || p.PacketID != 77 {
+		t.Fatalf("got %#v, want PUBCOMP 77", p)
+	}
+	bob.Must("Chat/Handler_Say", `{"roomName":"room","say":"after"}`)
+	bob.WaitOne(func(m msg) bool { return strings.Contains(m.Payload, `"after"`) }, "bob's own say")
+	if n := bob.Count("Chat/OnSay", `"once"`); n != 1 {
+		t.Errorf("the QoS 2 say was handled %d times, want once", n)
+	}
+}
