@@ -108,7 +108,9 @@ func (s *Session) Push(ctx context.Context) error {
 }
 
 // Send pushes a message to this client on topic. It does not wait for the
-// gate to deliver, but fails when the call cannot be sent. Unlike the
+// gate to deliver, but fails when the call cannot be sent. A persistent
+// session (clean session 0) whose client is away keeps the push, bounded,
+// until the client is back (README, "Persistent sessions"). Unlike the
 // other session calls it goes through the gate's RPC server even in its
 // own process: pushes are fanned out on the gate's single goroutine, in
 // the order modules sent them, without holding up the sender.
@@ -154,7 +156,8 @@ func Broadcast(ctx context.Context, inv runtime.Invoker, members []Member, topic
 }
 
 // Online reports whether uid is bound to a session on any gate, and where.
-// It asks every configured gate instance.
+// It asks every configured gate instance. A persistent session whose
+// client is away counts: it is there until it expires.
 func Online(ctx context.Context, app *runtime.App, uid string) (*runtime.SessionData, error) {
 	c := NewGateClient(app)
 	var lastErr error
