@@ -19,11 +19,15 @@ import (
 // startTwoGates runs the chat demo with two gate instances in one process
 // (in-process RPC): the gates find each other as they would across
 // processes, by asking every instance of type Gate.
-func startTwoGates(t *testing.T) (g1, g2 *gate.Gate) {
+func startTwoGates(t *testing.T, extra map[string]any) (g1, g2 *gate.Gate) {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
 	gs := func() map[string]any {
-		return map[string]any{"TCPAddr": "127.0.0.1:0", "SessionCloseListeners": []any{"Chat"}}
+		m := map[string]any{"TCPAddr": "127.0.0.1:0", "SessionCloseListeners": []any{"Chat"}}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
 	}
 	cfg := &runtime.Config{RPC: runtime.RPCConfig{Timeout: 10 * time.Second}, Modules: []*runtime.ModuleSettings{
 		{Type: "Gate", ID: "Gate1", Host: "127.0.0.1", ProcessID: "dev", Settings: gs()},
@@ -66,7 +70,7 @@ func startTwoGates(t *testing.T) (g1, g2 *gate.Gate) {
 // still send it there; nobody saw the player leave.
 func TestPersistentSessionMovesToOtherGate(t *testing.T) {
 	leakcheck.Check(t)
-	g1, g2 := startTwoGates(t)
+	g1, g2 := startTwoGates(t, nil)
 	on1, on2 := "tcp://"+g1.TCPAddr().String(), "tcp://"+g2.TCPAddr().String()
 	bob := newPaho(t, on2, "bob-client")
 	cc := &cutter{}
@@ -116,5 +120,43 @@ func TestPersistentSessionMovesToOtherGate(t *testing.T) {
 	d, err := gate.Online(t.Context(), g1.App, "alice")
 	if err != nil || d == nil || d.ServerID != "Gate2" {
 		t.Errorf("alice online: %+v %v, want on Gate2", d, err)
+	}
+}
+
+// TestMovedSessionKeepsDropsAndExpires: what an away session dropped is
+// told on the other gate too, and a moved session expires there like any
+// other: the room hears the player leave.
+func TestMovedSessionKeepsDropsAndExpires(t *testing.T) {
+	leakcheck.Check(t)
+	g1, g2 := startTwoGates(t, map[string]any{"SessionQueueMax": 2, "SessionExpiry": "500ms"})
+	on1, on2 := "tcp://"+g1.TCPAddr().String(), "tcp://"+g2.TCPAddr().String()
+	bob := newPaho(t, on2, "bob-client")
+	cc := &cutter{}
+	alice := newPaho(t, on1, "alice-phone", persistent("alice", "pw", cc))
+	loginJoin(alice, "alice", "room")
+	loginJoin(bob, "bob", "room")
+	alice.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnJoin" && strings.Contains(m.Payload, "bob") }, "alice hears bob join")
+	cc.Cut()
+	poll(t, "alice away on gate1", func() bool { return g1.Stats().SessionsAway == 1 })
+	for i := range 3 {
+		bob.Must("Chat/Handler_Say", fmt.Sprintf(`{"roomName":"room","say":"m%d"}`, i))
+	}
+	poll(t, "one push dropped on gate1", func() bool { return g1.Stats().SessionDropped == 1 })
+	cc2 := &cutter{}
+	back := newPaho(t, on2, "alice-phone", persistent("alice", "pw", cc2))
+	if !back.SessionPresent {
+		t.Fatal("resume on gate2: session present 0")
+	}
+	poll(t, "the notice and the kept pushes", func() bool { return len(back.Find(func(msg) bool { return true })) >= 3 })
+	got := back.Find(func(msg) bool { return true })
+	if got[0].Topic != gate.MissedTopic || got[0].Payload != `{"dropped":1}` ||
+		got[1].Payload != sayBody("room", "m1", "bob") || got[2].Payload != sayBody("room", "m2", "bob") {
+		t.Errorf("on gate2: %v", got)
+	}
+	cc2.Cut()
+	bob.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnLeave" && strings.Contains(m.Payload, "alice") },
+		"alice's session expires on gate2")
+	if st := g2.Stats(); st.SessionsExpired != 1 || st.SessionsAway != 0 {
+		t.Errorf("gate2: expired %d away %d", st.SessionsExpired, st.SessionsAway)
 	}
 }
