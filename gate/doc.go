@@ -5,6 +5,11 @@
 // (Bind, Push, Send, ...) and [Broadcast], which call the gate's own RPC
 // methods; clients can never call those, only Handler_ methods.
 //
+// A client that connects with clean session 0 has a persistent session: it
+// outlives the connection for SessionExpiry, keeps its user and settings,
+// and keeps the pushes sent meanwhile (QoS 1, bounded) for the client's
+// return, on this gate or another (persist.go, handoff.go).
+//
 // The wire codec lives in the packets sub-package.
 package gate
 
