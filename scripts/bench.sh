@@ -34,10 +34,14 @@ trap cleanup EXIT
 micro="go test -run NONE -bench . -benchmem -count 1 ./internal/benchmod ./gate/packets ./runtime/rabbitmq"
 # The gate round trip with and without the per-call metrics, side by side.
 gatemicro="go test -run NONE -bench GateRoundTrip -benchmem -count 1 ./gate"
+# Persistent sessions: memory per kept push, a push to a clean vs a
+# persistent session (issue 13).
+persistmicro="go test -run NONE -bench BenchmarkSessionQueue|BenchmarkPush(Clean|Persistent) -benchmem -count 1 ./gate"
 for i in $(seq "$RUNS"); do
 	echo "bench: microbenchmarks, run $i/$RUNS" >&2
 	$micro >>"$raw"
 	$gatemicro >>"$raw"
+	$persistmicro >>"$raw"
 done
 
 # --- end to end ---
