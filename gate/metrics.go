@@ -51,6 +51,7 @@ var gateMetrics = func() []gateMetric {
 	}
 	return []gateMetric{
 		gauge("mqant_gate_connections", "Connections past CONNECT.", func(s Stats) int64 { return s.Connections }),
+		gauge("mqant_gate_users", "Sessions bound to a user id (online users).", func(s Stats) int64 { return s.Users }),
 		gauge("mqant_gate_sockets", "Open sockets, counted from accept.", func(s Stats) int64 { return s.Sockets }),
 		gauge("mqant_gate_calls_in_flight", "Client calls queued or running.", func(s Stats) int64 { return s.InFlight }),
 		counter("mqant_gate_accepted_total", "Sockets accepted.", func(s Stats) int64 { return s.Accepted }),

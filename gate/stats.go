@@ -5,6 +5,7 @@ import "sync/atomic"
 // Stats are the gate's counters.
 type Stats struct {
 	Connections     int64            // registered (past CONNECT) now
+	Users           int64            // sessions bound to a user id now (online users)
 	ByListener      map[string]int64 // Connections by listener: tcp, ws, tls, wss
 	InFlight        int64            // client calls queued or running now
 	BytesIn         int64            // read from clients' sockets
@@ -152,5 +153,8 @@ func (g *Gate) Stats() Stats {
 	if g.sockets != nil {
 		st.Sockets = g.sockets.open()
 	}
+	g.mu.Lock()
+	st.Users = int64(len(g.byUID))
+	g.mu.Unlock()
 	return st
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,20 +17,25 @@ import (
 )
 
 // adminServer is a process's admin HTTP listener: /metrics (Prometheus
-// text format) and, when enabled, /debug/pprof/. Read-only; with a token,
-// every request must carry it.
+// text format), the live console at /console/ and, when enabled,
+// /debug/pprof/. Read-only; with a token, every request must carry it.
 type adminServer struct {
 	ln  net.Listener
 	srv *http.Server
 }
 
-func startAdmin(cfg AdminConfig, reg *prometheus.Registry, log *slog.Logger) (*adminServer, error) {
+func startAdmin(cfg AdminConfig, reg *prometheus.Registry, agg *aggregator, log *slog.Logger) (*adminServer, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	if agg != nil {
+		ch := consoleHandler(agg)
+		mux.Handle("/console/", ch)
+		mux.Handle("/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	}
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -40,6 +47,13 @@ func startAdmin(cfg AdminConfig, reg *prometheus.Registry, log *slog.Logger) (*a
 	if cfg.Token != "" {
 		want := []byte("Bearer " + cfg.Token)
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The console's static page holds no data and a browser cannot
+			// send a header when it navigates: the page asks for the token
+			// and sends it with every request for data.
+			if p := path.Clean(r.URL.Path); agg != nil && strings.HasPrefix(p, "/console") && !strings.HasPrefix(p, "/console/api") {
+				mux.ServeHTTP(w, r)
+				return
+			}
 			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 				http.Error(w, "admin: token required", http.StatusUnauthorized)
 				return

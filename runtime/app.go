@@ -56,6 +56,7 @@ type App struct {
 	rpc      *rpcMetrics  // nil with NoMetrics
 	calls    *callMetrics // nil with NoMetrics
 	admin    *adminServer
+	console  *console
 
 	mu      sync.Mutex
 	running []*instance
@@ -199,8 +200,9 @@ func (a *App) Start() error {
 	if err != nil {
 		return err
 	}
+	a.console = newConsole(a, a.cfg.Admin.Addr != "")
 	if a.cfg.Admin.Addr != "" {
-		if a.admin, err = startAdmin(a.cfg.Admin, a.registry, a.log); err != nil {
+		if a.admin, err = startAdmin(a.cfg.Admin, a.registry, a.console.agg, a.log); err != nil {
 			return fmt.Errorf("$.Admin.Addr: %w", err)
 		}
 	}
@@ -242,6 +244,10 @@ func (a *App) Start() error {
 				return err
 			}
 		}
+	}
+	if err := a.console.start(); err != nil {
+		a.Stop("start-up failed")
+		return err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -298,6 +304,9 @@ func (a *App) Stop(reason string) {
 			a.log.Debug("RPCServer closed", "id", inst.settings.ID)
 		}
 		a.log.Info("module stopped", "type", inst.settings.Type, "id", inst.settings.ID)
+	}
+	if a.console != nil {
+		a.console.close()
 	}
 	for _, t := range a.transports() {
 		_ = t.Close()

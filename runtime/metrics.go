@@ -20,6 +20,7 @@ type rpcMetrics struct {
 	handled  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	running  *prometheus.Desc
+	recent   *errorRing // the console's recent failures
 
 	mu      sync.Mutex
 	methods map[[2]string]*atomic.Int64 // handlers running, by module type and method
@@ -44,6 +45,7 @@ func newRPCMetrics(reg prometheus.Registerer) *rpcMetrics {
 		running: prometheus.NewDesc("mqant_rpc_handlers_running",
 			"Handler calls running now, by module type and method.", []string{"module", "method"}, nil),
 		methods: map[[2]string]*atomic.Int64{},
+		recent:  &errorRing{},
 	}
 	reg.MustRegister(m.handled, m.duration, runningCollector{m})
 	return m
@@ -64,16 +66,18 @@ func (c runningCollector) Collect(ch chan<- prometheus.Metric) {
 
 // methodMetrics are one method's series.
 type methodMetrics struct {
-	handled  [len(outcomes)]prometheus.Counter
-	duration prometheus.Observer
-	running  *atomic.Int64 // shared by the instances of a module type in this process
+	handled        [len(outcomes)]prometheus.Counter
+	duration       prometheus.Observer
+	running        *atomic.Int64 // shared by the instances of a module type in this process
+	module, method string
+	recent         *errorRing
 }
 
 func (m *rpcMetrics) forMethod(module, method string) *methodMetrics {
 	if m == nil {
 		return nil
 	}
-	mm := &methodMetrics{duration: m.duration.WithLabelValues(module, method)}
+	mm := &methodMetrics{duration: m.duration.WithLabelValues(module, method), module: module, method: method, recent: m.recent}
 	for i, o := range outcomes {
 		mm.handled[i] = m.handled.WithLabelValues(module, method, o)
 	}
@@ -108,6 +112,20 @@ func (mm *methodMetrics) observe(start time.Time, err error) {
 		code = ErrorCode(ErrRemote)
 	}
 	mm.handled[code].Inc()
+	// The console's recent failures: the framework's kinds. A handler's own
+	// error (remote) is an ordinary reply of the game ("wrong password");
+	// a panic is noted with its id where it is recovered.
+	if code != codeOK && code != codeRemote && code != codePanic {
+		mm.recent.add(mm.module, mm.method, outcomes[code], "", err.Error())
+	}
+}
+
+// notePanic records a recovered panic for the console, with the id the
+// client got.
+func (mm *methodMetrics) notePanic(id, text string) {
+	if mm != nil {
+		mm.recent.add(mm.module, mm.method, outcomes[codePanic], id, text)
+	}
 }
 
 // callMetrics count the calls this process makes (the gate's client

@@ -247,6 +247,7 @@ func (s *Server) call(t task) (res any, err error) {
 			id := newErrorID()
 			s.log.Error("rpc handler panic", "id", s.id, "fn", t.req.Fn, "errorId", id,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			t.m.metrics.notePanic(id, fmt.Sprint(p))
 			res, err = nil, &Error{Kind: ErrRemotePanic, Msg: "internal error (id " + id + ")"}
 		}
 	}()

@@ -43,6 +43,9 @@ type session struct {
 	smu       sync.Mutex
 	consumers map[string]*consumer // instance id -> its consuming channel
 
+	rmu      sync.Mutex
+	reportCh *amqp.Channel // publishes console reports (reports.go)
+
 	lost     chan struct{}
 	lostOnce sync.Once
 	errMu    sync.Mutex

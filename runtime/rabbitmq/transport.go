@@ -60,9 +60,11 @@ type Transport struct {
 	mu        sync.Mutex
 	sess      *session // nil while disconnected
 	endpoints map[string]*endpoint
-	closed    bool
-	ready     chan struct{} // closed on the first successful connect
-	readyOnce sync.Once
+	// reportSubs are the console's report subscriptions (reports.go).
+	reportSubs map[*reportSub]bool
+	closed     bool
+	ready      chan struct{} // closed on the first successful connect
+	readyOnce  sync.Once
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -300,6 +302,10 @@ func (t *Transport) supervise() {
 		for _, e := range t.endpoints {
 			eps = append(eps, e)
 		}
+		subs := make([]*reportSub, 0, len(t.reportSubs))
+		for sub := range t.reportSubs {
+			subs = append(subs, sub)
+		}
 		t.mu.Unlock()
 		if f := beforeResume.Load(); f != nil {
 			(*f)()
@@ -312,6 +318,7 @@ func (t *Transport) supervise() {
 			// consumer; the consumer retries (and logs) until it is ours.
 			_ = s.start(e)
 		}
+		s.resumeReports(subs)
 		t.readyOnce.Do(func() { close(t.ready) })
 		t.log.Info("broker connected", "uri", redact(t.uri), "name", t.name)
 		select {
