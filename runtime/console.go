@@ -167,10 +167,6 @@ func newConsole(a *App, serve bool) *console {
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
 	now := time.Now()
-	name := a.opts.ProcessID
-	if name == "" {
-		name = host
-	}
 	c := &console{app: a, stop: make(chan struct{}), done: make(chan struct{})}
 	var recent *errorRing // nil with Options.NoMetrics: no handler is measured
 	if a.rpc != nil {
@@ -178,7 +174,7 @@ func newConsole(a *App, serve bool) *console {
 	}
 	c.build = &reportBuilder{gather: a.registry, recent: recent, started: now,
 		base: Report{V: reportVersion, Key: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(nonce[:])),
-			Process: name, Host: host, PID: os.Getpid(), Version: Version, Started: now.UnixMilli()}}
+			Process: a.opts.ProcessID, Host: host, PID: os.Getpid(), Version: Version, Started: now.UnixMilli()}}
 	c.bus, _ = a.opts.Remote.(ReportBus)
 	if serve {
 		c.agg = newAggregator(c.build.base.Key)
@@ -194,6 +190,9 @@ func newConsole(a *App, serve bool) *console {
 func (c *console) start() error {
 	if c.agg == nil && c.bus == nil {
 		return nil
+	}
+	if c.build.base.Process == "" {
+		c.build.base.Process = c.app.processName()
 	}
 	if c.agg != nil {
 		if c.bus != nil {
@@ -277,4 +276,30 @@ func (a *App) instanceInfos() []InstanceInfo {
 		out = append(out, InstanceInfo{Type: inst.settings.Type, ID: inst.settings.ID})
 	}
 	return out
+}
+
+// processName names a process started without a ProcessID (its instances
+// were picked by host) for the console: the ProcessID its instances share
+// in the config, else the host name.
+func (a *App) processName() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := ""
+	for _, inst := range a.running {
+		switch p := inst.settings.ProcessID; {
+		case p == "" || name != "" && p != name:
+			return thisHost()
+		default:
+			name = p
+		}
+	}
+	if name == "" {
+		return thisHost()
+	}
+	return name
+}
+
+func thisHost() string {
+	h, _ := os.Hostname()
+	return h
 }

@@ -7,6 +7,8 @@
 # Ports and places, overridable from the environment (tests use free ones):
 #   BROKER_PORT (5673)  GATE1_TCP (3563)  GATE1_WS (3653)
 #   GATE2_TCP (3564)    GATE2_WS (3654)   WEB_ADDR (127.0.0.1:8080; empty: none)
+#   ADMIN_ADDR (127.0.0.1:8686; empty: none): gate1's admin listener, with
+#   /metrics and the console of the whole cluster at /console/
 #   CLUSTER_DIR (a new /tmp/mqant-cluster.XXXXXX; removed at exit)
 #   CLUSTER_BIN (bin: where the binaries are built)
 #   RESTART_BACKOFF (1: seconds before the first restart; doubles while a
@@ -20,6 +22,7 @@ GATE1_WS=${GATE1_WS:-3653}
 GATE2_TCP=${GATE2_TCP:-3564}
 GATE2_WS=${GATE2_WS:-3654}
 WEB_ADDR=${WEB_ADDR-127.0.0.1:8080}
+ADMIN_ADDR=${ADMIN_ADDR-127.0.0.1:8686}
 CLUSTER_BIN=${CLUSTER_BIN:-bin}
 RESTART_BACKOFF=${RESTART_BACKOFF:-1}
 
@@ -50,9 +53,12 @@ stopping=""
 # child): a terminal's Ctrl+C then reaches this script only, and the
 # children are stopped one by one in the order cleanup picks.
 start() {
-	local name=$1 web=""
-	[ "$name" = gate1 ] && web=$WEB_ADDR
-	setsid "$CLUSTER_BIN/server" -conf "$dir/cluster.conf" -pid "$name" -web "$web" &
+	local name=$1 web="" admin=()
+	if [ "$name" = gate1 ]; then
+		web=$WEB_ADDR
+		[ -z "$ADMIN_ADDR" ] || admin=(-admin "$ADMIN_ADDR")
+	fi
+	setsid "$CLUSTER_BIN/server" -conf "$dir/cluster.conf" -pid "$name" -web "$web" "${admin[@]}" &
 	pid[$name]=$!
 	started[$name]=$SECONDS
 	echo "cluster: started $name (pid ${pid[$name]})"

@@ -35,7 +35,7 @@ func TestRunClusterRestarts(t *testing.T) {
 	dir, bin := filepath.Join(t.TempDir(), "cluster"), filepath.Join(t.TempDir(), "bin")
 	marker := "MQANT_RUNCLUSTER_TEST=" + dir // every descendant inherits it: how we find leftovers
 	cmd := exec.Command("bash", "run-cluster.sh")
-	cmd.Env = append(os.Environ(), marker, "CLUSTER_DIR="+dir, "CLUSTER_BIN="+bin, "WEB_ADDR=",
+	cmd.Env = append(os.Environ(), marker, "CLUSTER_DIR="+dir, "CLUSTER_BIN="+bin, "WEB_ADDR=", "ADMIN_ADDR=",
 		"RESTART_BACKOFF=2", fmt.Sprintf("BROKER_PORT=%d", ports[0]),
 		fmt.Sprintf("GATE1_TCP=%d", ports[1]), fmt.Sprintf("GATE1_WS=%d", ports[2]),
 		fmt.Sprintf("GATE2_TCP=%d", ports[3]), fmt.Sprintf("GATE2_WS=%d", ports[4]))

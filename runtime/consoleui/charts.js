@@ -21,10 +21,11 @@ const Charts = (() => {
     return 10 * p;
   }
 
+  // fmt shows two or three significant digits, without trailing zeros
+  // after the point.
   function fmt(v) {
-    if (v >= 100) return v.toFixed(0);
-    if (v >= 10) return v.toFixed(1);
-    return v.toPrecision(2).replace(/\.?0+$/, '');
+    const s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toPrecision(2);
+    return s.includes('.') && !s.includes('e') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
   }
 
   // line draws series ({name, values: [[timeMs, value], ...]}) over the
@@ -54,7 +55,7 @@ const Charts = (() => {
 
   // spark returns a small sparkline of values (oldest first).
   function spark(values, color) {
-    const W = 90, H = 20;
+    const W = 64, H = 18;
     const svg = node('svg', {width: W, height: H, class: 'spark'});
     const max = Math.max(...values, 0) || 1;
     const pts = values.map((v, i) => `${(W * i / Math.max(values.length - 1, 1)).toFixed(1)},${(H - 1 - (H - 2) * v / max).toFixed(1)}`);
