@@ -46,4 +46,9 @@
 // When the broker goes away, every call waiting for a reply fails with
 // runtime.ErrTransport, new calls fail at once, and the transport redials
 // with backoff, declaring its queues and consumers again, without a restart.
+//
+// The console's process reports (runtime.ReportBus, reports.go) use the
+// fanout exchange "mqant.console" (not durable): each subscriber reads from
+// an exclusive auto-delete queue of its own, and a report expires after 5 s.
+// Subscriptions resume on every new connection.
 package rabbitmq
