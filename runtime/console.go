@@ -196,9 +196,11 @@ func (c *console) start() error {
 	}
 	if c.agg != nil {
 		if c.bus != nil {
+			var lastRefusal string // the same refusal every second is logged once
 			sub, err := c.bus.SubscribeReports(func(body []byte) {
-				if err := c.agg.receive(body, time.Now()); err != nil {
-					c.app.log.Warn("console report refused", "err", err)
+				if err := c.agg.receive(body, time.Now()); err != nil && err.Error() != lastRefusal {
+					lastRefusal = err.Error()
+					c.app.log.Warn("console report refused (the console counts them)", "err", err)
 				}
 			})
 			if err != nil {
