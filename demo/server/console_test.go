@@ -91,6 +91,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !strings.HasPrefix(status, "live") {
 		t.Errorf("status = %q", status)
 	}
+	// Screenshot now, before the page leaves gate1's console.
 	shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +104,35 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
+
+	// gate2's console is another origin: no token stored for it, so the
+	// page asks; a wrong one is refused, the right one shows the cluster.
+	p.navigate("http://" + admin2 + "/console/")
+	p.waitJS("the page asks for the token", `!document.getElementById('token-form').hidden && document.getElementById('status').textContent === 'token required'`)
+	p.submitToken("wrong")
+	p.waitJS("a wrong token is refused", `document.getElementById('status').textContent === 'token refused'`)
+	p.submitToken("t0ken")
+	p.waitJS("gate2's console with the token shows every process", `[...document.querySelectorAll('section.proc')].map(s => s.dataset.process).sort().join(' ') === 'chat gate1 gate2 login' &&
+		document.querySelector('section.proc').dataset.process === 'gate2'`)
+}
+
+func (p *consolePage) navigate(url string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("processes"))); err != nil {
+		p.t.Fatalf("open %s: %v", url, err)
+	}
+}
+
+func (p *consolePage) submitToken(token string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("token")), chromedp.SetValue(chromedp.ID("token"), token),
+		chromedp.Click(chromedp.CSS("#token-form button"))); err != nil {
+		p.t.Fatalf("enter the token: %v", err)
+	}
 }
 
 // addToken gives the config an Admin section with a token (the gates'
