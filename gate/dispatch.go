@@ -441,5 +441,6 @@ func (c *conn) clientError(cl call, err error) (text, code string) {
 	if code == runtime.CodeNotFound {
 		code = runtime.CodeInternal
 	}
+	c.g.App.RecordError(cl.typ, cl.fn, code, id, err.Error()) // the operator's console, under the same id
 	return "service unavailable (id " + id + ")", code
 }

@@ -54,6 +54,7 @@ type App struct {
 
 	registry *prometheus.Registry
 	rpc      *rpcMetrics  // nil with NoMetrics
+	recent   *errorRing   // the console's recent failures
 	calls    *callMetrics // nil with NoMetrics
 	admin    *adminServer
 	console  *console
@@ -92,8 +93,10 @@ func NewApp(cfg *Config, opts Options) *App {
 	reg := newRegistry()
 	a := &App{cfg: cfg, opts: opts, log: opts.Logger, local: NewInProc(), timeout: timeout,
 		factories: map[string]func() Module{}, registry: reg, taken: make(chan error, 1)}
+	a.recent = &errorRing{}
 	if !opts.NoMetrics {
 		a.rpc, a.calls = newRPCMetrics(reg), newCallMetrics(reg, cfg)
+		a.recent = a.rpc.recent
 	}
 	a.drainToRemote()
 	return a

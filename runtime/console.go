@@ -168,11 +168,7 @@ func newConsole(a *App, serve bool) *console {
 	_, _ = rand.Read(nonce[:])
 	now := time.Now()
 	c := &console{app: a, stop: make(chan struct{}), done: make(chan struct{})}
-	var recent *errorRing // nil with Options.NoMetrics: no handler is measured
-	if a.rpc != nil {
-		recent = a.rpc.recent
-	}
-	c.build = &reportBuilder{gather: a.registry, recent: recent, started: now,
+	c.build = &reportBuilder{gather: a.registry, recent: a.recent, started: now,
 		base: Report{V: reportVersion, Key: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(nonce[:])),
 			Process: a.opts.ProcessID, Host: host, PID: os.Getpid(), Version: Version, Started: now.UnixMilli()}}
 	c.bus, _ = a.opts.Remote.(ReportBus)
@@ -304,4 +300,13 @@ func (a *App) processName() string {
 func thisHost() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+// RecordError adds a failure to the recent errors the console shows, for
+// a failure the framework saw outside a handler: the gate records the
+// calls it answered with "service unavailable (id ...)", under that id.
+// kind is a short word (an error code); msg is clipped, and must not
+// carry secrets (the console shows it to operators).
+func (a *App) RecordError(module, handler, kind, id, msg string) {
+	a.recent.add(module, handler, kind, id, msg)
 }
