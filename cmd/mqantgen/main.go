@@ -11,7 +11,9 @@
 //
 //	mqantgen [-out dir] [-web dir] [-csharp dir] [-go=false] [-check] [packages]
 //
-// Pass the packages that declare push types together with their modules'.
+// Push types are found in the packages named and in the packages they
+// import from the same Go module (a module's types package, such as
+// chatapi), so naming the module packages is enough.
 // From a //go:generate line the package defaults to the current directory.
 // MQANTGEN_CHECK=1 go generate ./... checks every generated file without
 // writing, which is how CI fails on stale generated code.

@@ -2,7 +2,7 @@
 // leaving when a connection closes.
 package chat
 
-//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/chat . ./chatapi
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/chat .
 
 import (
 	"context"

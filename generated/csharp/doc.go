@@ -5,4 +5,4 @@
 // Assets/. mqantgen writes every file here except this one.
 package csharp
 
-//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -go=false -csharp . ../../demo/chat ../../demo/chat/chatapi ../../demo/login ../../demo/login/loginapi
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -go=false -csharp . ../../demo/chat ../../demo/login

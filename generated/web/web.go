@@ -5,7 +5,7 @@
 // every file here except this one.
 package web
 
-//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -go=false -web . ../../demo/chat ../../demo/chat/chatapi ../../demo/login ../../demo/login/loginapi
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -go=false -web . ../../demo/chat ../../demo/login
 
 import "embed"
 

@@ -29,6 +29,7 @@ type analyzer struct {
 	errs    []problem
 	invalid bool                   // a signature held a type that did not type-check
 	pushes  map[string][]*pushDecl // by module type
+	topics  map[string]string      // push topic -> the type that declared it
 	client  *clientAPI             // non-nil when a client SDK is generated
 	posOf   map[any]token.Pos      // where each *Method and *Push is declared
 	read    map[token.Pos]bool     // //mqant: comments the analysis read

@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"golang.org/x/tools/go/packages"
@@ -21,19 +22,93 @@ const (
 	gatePath    = FrameworkPath + "/gate"
 )
 
-// load loads and type-checks the packages. Type errors are tolerated and
-// returned separately: a module generated into its own package refers to
-// the code being generated, which may not exist yet.
-func load(dir string, patterns []string) ([]*packages.Package, []string, error) {
+// load loads and type-checks the packages named by patterns, and with them
+// the packages they import from their own Go module (returned in imported,
+// in the same type-checking universe): those are where a module's
+// //mqant:push types usually live (demo/chat imports demo/chat/chatapi), and
+// the client SDK would otherwise lose them without a word when the types
+// package is not named. The standard library and other modules are not
+// parsed. Type errors are tolerated and returned separately: a module
+// generated into its own package refers to the code being generated, which
+// may not exist yet.
+func load(dir string, patterns []string) (pkgs, imported []*packages.Package, typeErrs []string, err error) {
+	extra, err := sameModuleImports(dir, patterns)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	cfg := &packages.Config{
 		Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax |
 			packages.NeedTypes | packages.NeedTypesInfo | packages.NeedImports,
 		Dir: dir,
 	}
-	pkgs, err := packages.Load(cfg, patterns...)
+	all, err := packages.Load(cfg, append(append([]string(nil), patterns...), extra...)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load: %w", err)
+		return nil, nil, nil, fmt.Errorf("load: %w", err)
 	}
+	isExtra := map[string]bool{}
+	for _, p := range extra {
+		isExtra[p] = true
+	}
+	for _, p := range all {
+		if isExtra[p.PkgPath] {
+			imported = append(imported, p)
+		} else {
+			pkgs = append(pkgs, p)
+		}
+	}
+	typeErrs, err = loadErrors(pkgs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(pkgs) == 0 {
+		return nil, nil, nil, fmt.Errorf("load: no packages match %s", strings.Join(patterns, " "))
+	}
+	if _, err := loadErrors(imported); err != nil {
+		return nil, nil, nil, fmt.Errorf("loading the packages the modules import, for their //mqant:push types: %w", err)
+	}
+	return pkgs, imported, typeErrs, nil
+}
+
+// sameModuleImports lists, without parsing, the packages that the packages
+// named by patterns import directly from their own Go module and that are
+// not named themselves. An import that does not load (the generated
+// package, before its first generation) is left to the main load's
+// tolerated type errors.
+func sameModuleImports(dir string, patterns []string) ([]string, error) {
+	cfg := &packages.Config{
+		Mode: packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedModule,
+		Dir:  dir,
+	}
+	roots, err := packages.Load(cfg, patterns...)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	named := map[string]bool{}
+	for _, p := range roots {
+		named[p.PkgPath] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range roots {
+		if p.Module == nil {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if named[imp.PkgPath] || seen[imp.PkgPath] || imp.Module == nil || imp.Module.Path != p.Module.Path ||
+				len(imp.Errors) > 0 || len(imp.GoFiles) == 0 {
+				continue
+			}
+			seen[imp.PkgPath] = true
+			out = append(out, imp.PkgPath)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// loadErrors splits the packages' errors into tolerated type errors and
+// the others, which fail the load.
+func loadErrors(pkgs []*packages.Package) ([]string, error) {
 	var errs []error
 	var typeErrs []string
 	for _, p := range pkgs {
@@ -49,12 +124,9 @@ func load(dir string, patterns []string) ([]*packages.Package, []string, error) 
 		}
 	}
 	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
-	if len(pkgs) == 0 {
-		return nil, nil, fmt.Errorf("load: no packages match %s", strings.Join(patterns, " "))
-	}
-	return pkgs, typeErrs, nil
+	return typeErrs, nil
 }
 
 // knownDirectives are the //mqant: directives the generator reads, with
@@ -103,7 +175,10 @@ func directive(text string) (name, arg string, ok bool) {
 // such as //mqant:rcp, or //mqant:rpc on a method of a struct without
 // //mqant:module, would otherwise drop a method without a word). Comments
 // of the form "// mqant:..." are prose, not directives, as with //go:.
-func (a *analyzer) checkDirectives(pkgs []*packages.Package) {
+// In a package loaded only because a module imports it (imported), the
+// module, rpc and sync directives belong to that package's own run and are
+// not judged here; unknown directives and a misplaced push still are.
+func (a *analyzer) checkDirectives(pkgs []*packages.Package, imported bool) {
 	for _, pkg := range pkgs {
 		for _, f := range pkg.Syntax {
 			for _, g := range f.Comments {
@@ -113,6 +188,9 @@ func (a *analyzer) checkDirectives(pkgs []*packages.Package) {
 						continue
 					}
 					where, known := knownDirectives[name]
+					if imported && known && name != "push" {
+						continue
+					}
 					switch {
 					case !known:
 						a.errorf(c.Slash, "unknown directive //mqant:%s%s; the directives are //mqant:module, //mqant:push, //mqant:rpc and //mqant:sync", name, didYouMean(name))

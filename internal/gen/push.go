@@ -18,13 +18,18 @@ type pushDecl struct {
 	pos    token.Pos
 	doc    string
 	used   bool
+	// imported: found in a package the modules import rather than one
+	// named on the command line; such a package may declare pushes of
+	// modules generated in another run, so an unused one is no error.
+	imported bool
 }
 
-// collectPushes finds the //mqant:push Module/Name types of every loaded
-// package, checks them, and files them by module type.
-func (a *analyzer) collectPushes(pkgs []*packages.Package) map[string][]*pushDecl {
+// collectPushes finds the //mqant:push Module/Name types of the packages,
+// checks them, and files them by module type. imported marks packages
+// loaded because the modules import them.
+func (a *analyzer) collectPushes(pkgs []*packages.Package, imported bool) map[string][]*pushDecl {
 	out := map[string][]*pushDecl{}
-	topics := map[string]string{} // topic -> type that took it
+	topics := a.topics // topic -> type that took it
 	for _, pkg := range pkgs {
 		for _, f := range pkg.Syntax {
 			for _, d := range f.Decls {
@@ -53,6 +58,7 @@ func (a *analyzer) collectPushes(pkgs []*packages.Package) map[string][]*pushDec
 					}
 					topics[topic] = short(p.named)
 					p.doc = docText(groups...)
+					p.imported = imported
 					out[p.module] = append(out[p.module], p)
 				}
 			}
@@ -129,7 +135,7 @@ func (a *analyzer) unusedPushes() {
 	sort.Strings(mods)
 	for _, m := range mods {
 		for _, p := range a.pushes[m] {
-			if !p.used {
+			if !p.used && !p.imported {
 				a.errorf(p.pos, "push %s: no //mqant:module of type %s among the packages given; pass the module's package to mqantgen together with this one", p.named.Obj().Name(), m)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/tools/go/packages"
 )
 
 // Options configure one run of the generator.
@@ -58,7 +60,7 @@ func Generate(opts Options) ([]Output, error) {
 		}
 	}
 	wd, _ = filepath.Abs(wd)
-	pkgs, typeErrs, err := load(wd, opts.Patterns)
+	pkgs, imported, typeErrs, err := load(wd, opts.Patterns)
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +77,13 @@ func Generate(opts Options) ([]Output, error) {
 		}
 		fixed = &target{path: path, name: sanitizePkgName(filepath.Base(outDir))}
 	}
-	a := &analyzer{pos: positioner{fset: pkgs[0].Fset, wd: wd}, posOf: map[any]token.Pos{}, read: map[token.Pos]bool{}, shapes: map[string]bool{}}
-	a.pushes = a.collectPushes(pkgs)
+	a := &analyzer{pos: positioner{fset: pkgs[0].Fset, wd: wd}, posOf: map[any]token.Pos{}, read: map[token.Pos]bool{}, shapes: map[string]bool{}, topics: map[string]string{}}
+	a.pushes = a.collectPushes(pkgs, false)
+	for m, ps := range a.collectPushes(imported, true) {
+		a.pushes[m] = append(a.pushes[m], ps...)
+	}
 	if opts.Web != "" || opts.CSharp != "" {
-		a.client = newClientAPI(pkgs)
+		a.client = newClientAPI(append(append([]*packages.Package(nil), pkgs...), imported...))
 	}
 	var outs []Output
 	var files []*File
@@ -106,7 +111,8 @@ func Generate(opts Options) ([]Output, error) {
 		}
 	}
 	a.unusedPushes()
-	a.checkDirectives(pkgs)
+	a.checkDirectives(pkgs, false)
+	a.checkDirectives(imported, true)
 	if a.client != nil {
 		a.uniqueTypes(files)
 	}
