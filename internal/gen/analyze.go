@@ -201,10 +201,14 @@ func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg str
 		}
 		_, isRPC := dirs["rpc"]
 		_, isSync := dirs["sync"]
+		_, nonNull := dirs["nonnull"]
 		isHandler := strings.HasPrefix(fn.Name(), "Handler_")
 		where := fn.Pos()
 		label := obj.Name() + "." + fn.Name()
 		switch {
+		case nonNull && !isHandler:
+			a.errorf(where, "method %s: //mqant:nonnull applies only to Handler_ methods (it types the client SDK's reply)", label)
+			continue
 		case isHandler && isRPC:
 			a.errorf(where, "method %s: //mqant:rpc is for module-to-module methods; Handler_ methods are already callable by modules and clients", label)
 			continue
@@ -225,6 +229,9 @@ func (a *analyzer) module(pkg *packages.Package, spec *ast.TypeSpec, typeArg str
 			continue
 		}
 		m.Sync = isSync
+		if nonNull && !a.nonNull(m, fn, label) {
+			continue
+		}
 		if decl != nil {
 			m.Doc = docText(decl.Doc)
 		}
@@ -649,4 +656,26 @@ func nameParams(mod *Module, is *importSet) {
 			m.Params[i].Name = n
 		}
 	}
+}
+
+// nonNull applies //mqant:nonnull to a handler: its result must be one Go
+// can return as nil (a pointer, slice or map), and the reply is then typed
+// without null.
+func (a *analyzer) nonNull(m *Method, fn *types.Func, label string) bool {
+	res := fn.Signature().Results()
+	if m.Result == nil || m.Legacy || res.Len() != 2 {
+		a.errorf(fn.Pos(), "method %s: //mqant:nonnull has no effect: the method returns no result", label)
+		return false
+	}
+	switch res.At(0).Type().Underlying().(type) {
+	case *types.Pointer, *types.Slice, *types.Map:
+	default:
+		a.errorf(fn.Pos(), "method %s: //mqant:nonnull has no effect: its result %s is never null; it applies to pointer, slice and map results", label, short(res.At(0).Type()))
+		return false
+	}
+	m.NonNull = true
+	if m.Reply != nil {
+		m.Reply.Nullable = false
+	}
+	return true
 }

@@ -10,7 +10,9 @@ import (
 
 // TestEndToEnd generates code for a module in a fresh Go module, builds it
 // and runs a program that calls the module through the generated client,
-// both typed in-process and with a JSON payload as the gate sends it.
+// both typed in-process and with a JSON payload as the gate sends it. Only
+// the module's package is named: its push type is found in helloapi, which
+// it imports. A //mqant:nonnull handler that returns nil fails the call.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a program; skipped with -short")
@@ -83,6 +85,16 @@ func (h *Hello) Handler_Greet(ctx context.Context, s *gate.Session, req *helloap
 	return &helloapi.GreetReply{Text: "hello " + req.Name + " from session " + s.GetSessionID()}, nil
 }
 
+// Handler_Find's reply is declared never null; a nil one is an error.
+//
+//mqant:nonnull
+func (h *Hello) Handler_Find(req *helloapi.GreetRequest) (*helloapi.GreetReply, error) {
+	if req.Name == "" {
+		return nil, nil
+	}
+	return &helloapi.GreetReply{Text: req.Name}, nil
+}
+
 //mqant:rpc
 func (h *Hello) Add(ctx context.Context, a, b int) (int, error) { return a + b, nil }
 `)
@@ -116,6 +128,10 @@ func main() {
 	fmt.Println("typed:", r.Text, err)
 	_, err = c.Greet(ctx, s, &helloapi.GreetRequest{})
 	fmt.Println("error:", err)
+	found, err := c.Find(ctx, &helloapi.GreetRequest{Name: "x"})
+	fmt.Println("found:", found.Text, err)
+	_, err = c.Find(ctx, &helloapi.GreetRequest{})
+	fmt.Println("nonnull:", err)
 	n, err := c.To("h1").Add(ctx, 2, 3)
 	fmt.Println("add:", n, err)
 	rep, err := app.Invoke(ctx, runtime.Target{Type: "Hello"}, &runtime.Request{Fn: "Handler_Greet", Session: s.Data(), Raw: []byte(`+"`"+`{"name":"json"}`+"`"+`)})
@@ -131,7 +147,7 @@ func main() {
 `)
 	// The temporary module lists only the framework; let go add the rest.
 	t.Setenv("GOFLAGS", "-mod=mod")
-	outs, err := Generate(Options{Dir: dir, Patterns: []string{"./hello", "./hello/helloapi"}, Out: "gen/hello", Web: "web"})
+	outs, err := Generate(Options{Dir: dir, Patterns: []string{"./hello"}, Out: "gen/hello", Web: "web"})
 	if err != nil {
 		t.Fatalf("generate: %v", err)
 	}
@@ -152,6 +168,8 @@ func main() {
 	for _, want := range []string{
 		"typed: hello typed from session s7 <nil>",
 		"error: name cannot be empty",
+		"found: x <nil>",
+		"nonnull: Handler_Find returned no result, but it is declared //mqant:nonnull",
 		"add: 5 <nil>",
 		"json: hello json from session s7 <nil>",
 		"positional: 42 <nil>",

@@ -125,6 +125,8 @@ func TestGoldenCoversEveryRule(t *testing.T) {
 		"Bad.handler_Lower looks like a client handler", "rename it Handler_Foo", "rename it Handler_Bar",
 		"unknown directive //mqant:rcp (did you mean //mqant:rpc?); the directives are",
 		"//mqant:rpc has no effect here",
+		"//mqant:nonnull applies only to Handler_ methods", "//mqant:nonnull has no effect: its result rejected.Req is never null",
+		"//mqant:nonnull has no effect: the method returns no result",
 	} {
 		if !bytes.Contains(b, []byte(rule)) {
 			t.Errorf("no golden case for rule %q", rule)

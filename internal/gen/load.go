@@ -136,6 +136,10 @@ var knownDirectives = map[string]string{
 	"push":   "on a struct type",
 	"rpc":    "on a method of a //mqant:module struct",
 	"sync":   "on a Handler_ or //mqant:rpc method of a //mqant:module struct",
+	// The reply of a Handler_ returning a pointer, slice or map is never
+	// null: the client SDK types it without "| null", and the generated
+	// dispatch turns a nil result with a nil error into an error.
+	"nonnull": "on a Handler_ method of a //mqant:module struct",
 }
 
 // directives returns the //mqant: lines of a comment group, as
@@ -193,7 +197,7 @@ func (a *analyzer) checkDirectives(pkgs []*packages.Package, imported bool) {
 					}
 					switch {
 					case !known:
-						a.errorf(c.Slash, "unknown directive //mqant:%s%s; the directives are //mqant:module, //mqant:push, //mqant:rpc and //mqant:sync", name, didYouMean(name))
+						a.errorf(c.Slash, "unknown directive //mqant:%s%s; the directives are //mqant:module, //mqant:push, //mqant:rpc, //mqant:sync and //mqant:nonnull", name, didYouMean(name))
 					case name == "module" || name == "push":
 						a.errorf(c.Slash, "//mqant:%s has no effect here: it belongs in the doc comment of a struct type declaration", name)
 					default:

@@ -46,6 +46,7 @@ type Method struct {
 	ClientName string // the typed client's method, e.g. "Say"
 	Kind       string
 	Sync       bool // run on the module's single goroutine
+	NonNull    bool // //mqant:nonnull: a nil Result with a nil error is an error
 	HasCtx     bool
 	HasSession bool
 	Legacy     bool    // mqant's (map, map) (string, string) shape

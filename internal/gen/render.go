@@ -115,6 +115,12 @@ func dispatchBody(mod *Module, m *Method) string {
 	var b strings.Builder
 	call := "srv.(" + mod.GoName + "Server)." + m.Name
 	ret := func(args []string) {
+		if m.NonNull {
+			// The client SDK types the reply without null: keep that true.
+			fmt.Fprintf(&b, "\tres, err := %s(%s)\n", call, strings.Join(args, ", "))
+			fmt.Fprintf(&b, "\tif err == nil && res == nil {\n\t\treturn nil, runtime.NewError(%q)\n\t}\n\treturn res, err", m.Name+" returned no result, but it is declared //mqant:nonnull")
+			return
+		}
 		if m.Result != nil {
 			fmt.Fprintf(&b, "\treturn %s(%s)", call, strings.Join(args, ", "))
 		} else {

@@ -48,6 +48,19 @@ func (b *Bad) lower() error { return nil }
 //mqant:sync
 func (b *Bad) Plain() error { return nil }
 
+//mqant:nonnull
+func (b *Bad) PlainNonNull() (*Req, error) { return nil, nil }
+
+//mqant:rpc
+//mqant:nonnull
+func (b *Bad) RPCNonNull() (*Req, error) { return nil, nil }
+
+//mqant:nonnull
+func (b *Bad) Handler_NonNullValue() (Req, error) { return Req{}, nil }
+
+//mqant:nonnull
+func (b *Bad) Handler_NonNullNothing() error { return nil }
+
 //mqant:rpc
 func (b *Bad) ComplexArg(c complex128) error { return nil }
 

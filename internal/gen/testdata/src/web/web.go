@@ -26,6 +26,21 @@ func (w *Web) Handler_Envelope(ctx context.Context, req *webapi.Envelope) ([]web
 // Handler_Map takes a map and answers a map.
 func (w *Web) Handler_Map(req map[string]int) (map[string][]string, error) { return nil, nil }
 
+// Handler_Item answers an item that is always there.
+//
+//mqant:nonnull
+func (w *Web) Handler_Item(ctx context.Context) (*webapi.Item, error) { return &webapi.Item{}, nil }
+
+// Handler_Score answers a number that is always there.
+//
+//mqant:nonnull
+func (w *Web) Handler_Score() (*int, error) { n := 1; return &n, nil }
+
+// Handler_Names answers a list that is always there.
+//
+//mqant:nonnull
+func (w *Web) Handler_Names() ([]string, error) { return []string{}, nil }
+
 // Handler_Bare takes nothing and answers nothing.
 func (w *Web) Handler_Bare() error { return nil }
 
