@@ -119,7 +119,7 @@ func tsView(source string, mod *Module) *tsFile {
 		doc += "\n\n" + mod.Doc
 	}
 	doc += "\n\nModule clients made over one connection share its MqantClient: msgids and one message listener."
-	v.Doc = jsdoc(doc, "")
+	v.Doc = jsdoc(doc+"\n\n"+tsExample(mod), "")
 	for _, m := range mod.Messages {
 		tm := tsMessage{Name: m.Name}
 		d := m.Doc
@@ -167,6 +167,35 @@ func tsView(source string, mod *Module) *tsFile {
 		v.Pushes = append(v.Pushes, tp)
 	}
 	return v
+}
+
+// tsExample is the class's @example: connecting, one push and one call,
+// which editors show on hover.
+func tsExample(mod *Module) string {
+	v := clientMemberName(mod.Type, false) + "Client" // never a keyword
+	lines := []string{
+		"@example",
+		"```ts",
+		`import { connect } from "mqtt"; // any MQTT.js client is an mqant.Connection`,
+		"import { " + mod.Type + "Client } from \"./" + strings.ToLower(mod.Type) + ".js\";",
+		"",
+		"const " + v + " = new " + mod.Type + "Client(connect(\"ws://127.0.0.1:3653/mqtt\")); // the gate's WebSocket address",
+	}
+	if len(mod.Pushes) > 0 {
+		lines = append(lines, v+"."+clientMemberName(mod.Pushes[0].Name, true)+"((msg) => console.log(msg)); // returns a function that stops it")
+	}
+	for _, m := range mod.Methods {
+		if m.Kind != KindHandler {
+			continue
+		}
+		arg := ""
+		if m.Request != nil {
+			arg = "req"
+		}
+		lines = append(lines, "const reply = await "+v+"."+clientMemberName(m.ClientName, false)+"("+arg+"); // rejects with an mqant.MqantError")
+		break
+	}
+	return strings.Join(append(lines, "```"), "\n")
 }
 
 var tsIdentRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)

@@ -59,6 +59,16 @@ export interface SayRequest {
  * Chat is the Chat module.
  *
  * Module clients made over one connection share its MqantClient: msgids and one message listener.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "mqtt"; // any MQTT.js client is an mqant.Connection
+ * import { ChatClient } from "./chat.js";
+ *
+ * const chatClient = new ChatClient(connect("ws://127.0.0.1:3653/mqtt")); // the gate's WebSocket address
+ * chatClient.onJoin((msg) => console.log(msg)); // returns a function that stops it
+ * const reply = await chatClient.joinChat(req); // rejects with an mqant.MqantError
+ * ```
  */
 export class ChatClient {
   /** The module type: the first level of its topics. */

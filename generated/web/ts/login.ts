@@ -19,6 +19,15 @@ export interface LoginRequest {
  * Login is the Login module.
  *
  * Module clients made over one connection share its MqantClient: msgids and one message listener.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "mqtt"; // any MQTT.js client is an mqant.Connection
+ * import { LoginClient } from "./login.js";
+ *
+ * const loginClient = new LoginClient(connect("ws://127.0.0.1:3653/mqtt")); // the gate's WebSocket address
+ * const reply = await loginClient.login(req); // rejects with an mqant.MqantError
+ * ```
  */
 export class LoginClient {
   /** The module type: the first level of its topics. */
