@@ -75,7 +75,7 @@ func ExampleBroadcast() {
 
 	// The client: replies and pushes arrive without subscribing.
 	got := make(chan mqtt.Message, 8)
-	client := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://"+g.TCPAddr().String()).
+	client := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + g.TCPAddr().String()).
 		SetClientID("alice").SetAutoReconnect(false).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m }))
 	if t := client.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {

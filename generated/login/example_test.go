@@ -47,7 +47,7 @@ func ExampleLoginClient() {
 	fmt.Println("before:", err)
 
 	got := make(chan mqtt.Message, 1)
-	player := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://"+g.TCPAddr().String()).
+	player := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + g.TCPAddr().String()).
 		SetClientID("alice-phone").SetAutoReconnect(false).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m }))
 	if t := player.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
