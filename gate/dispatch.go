@@ -1,7 +1,9 @@
 package gate
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +38,7 @@ type dispatcher struct {
 type call struct {
 	typ, fn, msgid, topic string
 	payload               []byte
+	rt                    reqTrace
 }
 
 type callQueue struct {
@@ -65,72 +68,81 @@ func (c *conn) route(p *packets.Publish, now time.Time) {
 		c.g.onPublish(c, p)
 		return
 	}
+	rt := c.receiveTrace(p.Payload)
+	if why := c.routeTraced(p, now, rt); why != "" {
+		rt.refused(why)
+	}
+}
+
+// routeTraced is route once the request has its trace. It returns why the
+// request was refused, "" when it was queued.
+func (c *conn) routeTraced(p *packets.Publish, now time.Time, rt reqTrace) string {
 	topic := p.Topic
 	if len(topic) > c.g.cfg.maxTopicLen {
 		c.g.stats.dropped.Add(1)
-		c.warn("dropping message: topic too long", "topic", clip(topic), "len", len(topic), "limit", c.g.cfg.maxTopicLen)
-		return
+		c.warn("dropping message: topic too long", "topic", clip(topic), "len", len(topic), "limit", c.g.cfg.maxTopicLen,
+			"trace_id", rt.id())
+		return "topic too long"
 	}
 	typ, rest, ok1 := strings.Cut(topic, "/")
 	fn, msgid, _ := strings.Cut(rest, "/")
 	if !ok1 || typ == "" || fn == "" || strings.Contains(msgid, "/") {
 		c.g.stats.dropped.Add(1)
-		c.warn("dropping message: topic must be Module/Handler_X[/msgid]", "topic", clip(topic))
-		return
+		c.warn("dropping message: topic must be Module/Handler_X[/msgid]", "topic", clip(topic), "trace_id", rt.id())
+		return "bad topic"
 	}
 	if !c.bucket.take(now) {
 		c.g.stats.rateLimited.Add(1)
-		c.warn("request refused: over the request rate", "topic", clip(topic), "limit", c.g.cfg.rate)
-		c.replyError(topic, msgid, "too many requests", runtime.CodeRateLimited)
-		return
+		c.warn("request refused: over the request rate", "topic", clip(topic), "limit", c.g.cfg.rate, "trace_id", rt.id())
+		return c.replyError(topic, msgid, "too many requests", runtime.CodeRateLimited, rt)
 	}
 	if !strings.HasPrefix(fn, "Handler_") {
 		c.g.stats.requestsRefused[reqNotHandler].Add(1)
-		c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'", runtime.CodeBadRoute)
-		return
+		return c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'", runtime.CodeBadRoute, rt)
 	}
 	if c.g.closing.Load() {
 		c.g.stats.requestsRefused[reqShuttingDown].Add(1)
-		c.replyError(topic, msgid, "server shutting down", runtime.CodeShuttingDown)
-		return
+		return c.replyError(topic, msgid, "server shutting down", runtime.CodeShuttingDown, rt)
 	}
 	if !c.g.knownType(typ) {
 		// Refused here, before anything is kept for it: a client cannot
 		// make the gate hold state for module names that do not exist.
 		c.g.stats.requestsRefused[reqUnknownModule].Add(1)
-		c.replyError(topic, msgid, "Service(type:"+clip(typ)+") not found", runtime.CodeNotFound)
-		return
+		return c.replyError(topic, msgid, "Service(type:"+clip(typ)+") not found", runtime.CodeNotFound, rt)
 	}
 	if !validJSON(p.Payload) {
 		c.g.stats.requestsRefused[reqBadJSON].Add(1)
-		c.replyError(topic, msgid, "body must be JSON format", runtime.CodeBadJSON)
-		return
+		return c.replyError(topic, msgid, "body must be JSON format", runtime.CodeBadJSON, rt)
 	}
 	payload := append([]byte(nil), p.Payload...) // the reader reuses its buffer
-	c.calls.dispatch(call{typ: typ, fn: fn, msgid: msgid, topic: topic, payload: payload})
+	return c.calls.dispatch(call{typ: typ, fn: fn, msgid: msgid, topic: topic, payload: payload, rt: rt})
 }
 
-func (c *conn) replyError(topic, msgid, text, code string) {
-	c.g.log.Debug("request refused", "remote", c.remote, "topic", clip(topic), "err", text)
-	if msgid == "" {
-		return
+// replyError answers a request the gate refused with text and code, and
+// returns code (fixed, no client data) for the receive span's status.
+func (c *conn) replyError(topic, msgid, text, code string, rt reqTrace) string {
+	if c.g.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.g.log.Debug("request refused", "remote", c.remote, "topic", clip(topic), "err", text, "trace_id", rt.id())
 	}
-	c.enqueueReply(topic, nil, text, code, true)
+	if msgid != "" {
+		c.enqueueReply(topic, nil, text, code, true)
+	}
+	return code
 }
 
 // dispatch queues a call behind the connection's earlier calls to the same
-// module.
-func (d *dispatcher) dispatch(cl call) {
+// module. It returns why it refused the call, "" when it queued it.
+func (d *dispatcher) dispatch(cl call) string {
 	c := d.c
 	d.mu.Lock()
 	if d.inflight >= c.g.cfg.maxInflight {
 		d.mu.Unlock()
 		c.g.stats.dropped.Add(1)
-		c.warn("request refused: too many in flight", "topic", clip(cl.topic), "limit", c.g.cfg.maxInflight)
+		c.warn("request refused: too many in flight", "topic", clip(cl.topic), "limit", c.g.cfg.maxInflight, "trace_id", cl.rt.id())
 		if cl.msgid != "" {
 			c.enqueueReply(cl.topic, nil, "too many requests in flight", runtime.CodeRateLimited, true)
 		}
-		return
+		return runtime.CodeRateLimited
 	}
 	d.inflight++
 	c.g.inflight.Add(1)
@@ -152,12 +164,13 @@ func (d *dispatcher) dispatch(cl call) {
 	q.calls = append(q.calls, cl)
 	if q.running {
 		d.mu.Unlock()
-		return
+		return ""
 	}
 	q.running = true
 	d.busy.Add(1)
 	d.mu.Unlock()
 	c.g.drains.Submit(drainJob{c, q})
+	return ""
 }
 
 // drainJob is one activation of a connection's queue of calls to a module.
@@ -199,6 +212,7 @@ func (d *dispatcher) drain(q *callQueue) {
 			if cl.msgid != "" {
 				c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", runtime.CodeTimeout, false)
 			}
+			cl.rt.refused(runtime.CodeTimeout)
 			d.mu.Lock()
 			d.finishLocked()
 			d.mu.Unlock()
@@ -217,11 +231,14 @@ func (d *dispatcher) drain(q *callQueue) {
 			rep.release()
 			c.out.flush() // replies of the burst before it, if any still wait
 			c.g.log.Warn("handler returned after its deadline; result dropped", "module", cl.typ, "fn", clip(cl.fn),
-				"session", c.sessionID)
+				"session", c.sessionID, "trace_id", cl.rt.id())
 			return
 		}
 		q.cur = call{}
 		d.mu.Unlock()
+		// Ended here, not in invoke: an abandoned call's span was ended by
+		// the watchdog with the timeout its client got.
+		cl.rt.end(cl.typ, cl.fn, rep.err)
 		if rep.send {
 			// Queued without waking the writer: the drain writes it once
 			// the burst of calls it belongs to is done.
@@ -319,7 +336,8 @@ func (d *dispatcher) expire(now time.Time) {
 	for _, cl := range late {
 		c.g.stats.abandoned.Add(1)
 		c.g.log.Warn("handler ignored its deadline; call abandoned, client told it timed out", "module", cl.typ,
-			"fn", clip(cl.fn), "session", c.sessionID, "timeout", c.g.rpcTimeout)
+			"fn", clip(cl.fn), "session", c.sessionID, "timeout", c.g.rpcTimeout, "trace_id", cl.rt.id())
+		cl.rt.end(cl.typ, cl.fn, runtime.ErrTimeout)
 		if cl.msgid != "" {
 			c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", runtime.CodeTimeout, true)
 		}
@@ -332,6 +350,7 @@ type reply struct {
 	result  []byte
 	errText string
 	code    string // with errText: the client's error code
+	err     error  // the call's, for the receive span
 	scratch *[]byte
 }
 
@@ -346,25 +365,25 @@ func (r reply) release() {
 // the next call of this connection to this module runs only after it, and
 // sees the session it left (a Bind).
 func (c *conn) invoke(cl call) reply {
-	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload}
-	rep, err := c.g.App.InvokeInline(c.g.ctx, runtime.Target{Type: cl.typ}, req)
+	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload, Trace: cl.rt.tc}
+	rep, err := c.g.App.InvokeInline(cl.rt.ctx(c.g.ctx), runtime.Target{Type: cl.typ}, req)
+	if err != nil {
+		c.logFailure(cl, err)
+	}
 	if cl.msgid == "" {
-		if err != nil {
-			c.g.log.Debug("no-reply request failed", "remote", c.remote, "topic", clip(cl.topic), "err", err)
-		}
-		return reply{}
+		return reply{err: err}
 	}
 	// The result is encoded into a pooled scratch buffer and the reply
 	// assembled straight into the connection's write queue: no allocation
 	// for the encoded result or the reply body.
-	out := reply{send: true}
+	out := reply{send: true, err: err}
 	if err == nil {
 		if rep.Raw != nil {
 			out.result = rep.Raw
 		} else {
 			out.scratch = scratchPool.Get().(*[]byte)
 			if out.result, err = runtime.AppendJSON((*out.scratch)[:0], rep.Result); err != nil {
-				c.g.log.Error("cannot encode handler result", "topic", clip(cl.topic), "err", err)
+				c.g.log.Error("cannot encode handler result", "topic", clip(cl.topic), "err", err, "trace_id", cl.rt.id())
 				err = errors.New("internal error: result cannot be encoded as JSON")
 			} else {
 				*out.scratch = out.result
@@ -437,7 +456,8 @@ func (c *conn) clientError(cl call, err error) (text, code string) {
 		return text, code
 	}
 	id := randomHex(6)
-	c.warn("call failed further on; the client is told only the id", "id", id, "topic", clip(cl.topic), "err", err)
+	c.warn("call failed further on; the client is told only the id", "id", id, "topic", clip(cl.topic), "err", err,
+		"trace_id", cl.rt.id())
 	if code == runtime.CodeNotFound {
 		code = runtime.CodeInternal
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Version is the framework version printed at start-up.
@@ -39,6 +40,10 @@ type Options struct {
 	// stays (the gate's and the broker's counters, Go and process). It is
 	// there to measure what metrics cost (make bench); keep them on.
 	NoMetrics bool
+	// TracerProvider receives the spans of every request (gate receive,
+	// RPC call, handler); otel.GetTracerProvider() for the global one.
+	// Nil: no spans, and no cost beyond the trace ids that log lines carry.
+	TracerProvider trace.TracerProvider
 }
 
 // App runs the modules of one process.
@@ -51,6 +56,8 @@ type App struct {
 
 	factories map[string]func() Module
 	order     []string
+
+	tracer trace.Tracer // nil: tracing off
 
 	registry *prometheus.Registry
 	rpc      *rpcMetrics  // nil with NoMetrics
@@ -97,6 +104,9 @@ func NewApp(cfg *Config, opts Options) *App {
 	if !opts.NoMetrics {
 		a.rpc, a.calls = newRPCMetrics(reg), newCallMetrics(reg, cfg)
 		a.recent = a.rpc.recent
+	}
+	if opts.TracerProvider != nil {
+		a.tracer = opts.TracerProvider.Tracer(tracerName, trace.WithInstrumentationVersion(Version))
 	}
 	a.drainToRemote()
 	return a
@@ -449,7 +459,9 @@ func (a *App) localAddrs() map[string]bool {
 
 // Invoke sends a call to the target, in-process when the target lives here,
 // through the remote transport otherwise. A context without a deadline gets
-// the configured RPC timeout.
+// the configured RPC timeout. The call continues the trace of req.Trace, or
+// else of ctx (a handler's calls continue its request's trace), or starts
+// a new one.
 func (a *App) Invoke(ctx context.Context, to Target, req *Request) (Reply, error) {
 	a.calls.begin()
 	rep, err := a.invoke(ctx, to, req)
@@ -457,7 +469,14 @@ func (a *App) Invoke(ctx context.Context, to Target, req *Request) (Reply, error
 	return rep, err
 }
 
-func (a *App) invoke(ctx context.Context, to Target, req *Request) (Reply, error) {
+func (a *App) invoke(ctx context.Context, to Target, req *Request) (rep Reply, err error) {
+	if a.tracer != nil {
+		var span trace.Span
+		ctx, span = a.startCall(ctx, to, req)
+		defer func() { EndSpan(span, to.Type, req.Fn, err) }()
+	} else {
+		stampTrace(ctx, req)
+	}
 	if !req.NoReply {
 		d, ok := ctx.Deadline()
 		if !ok {
@@ -489,18 +508,47 @@ func (a *App) InvokeInline(ctx context.Context, to Target, req *Request) (Reply,
 	return rep, err
 }
 
-func (a *App) invokeInline(ctx context.Context, to Target, req *Request) (Reply, error) {
+func (a *App) invokeInline(ctx context.Context, to Target, req *Request) (rep Reply, err error) {
 	if !a.local.Reaches(to) || req.NoReply {
 		return a.invoke(ctx, to, req)
 	}
+	if a.tracer != nil {
+		var span trace.Span
+		ctx, span = a.startCall(ctx, to, req)
+		defer func() { EndSpan(span, to.Type, req.Fn, err) }()
+	} else {
+		stampTrace(ctx, req)
+	}
 	d, ok := ctx.Deadline()
 	if !ok {
+		// The lazy context also carries the trace to the handler: its
+		// calls continue it at no extra allocation.
 		lc := withLazyDeadline(ctx, time.Now().Add(a.timeout))
+		lc.trace = req.Trace
 		defer lc.release()
 		ctx, d = lc, lc.d
 	}
 	req.Deadline = d
 	return a.local.InvokeInline(ctx, to, req)
+}
+
+// stampTrace gives req its trace when its caller set none: ctx's, else a
+// new one.
+func stampTrace(ctx context.Context, req *Request) {
+	if req.Trace.Valid() {
+		return
+	}
+	if req.Trace = TraceFromContext(ctx); !req.Trace.Valid() {
+		req.Trace = NewTraceContext()
+	}
+}
+
+// startCall starts the client span of a call, a child of req.Trace or of
+// ctx's span, and makes req carry it to the callee.
+func (a *App) startCall(ctx context.Context, to Target, req *Request) (context.Context, trace.Span) {
+	ctx, span := a.tracer.Start(withParent(ctx, req.Trace), "rpc.call", trace.WithSpanKind(trace.SpanKindClient))
+	req.Trace = fromSpanContext(span.SpanContext())
+	return ctx, span
 }
 
 // Call invokes fn on the target with one argument and waits for the result.

@@ -13,6 +13,7 @@ import (
 type lazyDeadline struct {
 	context.Context // the parent
 	d               time.Time
+	trace           TraceContext // valid: the trace Value reports to TraceFromContext
 
 	mu     sync.Mutex
 	timed  context.Context // created by the first Done
@@ -24,6 +25,13 @@ func withLazyDeadline(parent context.Context, d time.Time) *lazyDeadline {
 }
 
 func (c *lazyDeadline) Deadline() (time.Time, bool) { return c.d, true }
+
+func (c *lazyDeadline) Value(key any) any {
+	if key == (traceKey{}) && c.trace.Valid() {
+		return &c.trace
+	}
+	return c.Context.Value(key)
+}
 
 func (c *lazyDeadline) Done() <-chan struct{} {
 	c.mu.Lock()

@@ -49,6 +49,7 @@ func (m *BaseModule) Init(app *App, settings *ModuleSettings) {
 	m.Settings = settings
 	m.server = NewServer(settings.Type, settings.ID, app, app.Logger())
 	m.server.metrics = app.rpc
+	m.server.tracer = app.tracer
 }
 
 // RPCServer returns the module's RPC server.

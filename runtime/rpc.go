@@ -38,6 +38,10 @@ type Request struct {
 	// Deadline is filled from the caller's context by the invoker; transports
 	// across processes send the remaining time, not this wall-clock value.
 	Deadline time.Time
+	// Trace is the call's trace context: the gate sets it per request, the
+	// invoker fills it from the caller's context when unset, transports
+	// carry it. The handler's ctx continues it.
+	Trace TraceContext
 }
 
 // Reply is the outcome of one call. Result belongs to the caller once

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // MethodHandler is the generated glue for one method: it takes the argument
@@ -74,7 +76,8 @@ type Server struct {
 	typ, id string
 	inv     Invoker
 	log     *slog.Logger
-	metrics *rpcMetrics // set by BaseModule.Init; nil: not measured
+	metrics *rpcMetrics  // set by BaseModule.Init; nil: not measured
+	tracer  trace.Tracer // set by BaseModule.Init; nil: no handler spans
 
 	mu      sync.RWMutex
 	methods map[string]*methodEntry
@@ -141,7 +144,7 @@ func (s *Server) Has(fn string) bool {
 func (s *Server) Serve(ctx context.Context, req *Request, resp Responder) {
 	if err := ctx.Err(); err != nil {
 		// The caller gave up before the call started.
-		respond(resp, s.drop(req.Fn, err))
+		respond(resp, s.drop(req, err))
 		return
 	}
 	s.mu.RLock()
@@ -183,7 +186,7 @@ func (s *Server) ServeInline(ctx context.Context, req *Request) (rep Reply, ok b
 	s.mu.RUnlock()
 	defer s.inflight.Done()
 	if err := ctx.Err(); err != nil {
-		rep := s.drop(req.Fn, err)
+		rep := s.drop(req, err)
 		m.metrics.observe(time.Time{}, rep.Err)
 		return rep, true
 	}
@@ -193,9 +196,9 @@ func (s *Server) ServeInline(ctx context.Context, req *Request) (rep Reply, ok b
 
 // drop logs a call whose deadline passed before it ran and returns the
 // timeout its caller gets instead of running it.
-func (s *Server) drop(fn string, err error) Reply {
-	s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", fn)
-	return Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + fn + " expired before it ran", Cause: err}}
+func (s *Server) drop(req *Request, err error) Reply {
+	s.log.Debug("rpc call dropped, deadline passed", "id", s.id, "fn", req.Fn, "trace_id", req.Trace.TraceIDString())
+	return Reply{Err: &Error{Kind: ErrTimeout, Msg: "call " + req.Fn + " expired before it ran", Cause: err}}
 }
 
 func respond(r Responder, rep Reply) {
@@ -220,7 +223,7 @@ func (s *Server) run(t task) {
 	defer s.inflight.Done()
 	if err := t.ctx.Err(); err != nil {
 		// The call waited behind others until its caller gave up.
-		rep := s.drop(t.req.Fn, err)
+		rep := s.drop(t.req, err)
 		t.m.metrics.observe(time.Time{}, rep.Err)
 		if !t.req.NoReply {
 			t.resp.Respond(rep)
@@ -230,7 +233,7 @@ func (s *Server) run(t task) {
 	res, err := s.call(t)
 	if t.req.NoReply {
 		if err != nil {
-			s.log.Warn("rpc no-reply call failed", "id", s.id, "fn", t.req.Fn, "err", err)
+			s.log.Warn("rpc no-reply call failed", "id", s.id, "fn", t.req.Fn, "err", err, "trace_id", t.req.Trace.TraceIDString())
 		}
 		return
 	}
@@ -242,16 +245,27 @@ func (s *Server) call(t task) (res any, err error) {
 		start := t.m.metrics.begin()
 		defer func() { t.m.metrics.observe(start, err) }()
 	}
+	ctx := t.ctx
+	if s.tracer != nil {
+		var span trace.Span
+		ctx, span = s.tracer.Start(withParent(ctx, t.req.Trace), "rpc.handle", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(AttrInstance.String(s.id)))
+		defer func() { EndSpan(span, s.typ, t.req.Fn, err) }()
+	} else if tc := t.req.Trace; tc.Valid() && TraceFromContext(ctx) != tc {
+		// Not in ctx (a call from another process, or made without a
+		// traced context): the handler's own calls continue it.
+		ctx = ContextWithTrace(ctx, tc)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			id := newErrorID()
-			s.log.Error("rpc handler panic", "id", s.id, "fn", t.req.Fn, "errorId", id,
+			s.log.Error("rpc handler panic", "id", s.id, "fn", t.req.Fn, "errorId", id, "trace_id", t.req.Trace.TraceIDString(),
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			t.m.metrics.notePanic(id, fmt.Sprint(p))
 			res, err = nil, &Error{Kind: ErrRemotePanic, Msg: "internal error (id " + id + ")"}
 		}
 	}()
-	res, err = t.m.desc.Handler(t.m.impl, t.ctx, s.inv, t.req)
+	res, err = t.m.desc.Handler(t.m.impl, ctx, s.inv, t.req)
 	if err != nil {
 		return nil, AsRemote(err)
 	}

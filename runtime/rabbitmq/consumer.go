@@ -417,12 +417,13 @@ func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery, inst, ours bool)
 		r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrBadRequest, "rabbitmq: %v", err)})
 		return
 	}
-	r.noReply, r.fn = c.noReply, c.fn
+	r.noReply, r.fn, r.trace = c.noReply, c.fn, c.trace
 	if d.Redelivered {
 		if !ours || e.calls.started(d.CorrelationId) {
 			// Its first consumer died mid-call: it may have run. At most once.
 			s.t.stats.redeliveredRefused.Add(1)
-			s.t.losses.log(s.t.log, slog.LevelWarn, "redelivered call not run again: it may have run", d.RoutingKey, 1, "id", e.id, "fn", c.fn, "noReply", c.noReply)
+			s.t.losses.log(s.t.log, slog.LevelWarn, "redelivered call not run again: it may have run", d.RoutingKey, 1, "id", e.id, "fn", c.fn, "noReply", c.noReply,
+				"trace_id", c.trace.TraceIDString())
 			r.Respond(runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "call %s was interrupted by a consumer failure and is not run twice", c.fn)})
 			return
 		}
@@ -440,7 +441,7 @@ func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery, inst, ours bool)
 	}
 	// The server answers even no-reply calls here, so the delivery is
 	// acknowledged after the handler ran; the responder sends nothing back.
-	e.ep.Serve(ctx, &runtime.Request{Fn: c.fn, Session: c.session, Raw: c.arg}, r)
+	e.ep.Serve(ctx, &runtime.Request{Fn: c.fn, Session: c.session, Raw: c.arg, Trace: c.trace}, r)
 }
 
 // responder publishes a call's reply and then acknowledges the call.
@@ -449,6 +450,7 @@ type responder struct {
 	a       *acker
 	d       amqp.Delivery
 	fn      string
+	trace   runtime.TraceContext
 	noReply bool
 	cancel  context.CancelFunc
 	calls   *callLog // set for calls from the instance queue
@@ -463,11 +465,11 @@ func (r *responder) Respond(rep runtime.Reply) {
 	}
 	if r.noReply {
 		if rep.Err != nil {
-			r.s.t.log.Warn("no-reply call failed", "fn", r.fn, "err", rep.Err)
+			r.s.t.log.Warn("no-reply call failed", "fn", r.fn, "err", rep.Err, "trace_id", r.trace.TraceIDString())
 		}
 	} else if r.d.ReplyTo != "" {
 		if err := r.s.reply(r.d.ReplyTo, r.d.CorrelationId, rep); err != nil {
-			r.s.t.log.Warn("reply not sent", "fn", r.fn, "err", err)
+			r.s.t.log.Warn("reply not sent", "fn", r.fn, "err", err, "trace_id", r.trace.TraceIDString())
 		}
 	}
 	r.a.complete(r.d.DeliveryTag)

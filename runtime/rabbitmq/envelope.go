@@ -15,22 +15,37 @@ import (
 // embedded raw payload). The payload itself (the argument, the result)
 // stays JSON.
 //
-// call:  version u8 | flags u8 | timeout-ms uvarint | fn str | [session] | arg (rest)
+// call:  version u8 | flags u8 | timeout-ms uvarint | fn str | [trace] | [session] | arg (rest)
 // reply: version u8 | code uvarint | msg str | result (rest); on an error
 // (code != 0) the rest is the handler's own error code (runtime.Error.Code),
 // empty when it has none, so older decoders that ignore the rest of an
 // error reply read it unchanged.
-// str is a uvarint length and the bytes; session is six strs (session id,
-// gate id, client id, network, remote address, user id) and a uvarint
-// count of key/value strs.
+// str is a uvarint length and the bytes; trace is 25 bytes (W3C trace id
+// 16, parent span id 8, flags 1); session is six strs (session id, gate
+// id, client id, network, remote address, user id) and a uvarint count of
+// key/value strs.
 
-// envelopeVersion is the version of both envelopes. A receiver refuses
+// callVersion is the version of the call envelope this process sends.
+// Version 2 added the trace (flag bit 2). Version 1 calls (no flag bit 2
+// possible) are still read, so a process of this version serves callers
+// of the last one; a process of the last version refuses version 2 calls
+// with a clear error (a bad request naming both versions) instead of
+// misreading the trace as the session. Upgrade every process together.
+// Version 2 refuses flag bits it does not know, so the next field cannot
+// be misread either.
+const callVersion = 2
+
+// replyVersion is the version of the reply envelope. A receiver refuses
 // versions it does not know.
-const envelopeVersion = 1
+const replyVersion = 1
 
 const (
 	flagNoReply    = 1 << 0
 	flagHasSession = 1 << 1
+	flagHasTrace   = 1 << 2
+
+	knownFlags = flagNoReply | flagHasSession | flagHasTrace
+	traceLen   = 16 + 8 + 1
 )
 
 // call is a decoded call envelope.
@@ -39,6 +54,7 @@ type call struct {
 	noReply   bool
 	timeoutMs uint64
 	session   *runtime.SessionData
+	trace     runtime.TraceContext // zero when the caller sent none
 	arg       []byte
 }
 
@@ -60,7 +76,7 @@ func appendStr(b []byte, s string) []byte {
 }
 
 func encodeCall(req *runtime.Request, timeoutMs uint64, arg []byte) []byte {
-	b := make([]byte, 0, 32+len(req.Fn)+len(arg))
+	b := make([]byte, 0, 32+traceLen+len(req.Fn)+len(arg))
 	var flags byte
 	if req.NoReply {
 		flags |= flagNoReply
@@ -68,9 +84,15 @@ func encodeCall(req *runtime.Request, timeoutMs uint64, arg []byte) []byte {
 	if req.Session != nil {
 		flags |= flagHasSession
 	}
-	b = append(b, envelopeVersion, flags)
+	if req.Trace.Valid() {
+		flags |= flagHasTrace
+	}
+	b = append(b, callVersion, flags)
 	b = binary.AppendUvarint(b, timeoutMs)
 	b = appendStr(b, req.Fn)
+	if t := &req.Trace; t.Valid() {
+		b = append(append(append(b, t.TraceID[:]...), t.SpanID[:]...), t.Flags)
+	}
 	if s := req.Session; s != nil {
 		for _, f := range [...]string{s.SessionID, s.ServerID, s.ClientID, s.Network, s.RemoteAddr, s.UserID} {
 			b = appendStr(b, f)
@@ -131,16 +153,45 @@ func (r *reader) str() string {
 	return s
 }
 
+// callHead reads a call envelope's version and flags.
+func (r *reader) callHead() (version, flags byte, err error) {
+	version = r.byte()
+	if r.err == nil && (version < 1 || version > callVersion) {
+		return version, 0, fmt.Errorf("call envelope version %d, want 1 to %d", version, callVersion)
+	}
+	flags = r.byte()
+	if r.err == nil {
+		if unknown := flags &^ knownFlags; unknown != 0 || (version == 1 && flags&flagHasTrace != 0) {
+			return version, flags, fmt.Errorf("call envelope version %d: unknown flags %#x", version, flags)
+		}
+	}
+	return version, flags, nil
+}
+
 func decodeCall(body []byte) (call, error) {
 	r := &reader{b: body}
 	var c call
-	if v := r.byte(); r.err == nil && v != envelopeVersion {
-		return c, fmt.Errorf("call envelope version %d, want %d", v, envelopeVersion)
+	_, flags, err := r.callHead()
+	if err != nil {
+		return c, err
 	}
-	flags := r.byte()
 	c.noReply = flags&flagNoReply != 0
 	c.timeoutMs = r.uvarint()
 	c.fn = r.str()
+	if flags&flagHasTrace != 0 {
+		if len(r.b) < traceLen {
+			r.err = errShort
+		}
+		if r.err == nil {
+			copy(c.trace.TraceID[:], r.b)
+			copy(c.trace.SpanID[:], r.b[16:])
+			c.trace.Flags = r.b[24]
+			r.b = r.b[traceLen:]
+			if !c.trace.Valid() {
+				return c, errors.New("call envelope: trace with an all-zero id")
+			}
+		}
+	}
 	if flags&flagHasSession != 0 {
 		s := &runtime.SessionData{}
 		for _, f := range [...]*string{&s.SessionID, &s.ServerID, &s.ClientID, &s.Network, &s.RemoteAddr, &s.UserID} {
@@ -182,7 +233,7 @@ func encodeReply(rep runtime.Reply) []byte {
 		result = b
 	}
 	b := make([]byte, 0, 8+len(msg)+len(result))
-	b = append(b, envelopeVersion)
+	b = append(b, replyVersion)
 	b = binary.AppendUvarint(b, uint64(code))
 	b = appendStr(b, msg)
 	return append(b, result...)
@@ -190,8 +241,8 @@ func encodeReply(rep runtime.Reply) []byte {
 
 func decodeReply(body []byte) runtime.Reply {
 	r := &reader{b: body}
-	if v := r.byte(); r.err == nil && v != envelopeVersion {
-		return runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "rabbitmq: reply envelope version %d, want %d", v, envelopeVersion)}
+	if v := r.byte(); r.err == nil && v != replyVersion {
+		return runtime.Reply{Err: runtime.Errorf(runtime.ErrTransport, "rabbitmq: reply envelope version %d, want %d", v, replyVersion)}
 	}
 	code := r.uvarint()
 	msg := r.str()
@@ -216,16 +267,16 @@ func decodeReply(body []byte) runtime.Reply {
 // version, flags and old timeout are the head, the rest stays as it is.
 func withTimeout(body []byte, ms uint64) ([]byte, error) {
 	r := &reader{b: body}
-	if v := r.byte(); r.err == nil && v != envelopeVersion {
-		return nil, fmt.Errorf("call envelope version %d, want %d", v, envelopeVersion)
+	version, flags, err := r.callHead()
+	if err != nil {
+		return nil, err
 	}
-	flags := r.byte()
 	r.uvarint()
 	if r.err != nil {
 		return nil, fmt.Errorf("call envelope: %w", r.err)
 	}
 	b := make([]byte, 0, len(body)+binary.MaxVarintLen64)
-	b = append(b, envelopeVersion, flags)
+	b = append(b, version, flags)
 	b = binary.AppendUvarint(b, ms)
 	return append(b, r.b...), nil
 }

@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mqantgen/mqantgen/runtime"
@@ -16,8 +17,8 @@ func TestCallEnvelopeRoundTrip(t *testing.T) {
 		timeout uint64
 		arg     string
 	}{
-		{&runtime.Request{Fn: "Handler_Say", Session: sess}, 9999, `{"roomName":"r"}`},
-		{&runtime.Request{Fn: "Note", NoReply: true}, 0, `["x",1]`},
+		{&runtime.Request{Fn: "Handler_Say", Session: sess, Trace: testTrace}, 9999, `{"roomName":"r"}`},
+		{&runtime.Request{Fn: "Note", NoReply: true, Trace: testTrace}, 0, `["x",1]`},
 		{&runtime.Request{Fn: "Ping"}, 1, ``},
 		{&runtime.Request{Fn: "S", Session: &runtime.SessionData{}}, 5, `null`},
 	} {
@@ -26,7 +27,8 @@ func TestCallEnvelopeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.req.Fn, err)
 		}
-		if c.fn != tc.req.Fn || c.noReply != tc.req.NoReply || c.timeoutMs != tc.timeout || string(c.arg) != tc.arg {
+		if c.fn != tc.req.Fn || c.noReply != tc.req.NoReply || c.timeoutMs != tc.timeout || string(c.arg) != tc.arg ||
+			c.trace != tc.req.Trace {
 			t.Errorf("%s: got %+v", tc.req.Fn, c)
 		}
 		want := tc.req.Session
@@ -45,6 +47,58 @@ func TestCallEnvelopeRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeCall([]byte{9, 0, 0, 0}); err == nil {
 		t.Error("unknown version accepted")
+	}
+}
+
+var testTrace = runtime.TraceContext{
+	TraceID: [16]byte{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+	SpanID:  [8]byte{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}, Flags: 1}
+
+// TestCallEnvelopeVersions: version 1 calls (a process of the last
+// release) are still served; what version 1 cannot carry, an unknown
+// version and unknown flag bits are refused with the versions named,
+// never misread.
+func TestCallEnvelopeVersions(t *testing.T) {
+	// A version 1 call as the last release encoded it: session, no trace.
+	v1 := []byte{1, flagHasSession, 0x0f, 4, 'P', 'i', 'n', 'g', 1, 's', 0, 0, 0, 0, 1, 'u', 1, 1, 'k', 1, 'v', '{', '}'}
+	c, err := decodeCall(v1)
+	if err != nil || c.fn != "Ping" || c.timeoutMs != 15 || c.session.SessionID != "s" || c.session.UserID != "u" ||
+		c.session.Settings["k"] != "v" || string(c.arg) != "{}" || c.trace.Valid() {
+		t.Fatalf("version 1 call: %+v, %v", c, err)
+	}
+	if b, err := withTimeout(v1, 7); err != nil || b[0] != 1 {
+		t.Errorf("withTimeout changed the version of a version 1 call: %v %v", b, err)
+	} else if c, err := decodeCall(b); err != nil || c.timeoutMs != 7 || c.fn != "Ping" {
+		t.Errorf("version 1 call after withTimeout: %+v %v", c, err)
+	}
+	traced := encodeCall(&runtime.Request{Fn: "Ping", Trace: testTrace}, 9, nil)
+	if traced[0] != callVersion {
+		t.Fatalf("version %d sent, want %d", traced[0], callVersion)
+	}
+	if b, err := withTimeout(traced, 3); err != nil {
+		t.Fatal(err)
+	} else if c, err := decodeCall(b); err != nil || c.trace != testTrace || c.timeoutMs != 3 {
+		t.Errorf("trace after withTimeout: %+v %v", c, err)
+	}
+	for name, tc := range map[string]struct {
+		body []byte
+		want string
+	}{
+		"version 1 with a trace": {append([]byte{1}, traced[1:]...), "unknown flags"},
+		"unknown flag":           {[]byte{callVersion, 1 << 5, 0, 1, 'F'}, "unknown flags"},
+		"version 3":              {append([]byte{3}, traced[1:]...), "version 3, want 1 to 2"},
+		"version 0":              {[]byte{0, 0, 0, 1, 'F'}, "version 0"},
+		"zero trace id":          {encodeCall(&runtime.Request{Fn: "F", Trace: runtime.TraceContext{SpanID: [8]byte{1}}}, 0, nil), ""},
+	} {
+		if name == "zero trace id" {
+			// The encoder sends no invalid trace: forge one.
+			b := []byte{callVersion, flagHasTrace, 0, 1, 'F'}
+			tc.body, tc.want = append(b, make([]byte, traceLen)...), "all-zero"
+		}
+		_, err := decodeCall(tc.body)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, tc.want)
+		}
 	}
 }
 
@@ -83,9 +137,9 @@ func FuzzEnvelope(f *testing.F) {
 		timeout uint64
 		arg     string
 	}{
-		{&runtime.Request{Fn: "Handler_Say", Session: sess}, 9999, `{"roomName":"r"}`},
+		{&runtime.Request{Fn: "Handler_Say", Session: sess, Trace: testTrace}, 9999, `{"roomName":"r"}`},
 		{&runtime.Request{Fn: "Note", NoReply: true}, 0, `["x",1]`},
-		{&runtime.Request{Fn: "Ping"}, 1, ``},
+		{&runtime.Request{Fn: "Ping", Trace: testTrace}, 1, ``},
 		{&runtime.Request{Fn: "S", Session: &runtime.SessionData{}}, 5, `null`},
 	} {
 		f.Add(encodeCall(seed.req, seed.timeout, []byte(seed.arg)))
@@ -95,9 +149,9 @@ func FuzzEnvelope(f *testing.F) {
 	f.Add([]byte{1, 2, 0, 1, 'F', 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if c, err := decodeCall(b); err == nil {
-			req := &runtime.Request{Fn: c.fn, NoReply: c.noReply, Session: c.session}
+			req := &runtime.Request{Fn: c.fn, NoReply: c.noReply, Session: c.session, Trace: c.trace}
 			c2, err := decodeCall(encodeCall(req, c.timeoutMs, c.arg))
-			if err != nil || c2.fn != c.fn || c2.noReply != c.noReply || c2.timeoutMs != c.timeoutMs ||
+			if err != nil || c2.fn != c.fn || c2.noReply != c.noReply || c2.timeoutMs != c.timeoutMs || c2.trace != c.trace ||
 				string(c2.arg) != string(c.arg) || !reflect.DeepEqual(c2.session, c.session) {
 				t.Fatalf("call re-encode differs: %+v vs %+v (%v)", c, c2, err)
 			}
