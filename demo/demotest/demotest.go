@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mqantgen/mqantgen/demo/chat"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/demo/web"
@@ -66,6 +68,8 @@ type Options struct {
 	GateOpts   []gate.Option        // such as gate.WithAuth
 	Admin      *runtime.AdminConfig // an admin listener (Addr "127.0.0.1:0" for a free port)
 	NoMetrics  bool                 // runtime.Options.NoMetrics: no per-call metrics
+	// TracerProvider turns tracing on (runtime.Options.TracerProvider).
+	TracerProvider trace.TracerProvider
 }
 
 // StartWith is Start with every option.
@@ -110,7 +114,8 @@ func start(t testing.TB, o Options) (*Demo, error) {
 	for _, e := range extras {
 		cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: e.Type, ID: "127.0.0.1:" + e.Type, Host: "127.0.0.1", ProcessID: "dev"})
 	}
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second, NoMetrics: o.NoMetrics})
+	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second, NoMetrics: o.NoMetrics,
+		TracerProvider: o.TracerProvider})
 	var g *gate.Gate
 	newGate := gate.New(o.GateOpts...)
 	app.Register(gate.Gate_Type, func() runtime.Module {
