@@ -41,6 +41,8 @@ var ratios = []ratio{
 		"BenchmarkRabbitFramework/conc=1", "BenchmarkRabbitBare/conc=1", "p50-us", "<= 1.3x", func(r float64) bool { return r <= 1.3 }},
 	{"gate round trip, metrics on / off (ns / ns: what the per-call metrics cost)",
 		"BenchmarkGateRoundTrip", "BenchmarkGateRoundTripNoMetrics", "ns/op", "<= 1.05x", func(r float64) bool { return r <= 1.05 }},
+	{"gate round trip, tracing on (every request sampled, 3 spans) / off (ns / ns: what tracing costs)",
+		"BenchmarkGateRoundTripTracing", "BenchmarkGateRoundTrip", "ns/op", "(reported)", func(float64) bool { return true }},
 }
 
 // result is one benchmark line: value per unit.
