@@ -19,7 +19,7 @@ import (
 type discard struct{}
 
 func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
-func (discard) Shutdown(context.Context) error                            { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }
 
 // BenchmarkGateRoundTripTracing is BenchmarkGateRoundTrip with a tracer
 // provider installed that samples every request: three spans per request
