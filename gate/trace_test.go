@@ -83,7 +83,7 @@ func TestGateTraceparent(t *testing.T) {
 		t.Fatalf("bad body: %s", got)
 	}
 	var spans tracetest.SpanStubs
-	if recv := receiveSpan(t, exp, &spans); len(spans) != 1 || recv.Status.Description != "not JSON" {
+	if recv := receiveSpan(t, exp, &spans); len(spans) != 1 || recv.Status.Description != runtime.CodeBadJSON {
 		t.Errorf("refused request: spans %+v", spans)
 	}
 }
