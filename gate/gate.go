@@ -136,6 +136,30 @@ func (g *Gate) checkListenerTypes(settings *runtime.ModuleSettings) error {
 	return errors.Join(errs...)
 }
 
+// declaredListeners adds to the SessionCloseListeners setting every
+// configured module type whose generated table has OnSessionClosed: having
+// the method is what declares the listening, so a module cannot have one
+// and silently never hear a close. (A type whose generated package this
+// binary does not link can only be named in the setting.)
+func (g *Gate) declaredListeners() []string {
+	out := append([]string(nil), g.cfg.closeListeners...)
+	listed := map[string]bool{}
+	for _, t := range out {
+		listed[t] = true
+	}
+	types := make([]string, 0, len(g.types))
+	for t := range g.types {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		if d, ok := runtime.Described(t); ok && !listed[t] && d.Has(sessionClosedMethod) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // CheckStart implements runtime.StartChecker: a session-closed listener
 // running in this process must have an OnSessionClosed method (listeners
 // in other processes are checked by the process that runs them, and a
@@ -183,7 +207,9 @@ func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error 
 	}
 	g.rpcTimeout = app.RPCTimeout()
 	g.ctx, g.cancel = context.WithCancel(context.Background())
-	g.notifier = newNotifier(app, g.log, cfg.closeListeners, cfg.notifyMaxPending, &g.stats)
+	g.cfg.closeListeners = g.declaredListeners()
+	g.log.Info("session-closed listeners", "types", g.cfg.closeListeners)
+	g.notifier = newNotifier(app, g.log, g.cfg.closeListeners, cfg.notifyMaxPending, &g.stats)
 	RegisterGateServer(g.RPCServer(), g)
 	g.drains = workpool.New(runDrain, 30*time.Second)
 	g.sockets = newSocketLimiter(cfg.maxConnections, cfg.maxConnsPerIP)

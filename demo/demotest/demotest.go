@@ -39,8 +39,7 @@ type LogBuffer = syncbuf.Buffer
 // Config returns the demo's one-process config with the gate on free
 // loopback ports. extra gate settings are merged in.
 func Config(extra map[string]any) *runtime.Config {
-	settings := map[string]any{"TCPAddr": "127.0.0.1:0", "WSAddr": "127.0.0.1:0",
-		"SessionCloseListeners": []any{"Chat"}}
+	settings := map[string]any{"TCPAddr": "127.0.0.1:0", "WSAddr": "127.0.0.1:0"}
 	for k, v := range extra {
 		settings[k] = v
 	}

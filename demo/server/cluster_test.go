@@ -157,9 +157,9 @@ func writeClusterConfig(t *testing.T, dir, brokerURI string, logins int) (string
   "Module": {
     "Gate": [
       {"Id": "Gate1", "Host": "127.0.0.1", "ProcessID": "gate1",
-       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}},
+       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d"}},
       {"Id": "Gate2", "Host": "127.0.0.1", "ProcessID": "gate2",
-       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d", "SessionCloseListeners": ["Chat"]}}
+       "Settings": {"TCPAddr": "127.0.0.1:%d", "WSAddr": "127.0.0.1:%d"}}
     ],
     "Login": [%s],
     "Chat":  [{"Id": "Chat1",  "Host": "127.0.0.1", "ProcessID": "chat"}]
