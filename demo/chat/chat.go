@@ -25,7 +25,7 @@ type Chat struct {
 	login *logingen.LoginClient
 
 	mu    sync.Mutex
-	rooms map[string]map[string]gate.Member // room -> user -> where the user is connected
+	rooms map[string]*gate.Group // by room name
 }
 
 // New returns a Chat module; register it with App.Register.
@@ -37,7 +37,7 @@ func (c *Chat) GetType() string { return chatgen.Chat_Type }
 // OnInit implements runtime.Module.
 func (c *Chat) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error {
 	c.Init(app, settings)
-	c.rooms = map[string]map[string]gate.Member{}
+	c.rooms = map[string]*gate.Group{}
 	c.login = logingen.NewLoginClient(app)
 	chatgen.RegisterChatServer(c.RPCServer(), c)
 	return nil
@@ -57,21 +57,18 @@ func (c *Chat) Handler_JoinChat(ctx context.Context, s *gate.Session, req *chata
 	if _, err := c.login.GetUser(ctx, s.GetUserID()); err != nil {
 		return "", err
 	}
-	uid := s.GetUserID()
-	c.mu.Lock()
+	c.mu.Lock() // held while adding: an emptied room is deleted under it
 	room := c.rooms[req.RoomName]
 	if room == nil {
-		room = map[string]gate.Member{}
+		room = gate.NewGroup()
 		c.rooms[req.RoomName] = room
 	}
-	if old, ok := room[uid]; ok && old.SessionID == s.GetSessionID() {
-		c.mu.Unlock()
+	added := room.Add(s)
+	c.mu.Unlock()
+	if !added {
 		return "", errors.New("Already in this chat room")
 	}
-	room[uid] = gate.Member{ServerID: s.GetServerID(), SessionID: s.GetSessionID()}
-	members := membersOf(room)
-	c.mu.Unlock()
-	c.pushed(chatgen.Chat_OnJoin_Topic, chatgen.BroadcastChatOnJoin(ctx, c.App, members, &chatapi.OnJoin{RoomName: req.RoomName, UserName: uid}))
+	c.pushed(chatgen.Chat_OnJoin_Topic, chatgen.BroadcastChatOnJoin(ctx, c.App, room.Members(), &chatapi.OnJoin{RoomName: req.RoomName, UserName: s.GetUserID()}))
 	return "join success", nil
 }
 
@@ -83,20 +80,16 @@ func (c *Chat) Handler_Say(ctx context.Context, s *gate.Session, req *chatapi.Sa
 	if s.IsGuest() {
 		return "", errNotLogined
 	}
-	uid := s.GetUserID()
 	c.mu.Lock()
 	room := c.rooms[req.RoomName]
+	c.mu.Unlock()
 	if room == nil {
-		c.mu.Unlock()
 		return "", errors.New("No room")
 	}
-	if m, ok := room[uid]; !ok || m.SessionID != s.GetSessionID() {
-		c.mu.Unlock()
+	if !room.Has(s) {
 		return "", errors.New("You haven't been in the room yet")
 	}
-	members := membersOf(room)
-	c.mu.Unlock()
-	c.pushed(chatgen.Chat_OnSay_Topic, chatgen.BroadcastChatOnSay(ctx, c.App, members, &chatapi.OnSay{RoomName: req.RoomName, Say: req.Say, UserName: uid}))
+	c.pushed(chatgen.Chat_OnSay_Topic, chatgen.BroadcastChatOnSay(ctx, c.App, room.Members(), &chatapi.OnSay{RoomName: req.RoomName, Say: req.Say, UserName: s.GetUserID()}))
 	return "say success", nil
 }
 
@@ -114,16 +107,15 @@ func (c *Chat) OnSessionClosed(ctx context.Context, s *gate.Session) error {
 	var leaves []leave
 	c.mu.Lock()
 	for name, room := range c.rooms {
-		for uid, m := range room {
-			if m.SessionID != s.GetSessionID() {
-				continue
+		uids := room.RemoveSession(s.GetSessionID())
+		switch {
+		case len(uids) == 0:
+		case room.Len() == 0:
+			delete(c.rooms, name)
+		default:
+			for _, uid := range uids {
+				leaves = append(leaves, leave{name, uid, room.Members()})
 			}
-			delete(room, uid)
-			if len(room) == 0 {
-				delete(c.rooms, name)
-				break
-			}
-			leaves = append(leaves, leave{name, uid, membersOf(room)})
 		}
 	}
 	c.mu.Unlock()
@@ -132,14 +124,6 @@ func (c *Chat) OnSessionClosed(ctx context.Context, s *gate.Session) error {
 		c.pushed(chatgen.Chat_OnLeave_Topic, chatgen.BroadcastChatOnLeave(ctx, c.App, l.members, &chatapi.OnLeave{RoomName: l.room, UserName: l.user}))
 	}
 	return nil
-}
-
-func membersOf(room map[string]gate.Member) []gate.Member {
-	out := make([]gate.Member, 0, len(room))
-	for _, m := range room {
-		out = append(out, m)
-	}
-	return out
 }
 
 // pushed logs a push that failed: the request that caused it still succeeds.
