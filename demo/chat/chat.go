@@ -64,11 +64,14 @@ func (c *Chat) Handler_JoinChat(ctx context.Context, s *gate.Session, req *chata
 		c.rooms[req.RoomName] = room
 	}
 	added := room.Add(s)
+	// Who hears of the join is who was in when it happened: a user joining
+	// right after does not hear of this one too.
+	members := room.Members()
 	c.mu.Unlock()
 	if !added {
 		return "", errors.New("Already in this chat room")
 	}
-	c.pushed(chatgen.Chat_OnJoin_Topic, chatgen.BroadcastChatOnJoin(ctx, c.App, room.Members(), &chatapi.OnJoin{RoomName: req.RoomName, UserName: s.GetUserID()}))
+	c.pushed(chatgen.Chat_OnJoin_Topic, chatgen.BroadcastChatOnJoin(ctx, c.App, members, &chatapi.OnJoin{RoomName: req.RoomName, UserName: s.GetUserID()}))
 	return "join success", nil
 }
 
