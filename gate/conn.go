@@ -50,7 +50,8 @@ type conn struct {
 	// ps is set for a clean-session-0 connection before it is registered,
 	// never changed after: pushes then go through it, at QoS 1.
 	ps       *psession
-	detached bool // registered as an away persistent session (under g.mu)
+	detached bool      // registered as an away persistent session (under g.mu)
+	awayAt   time.Time // when it went away (under g.mu)
 }
 
 func newConn(g *Gate, nc net.Conn, network string) *conn {
@@ -381,6 +382,11 @@ func (c *conn) publish(topic string, body []byte) bool {
 func (c *conn) Publish(topic string, body []byte) bool {
 	if checkPushTopic(topic) != nil {
 		return false
+	}
+	if c.ps != nil {
+		// Kept for redelivery, while body may be the reader's buffer
+		// (an echo of the request's payload).
+		body = append([]byte(nil), body...)
 	}
 	return c.publish(topic, body)
 }

@@ -444,6 +444,9 @@ var (
 func (c *conn) clientError(cl call, err error) (text, code string) {
 	code = runtime.ClientCode(err)
 	text = err.Error()
+	if e := (*runtime.Error)(nil); errors.As(err, &e) && e.Kind == runtime.ErrRemote && e.Code != "" {
+		return text, code // the handler's own, even when it reuses a framework code's name
+	}
 	switch code {
 	case runtime.CodeNotFound:
 		if text == "Service(type:"+cl.typ+") not found" || text == "Remote function("+cl.fn+") not found" {

@@ -37,7 +37,7 @@ type HandoffMsg struct {
 }
 
 // movedTTL is how long a gate forwards pushes for a session that moved
-// away; an answer that the session is gone there ends it sooner.
+// away (or until the session id comes back here).
 const movedTTL = 24 * time.Hour
 
 type moved struct {
@@ -92,8 +92,10 @@ func (g *Gate) fetchSession(clientID, username string, cred [32]byte) (*Handoff,
 			g.log.Info("persistent session taken over from another gate", "gate", a.from, "clientId", clip(clientID),
 				"session", a.h.Session.SessionID, "queued", len(a.h.Msgs))
 		case a.h != nil:
-			g.log.Error("two gates handed over a session of one client id; keeping the first", "gate", a.from,
+			// Its old gate forgot it: end it, so modules hear of it.
+			g.log.Error("two gates handed over a session of one client id; keeping the first, ending the other", "gate", a.from,
 				"clientId", clip(clientID), "session", a.h.Session.SessionID)
+			g.notifier.sessionClosed(a.h.Session.Clone())
 		}
 	}
 	if got == nil && refused != nil {
@@ -124,7 +126,8 @@ func (g *Gate) TakeSession(ctx context.Context, clientID, username string, cred 
 	copy(c32[:], cred)
 	g.mu.Lock()
 	c := g.byClientID[clientID]
-	if c == nil || c.ps == nil || c.ps.ended.Load() {
+	if c == nil || c.ps == nil || c.ps.ended.Load() || ctx.Err() != nil {
+		// (An asker that gave up would never get the session: keep it.)
 		g.mu.Unlock()
 		return nil, nil
 	}

@@ -76,6 +76,7 @@ var gateMetrics = func() []gateMetric {
 		gauge("mqant_gate_sessions_away", "Persistent sessions kept with no connection.", func(s Stats) int64 { return s.SessionsAway }),
 		counter("mqant_gate_sessions_resumed_total", "CONNECTs that resumed a stored session, here or handed over by another gate.", func(s Stats) int64 { return s.SessionsResumed }),
 		counter("mqant_gate_sessions_expired_total", "Persistent sessions ended by SessionExpiry.", func(s Stats) int64 { return s.SessionsExpired }),
+		counter("mqant_gate_sessions_evicted_total", "Away persistent sessions ended early: over MaxAwaySessions.", func(s Stats) int64 { return s.SessionsEvicted }),
 		counter("mqant_gate_sessions_moved_total", "Persistent sessions handed over to another gate.", func(s Stats) int64 { return s.SessionsMoved }),
 		counter("mqant_gate_session_pushes_dropped_total", "Pushes to persistent sessions dropped: queue full or too old.", func(s Stats) int64 { return s.SessionDropped }),
 		counter("mqant_gate_session_closed_events_sent_total", "Session-closed events delivered to listeners.", func(s Stats) int64 { return s.CloseEventsSent }),

@@ -92,15 +92,17 @@ func credHash(clientID, username string, password []byte) [32]byte {
 // session. With an auth hook, the hook has vouched for the username: the
 // same username suffices (tokens may change between connections). Without
 // one, nothing vouched for anything: username and password must be those
-// of the CONNECT that created the session; and a session created with
-// neither, once a handler bound a user to it, cannot be resumed at all: a
-// client id alone never takes a logged-in player over.
+// of the CONNECT that created the session. Either way, a session created
+// with neither, once a handler bound a user to it, cannot be resumed at
+// all: a client id alone never takes a logged-in player over.
 func (s *psession) mayResume(username string, cred [32]byte, boundUID string) bool {
+	if s.anon && boundUID != "" {
+		// Also with an auth hook: one that lets CONNECTs without
+		// credentials in vouched for nobody.
+		return false
+	}
 	if s.g.auth != nil {
 		return subtle.ConstantTimeCompare([]byte(username), []byte(s.username)) == 1
-	}
-	if s.anon && boundUID != "" {
-		return false
 	}
 	return subtle.ConstantTimeCompare(cred[:], s.cred[:]) == 1
 }

@@ -111,6 +111,37 @@ func TestPersistentSessionExpires(t *testing.T) {
 	}
 }
 
+// TestMaxAwaySessions: the gate keeps at most MaxAwaySessions away
+// sessions, however many clients drop: over it, the one away longest ends
+// (its room hears it leave) and the newer stays resumable.
+func TestMaxAwaySessions(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, map[string]any{"MaxAwaySessions": 1})
+	addr := "tcp://" + d.TCPAddr
+	bob := newPaho(t, addr, "bob-client")
+	ca, cc := &cutter{}, &cutter{}
+	ann := newPaho(t, addr, "ann-phone", persistent("ann", "pw", ca))
+	cat := newPaho(t, addr, "cat-phone", persistent("cat", "pw", cc))
+	loginJoin(ann, "ann", "room")
+	loginJoin(cat, "cat", "room")
+	loginJoin(bob, "bob", "room")
+	ca.Cut()
+	poll(t, "ann away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
+	cc.Cut()
+	bob.WaitOne(func(m msg) bool {
+		return m.Topic == "Chat/OnLeave" && m.Payload == `{"roomName":"room","userName":"ann"}`
+	}, "bob sees ann, away longest, leave when cat's session is one too many")
+	if st := d.Gate.Stats(); st.SessionsEvicted != 1 || st.SessionsAway != 1 || st.SessionsExpired != 0 {
+		t.Errorf("stats: evicted %d away %d expired %d, want 1 1 0", st.SessionsEvicted, st.SessionsAway, st.SessionsExpired)
+	}
+	if back := newPaho(t, addr, "cat-phone", persistent("cat", "pw", nil)); !back.SessionPresent {
+		t.Error("cat's session, the newer, was not kept")
+	}
+	if back := newPaho(t, addr, "ann-phone", persistent("ann", "pw", nil)); back.SessionPresent {
+		t.Error("ann's evicted session resumed")
+	}
+}
+
 // TestPersistentSessionOverflow: pushes to an away session are bounded;
 // the oldest go, and the client first hears how many it missed.
 func TestPersistentSessionOverflow(t *testing.T) {
@@ -256,30 +287,41 @@ func acceptAll(_ context.Context, _ gate.AuthInfo) byte { return 0 }
 // resumes nothing (a clean session may still end it, as it may take a
 // clean connection over).
 func TestPersistentGuestSession(t *testing.T) {
-	leakcheck.Check(t)
-	d := demotest.Start(t, nil)
-	addr := "tcp://" + d.TCPAddr
-	cc := &cutter{}
-	newPaho(t, addr, "guest-phone", persistent("", "", cc))
-	cc.Cut()
-	poll(t, "guest away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
-	cc2 := &cutter{}
-	guest := newPaho(t, addr, "guest-phone", persistent("", "", cc2))
-	if !guest.SessionPresent {
-		t.Fatal("guest session without a user: not resumed")
+	// Also with an auth hook that lets CONNECTs without credentials in: it
+	// vouched for nobody, so the logged-in guest's session is no more
+	// resumable by its client id than without a hook.
+	for _, tc := range []struct {
+		name string
+		opts []gate.Option
+	}{{"no auth hook", nil}, {"auth hook accepting guests", []gate.Option{gate.WithAuth(acceptAll)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			d := demotest.StartWith(t, demotest.Options{GateOpts: tc.opts})
+			addr := "tcp://" + d.TCPAddr
+			cc := &cutter{}
+			newPaho(t, addr, "guest-phone", persistent("", "", cc))
+			cc.Cut()
+			poll(t, "guest away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
+			cc2 := &cutter{}
+			guest := newPaho(t, addr, "guest-phone", persistent("", "", cc2))
+			if !guest.SessionPresent {
+				t.Fatal("guest session without a user: not resumed")
+			}
+			loginJoin(guest, "guest", "room")
+			cc2.Cut()
+			poll(t, "logged-in guest away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
+			if _, err := mqtttest.DialPaho(t, addr, "guest-phone", persistent("", "", nil)); err == nil ||
+				!strings.Contains(err.Error(), "identifier rejected") {
+				t.Fatalf("a client id alone resumed a logged-in session: %v", err)
+			}
+			fresh := newPaho(t, addr, "guest-phone")
+			if fresh.SessionPresent {
+				t.Error("clean session: session present")
+			}
+			poll(t, "the discarded session gone", func() bool { return d.Gate.Stats().SessionsAway == 0 })
+
+		})
 	}
-	loginJoin(guest, "guest", "room")
-	cc2.Cut()
-	poll(t, "logged-in guest away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
-	if _, err := mqtttest.DialPaho(t, addr, "guest-phone", persistent("", "", nil)); err == nil ||
-		!strings.Contains(err.Error(), "identifier rejected") {
-		t.Fatalf("a client id alone resumed a logged-in session: %v", err)
-	}
-	fresh := newPaho(t, addr, "guest-phone")
-	if fresh.SessionPresent {
-		t.Error("clean session: session present")
-	}
-	poll(t, "the discarded session gone", func() bool { return d.Gate.Stats().SessionsAway == 0 })
 }
 
 // TestPersistentSessionLiveTakeover: a phone switching networks connects

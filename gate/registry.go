@@ -2,6 +2,7 @@ package gate
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/mqantgen/mqantgen/gate/packets"
 
@@ -47,7 +48,9 @@ func (g *Gate) register(c *conn, clean bool, cred [32]byte, h *Handoff) (byte, b
 	var discarded *conn // an away session clean session 1 ends
 	resumed := false
 	switch {
-	case old != nil && old.ps != nil:
+	case old != nil && old.ps != nil && !old.ps.ended.Load():
+		// (An ended session, kicked or closed and not yet unregistered,
+		// is not resumed: its client starts a new one.)
 		bound := old.session().UserID
 		if clean {
 			// Discarding takes nothing over: a session created without
@@ -162,10 +165,13 @@ func (g *Gate) unregister(c *conn) {
 		return
 	}
 	if c.ps != nil && !c.ps.ended.Load() && !g.closing.Load() {
-		c.detached = true
-		g.stats.sessAway.Add(1)
-		c.ps.detach(c, func() { g.expire(c) })
+		c.detached, c.awayAt = true, time.Now()
+		over := g.stats.sessAway.Add(1) > int64(g.cfg.maxAway)
+		c.ps.detach(c, func() { g.expire(c, false) })
 		g.mu.Unlock()
+		if over {
+			g.evictOldestAway()
+		}
 		return
 	}
 	g.forget(c)
@@ -177,7 +183,7 @@ func (g *Gate) unregister(c *conn) {
 }
 
 // expire ends an away session whose client did not come back in time.
-func (g *Gate) expire(c *conn) {
+func (g *Gate) expire(c *conn, evicted bool) {
 	g.mu.Lock()
 	if g.byID[c.sessionID] != c || !c.detached {
 		g.mu.Unlock()
@@ -186,9 +192,33 @@ func (g *Gate) expire(c *conn) {
 	g.forget(c)
 	g.mu.Unlock()
 	c.ps.stop()
-	g.stats.sessExpired.Add(1)
-	g.log.Info("persistent session expired", "clientId", clip(c.clientID), "session", c.sessionID, "after", g.cfg.sessExpiry)
+	why := "expired"
+	if evicted {
+		why = "evicted: over MaxAwaySessions"
+		g.stats.sessEvicted.Add(1)
+	} else {
+		g.stats.sessExpired.Add(1)
+	}
+	g.log.Info("persistent session ended while away", "why", why, "clientId", clip(c.clientID), "session", c.sessionID,
+		"expiry", g.cfg.sessExpiry)
 	g.notifier.sessionClosed(c.session())
+}
+
+// evictOldestAway ends the session that has been away longest: the gate
+// keeps at most MaxAwaySessions, whatever clients do (each holds up to
+// SessionQueueBytes of pushes).
+func (g *Gate) evictOldestAway() {
+	var oldest *conn
+	g.mu.Lock()
+	for _, c := range g.byID {
+		if c.detached && (oldest == nil || c.awayAt.Before(oldest.awayAt)) {
+			oldest = c
+		}
+	}
+	g.mu.Unlock()
+	if oldest != nil {
+		g.expire(oldest, true)
+	}
 }
 
 // end closes c and ends its session for good, persistent or not (a user

@@ -69,6 +69,10 @@ func (m *probe) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
 		{Name: "Handler_Full", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
 			return nil, runtime.CodeErrorf("room_full", "room %s is full", "abc")
 		}},
+		// A game's own code that reuses a framework code's name.
+		{Name: "Handler_NoRoom", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
+			return nil, runtime.CodeErrorf("not_found", "room %s not found", "abc")
+		}},
 		{Name: "Handler_Plain", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
 			return nil, errors.New("no such room")
 		}},
@@ -526,6 +530,7 @@ func TestErrorCodes(t *testing.T) {
 		topic, payload, want string
 	}{
 		{"Probe/Handler_Full", `{}`, `{"Error":"room abc is full","Code":"room_full","Result":null}`},
+		{"Probe/Handler_NoRoom", `{}`, `{"Error":"room abc not found","Code":"not_found","Result":null}`},
 		{"Probe/Handler_Plain", `{}`, `{"Error":"no such room","Code":"error","Result":null}`},
 		{"Probe/Handler_Nope", `{}`, `{"Error":"Remote function(Handler_Nope) not found","Code":"not_found","Result":null}`},
 		{"Nowhere/Handler_X", `{}`, `{"Error":"Service(type:Nowhere) not found","Code":"not_found","Result":null}`},

@@ -32,6 +32,7 @@ const (
 	DefaultSessionExpiry     = 2 * time.Minute // how long an away session is kept
 	MaxSessionExpiry         = 24 * time.Hour  // the longest SessionExpiry accepted
 	DefaultSessionQueueMax   = 1000            // pushes kept per session
+	DefaultMaxAwaySessions   = 10000           // away sessions kept; over it the longest away ends
 	MaxSessionQueueMax       = 65000           // below 65535: packet ids of kept pushes never collide
 	DefaultSessionQueueBytes = 1 << 20         // bytes of pushes kept per session
 	DefaultSessionInflight   = 32              // QoS 1 pushes written and not yet acknowledged
@@ -63,6 +64,7 @@ type gateConfig struct {
 	sessQueueAge     time.Duration
 	sessQueueMax     int
 	sessQueueBytes   int
+	maxAway          int
 	sessInflight     int
 }
 
@@ -243,6 +245,7 @@ func parseSettings(s *runtime.ModuleSettings) (gateConfig, error) {
 	}
 	c.sessQueueBytes = r.count("SessionQueueBytes", DefaultSessionQueueBytes, 1024)
 	c.sessInflight = r.count("SessionInflight", DefaultSessionInflight, 1)
+	c.maxAway = r.count("MaxAwaySessions", DefaultMaxAwaySessions, 1)
 	if c.sessInflight > c.sessQueueMax {
 		c.sessInflight = c.sessQueueMax
 	}

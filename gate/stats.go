@@ -42,6 +42,7 @@ type Stats struct {
 	SessionsAway    int64            // persistent sessions kept with no connection now
 	SessionsResumed int64            // CONNECTs that resumed a stored session (here or handed over)
 	SessionsExpired int64            // persistent sessions ended by SessionExpiry
+	SessionsEvicted int64            // away persistent sessions ended early: over MaxAwaySessions
 	SessionsMoved   int64            // persistent sessions handed over to another gate
 	SessionDropped  int64            // pushes to persistent sessions dropped (queue full or too old)
 }
@@ -109,7 +110,7 @@ type gateStats struct {
 	keepAliveLost, dropped, rateLimited, abandoned, requests, broadcastCalls, sends, replies, outDropped,
 	pushRefused, pushUndelivered, logsSuppressed, closeEventsSent, closeEventRetries,
 	closeEventsLost atomic.Int64
-	sessAway, sessResumed, sessExpired, sessMovedAway, sessDropped atomic.Int64
+	sessAway, sessResumed, sessExpired, sessEvicted, sessMovedAway, sessDropped atomic.Int64
 }
 
 // Stats returns the gate's counters.
@@ -124,6 +125,7 @@ func (g *Gate) Stats() Stats {
 		CloseRetries: s.closeEventRetries.Load(), CloseEventsLost: s.closeEventsLost.Load()}
 	st.SessionsAway, st.SessionsResumed = s.sessAway.Load(), s.sessResumed.Load()
 	st.SessionsExpired, st.SessionsMoved, st.SessionDropped = s.sessExpired.Load(), s.sessMovedAway.Load(), s.sessDropped.Load()
+	st.SessionsEvicted = s.sessEvicted.Load()
 	st.BytesIn, st.BytesOut = s.bytesIn.Load(), s.bytesOut.Load()
 	st.PacketsIn, st.PacketsOut = s.packetsIn.Load(), s.packetsOut.Load()
 	// Replies are counted apart from pushes, not twice: one add per reply.

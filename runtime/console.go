@@ -60,9 +60,17 @@ func newAggregator(self string) *aggregator {
 }
 
 // add takes in a report, the process's own or a decoded one.
+// Processes not heard from for dropAfter go here too, not only when the
+// page asks: with nobody watching, restarted processes (each a new key)
+// would otherwise pile up.
 func (a *aggregator) add(r *Report, now time.Time) {
 	a.mu.Lock()
 	a.procs[r.Key] = &received{rep: r, at: now}
+	for k, p := range a.procs {
+		if now.Sub(p.at) > dropAfter {
+			delete(a.procs, k)
+		}
+	}
 	a.mu.Unlock()
 }
 
