@@ -7,9 +7,65 @@ export interface Connection {
     publish(topic: string, message: string, options: {
         qos: 0 | 1 | 2;
     }, callback: (error?: Error) => void): unknown;
-    on(event: "message", listener: (topic: string, payload: Uint8Array) => void): unknown;
-    removeListener(event: "message", listener: (topic: string, payload: Uint8Array) => void): unknown;
+    on(event: "message", listener: (topic: string, payload: Uint8Array, packet: PacketInfo) => void): unknown;
+    removeListener(event: "message", listener: (topic: string, payload: Uint8Array, packet: PacketInfo) => void): unknown;
 }
+/** PacketInfo is what the SDK reads of an incoming PUBLISH besides topic and payload. */
+export interface PacketInfo {
+    qos?: number;
+    dup?: boolean;
+    messageId?: number | undefined;
+}
+/** ReconnectOptions tune how the SDK reconnects a lost connection. */
+export interface ReconnectOptions {
+    /** Milliseconds before the first attempt; each next one doubles it. Default 500. */
+    initialDelay?: number;
+    /** The cap of the delay, in milliseconds. Default 30000. */
+    maxDelay?: number;
+}
+/** ClientOptions tune an MqantClient; they apply when MqantClient.of makes it. */
+export interface ClientOptions {
+    /**
+     * Reconnect a lost connection (it must have MQTT.js's reconnect(), and
+     * reconnectPeriod: 0 so MQTT.js does not reconnect too): true for the
+     * defaults. Off by default.
+     */
+    reconnect?: boolean | ReconnectOptions;
+}
+/**
+ * ConnectionState is an event of the connection's life:
+ * "connecting", an attempt starts; "connected", the gate accepted it, and
+ * resumed says whether it kept the session (false: a new session, the app
+ * must log in again); "reconnecting", the next attempt is in delay ms;
+ * "disconnected", the connection is lost (calls in flight fail with code
+ * "disconnected"); "closed", the SDK will not reconnect (the app ended the
+ * connection, closed the client, or the gate refused the credentials:
+ * error says which); "missed", the gate dropped pushes while the client was
+ * away ($mqant/missed): dropped is how many.
+ */
+export type ConnectionState = {
+    type: "connecting";
+    attempt: number;
+} | {
+    type: "connected";
+    resumed: boolean;
+} | {
+    type: "reconnecting";
+    attempt: number;
+    delay: number;
+} | {
+    type: "disconnected";
+    reason: string;
+} | {
+    type: "closed";
+    reason: string;
+    error?: Error;
+} | {
+    type: "missed";
+    dropped: number;
+};
+/** MISSED_TOPIC is the gate's reserved topic for pushes dropped while away. */
+export declare const MISSED_TOPIC = "$mqant/missed";
 /** AbortSignalLike is the part of an AbortSignal a call listens to. */
 export interface AbortSignalLike {
     readonly aborted: boolean;
@@ -27,18 +83,26 @@ export interface CallOptions {
 }
 /**
  * ErrorCode says why a call failed: "remote", the server answered with an
- * error (the handler's error, or the gate's); "timeout", no reply in time;
- * "publish", the request could not be sent; "aborted", the call's signal
- * fired; "closed", the MqantClient was closed; "decode", the reply was not
- * JSON.
+ * error (the handler's error, or the gate's: serverCode says which);
+ * "timeout", no reply in time; "publish", the request could not be sent;
+ * "aborted", the call's signal fired; "closed", the MqantClient was closed;
+ * "decode", the reply was not JSON; "disconnected", the connection was lost
+ * (or was down) before the reply: the reply will never come, the server may
+ * or may not have run the handler.
  */
-export type ErrorCode = "remote" | "timeout" | "publish" | "aborted" | "closed" | "decode";
+export type ErrorCode = "remote" | "timeout" | "publish" | "aborted" | "closed" | "decode" | "disconnected";
 /** MqantError is how calls fail. For code "remote", message is exactly the server's error text. */
 export declare class MqantError extends Error {
     readonly code: ErrorCode;
     /** The request topic, with its msgid; the push topic for push decode errors. */
     readonly topic: string;
-    constructor(code: ErrorCode, message: string, topic: string);
+    /**
+     * For code "remote", the server's stable code ("room_full", "not_found",
+     * "error" for a handler's error without one: README "RPC"); "" otherwise
+     * and from servers that send none.
+     */
+    readonly serverCode: string;
+    constructor(code: ErrorCode, message: string, topic: string, serverCode?: string);
 }
 /** DEFAULT_TIMEOUT is the reply timeout of calls that set none, in milliseconds. */
 export declare const DEFAULT_TIMEOUT = 10000;
@@ -49,12 +113,22 @@ export declare const DEFAULT_TIMEOUT = 10000;
  */
 export declare class MqantClient {
     #private;
-    /** of returns the MqantClient of a connection, made on first use. */
-    static of(conn: Connection | MqantClient): MqantClient;
+    /**
+     * of returns the MqantClient of a connection, made on first use with
+     * options (later calls get that one: make it first to set options).
+     */
+    static of(conn: Connection | MqantClient, options?: ClientOptions): MqantClient;
     readonly connection: Connection;
     /** onError hears of pushes that are not JSON and of push listeners that threw. */
     onError: ((error: unknown) => void) | undefined;
-    constructor(connection: Connection);
+    constructor(connection: Connection, options?: ClientOptions);
+    /**
+     * onState calls fn with every change of the connection's state (see
+     * ConnectionState); it returns a function that stops it.
+     */
+    onState(fn: (state: ConnectionState) => void): () => void;
+    /** state is the connection's last state: its type, "connecting" before any event. */
+    get state(): ConnectionState["type"];
     /**
      * request publishes body as JSON on route/<msgid> and settles with the
      * reply on that topic: resolved with its Result, or rejected with an
@@ -78,3 +152,45 @@ export declare class MqantClient {
      */
     close(reason?: string): void;
 }
+/** StorageLike is the part of localStorage or sessionStorage sessionIdentity uses. */
+export interface StorageLike {
+    getItem(key: string): string | null;
+    setItem(key: string, value: string): void;
+}
+/** SessionIdentity is what a client sends in CONNECT to resume its persistent session. */
+export interface SessionIdentity {
+    clientId: string;
+    username: string;
+    password: string;
+}
+/** IdentityOptions say where sessionIdentity keeps what it makes. */
+export interface IdentityOptions {
+    /** Prefix of the storage keys and of the client id. Default "mqant". */
+    name?: string;
+    /** The username; default a random one kept with the secret. */
+    username?: string;
+    /** Keeps the per-install username and secret. Default localStorage; null keeps them in memory. */
+    install?: StorageLike | null;
+    /** Keeps the client id, one per tab. Default sessionStorage; null keeps it in memory. */
+    tab?: StorageLike | null;
+}
+/**
+ * sessionIdentity returns the client id, username and password that let a
+ * client resume its persistent session: the gate (without an auth hook)
+ * resumes a session only for the username and password that created it. The
+ * username and secret are made once per install (localStorage), the client
+ * id once per tab (sessionStorage: two tabs are two sessions, a reload
+ * resumes).
+ */
+export declare function sessionIdentity(options?: IdentityOptions): SessionIdentity;
+/**
+ * persistentOptions are the MQTT.js connect options for a persistent session
+ * the SDK reconnects (MqantClient.of(conn, { reconnect: true })): clean
+ * session 0 with identity, no reconnecting or queueing by MQTT.js itself.
+ */
+export declare function persistentOptions(identity?: SessionIdentity): SessionIdentity & {
+    protocolVersion: 4;
+    clean: false;
+    reconnectPeriod: 0;
+    queueQoSZero: false;
+};
