@@ -181,3 +181,173 @@ test("send publishes without a msgid", async () => {
   assert.deepEqual(conn.published[0], { topic: "Web/Handler_Bare", body: { a: 1 }, qos: 0 });
   assert.equal(WebClient.module, "Web");
 });
+
+// LiveConnection plays an MQTT.js client's life: CONNACKs, drops and
+// reconnect(), as the SDK's reconnection sees them.
+class LiveConnection extends FakeConnection {
+  constructor() {
+    super();
+    this.connected = false;
+    this.disconnecting = false;
+    this.reconnects = 0;
+  }
+  connack(sessionPresent) {
+    this.connected = true;
+    this.emit("connect", { cmd: "connack", sessionPresent, returnCode: 0 });
+  }
+  drop() {
+    this.connected = false;
+    this.emit("close");
+  }
+  refuse(code) {
+    const err = new Error("Connection refused: Bad username or password");
+    err.code = code;
+    this.emit("error", err);
+    this.emit("close");
+  }
+  reconnect() {
+    this.reconnects++;
+  }
+  push(topic, value, messageId, dup) {
+    this.emit("message", topic, Buffer.from(JSON.stringify(value)), { qos: 1, dup, messageId });
+  }
+}
+
+const until = async (cond) => {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), "condition not met in time");
+};
+
+test("a remote error carries the server's code as serverCode; code stays remote", async () => {
+  const conn = new FakeConnection();
+  const web = new WebClient(conn);
+  const call = web.count();
+  const old = web.count();
+  await tick();
+  conn.reply(0, { Result: null, Error: "room lobby is full", Code: "room_full" });
+  conn.reply(1, { Result: null, Error: "old server" });
+  await assert.rejects(call, (err) => err.code === "remote" && err.serverCode === "room_full" && err.message === "room lobby is full");
+  await assert.rejects(old, (err) => err.code === "remote" && err.serverCode === "");
+});
+
+test("state events: connected, a drop fails calls in flight at once, reconnecting with backoff, resumed", async () => {
+  const conn = new LiveConnection();
+  const core = mqant.MqantClient.of(conn, { reconnect: { initialDelay: 20, maxDelay: 50 } });
+  const web = new WebClient(core);
+  const states = [];
+  core.onState((s) => states.push(s));
+  conn.connack(false);
+  assert.deepEqual(states, [{ type: "connected", resumed: false }]);
+  const call = web.count({ timeout: 0 });
+  await tick();
+  conn.drop();
+  await assert.rejects(call, (err) => err.code === "disconnected" && err.message.includes("Web/Handler_Count/1"));
+  assert.equal(core.pending, 0);
+  // Down: a call fails at once, nothing is published.
+  await assert.rejects(web.count(), (err) => err.code === "disconnected");
+  assert.equal(conn.published.length, 1);
+  assert.equal(core.state, "reconnecting");
+  const r1 = states[2];
+  assert.equal(states[1].type, "disconnected");
+  assert.equal(r1.type, "reconnecting");
+  assert.equal(r1.attempt, 1);
+  assert.ok(r1.delay >= 10 && r1.delay <= 20, "first delay " + r1.delay + " in [10, 20]");
+  await until(() => conn.reconnects === 1);
+  assert.deepEqual(states[3], { type: "connecting", attempt: 1 });
+  conn.drop(); // the attempt fails
+  const r2 = states[4];
+  assert.equal(r2.type, "reconnecting");
+  assert.equal(r2.attempt, 2);
+  assert.ok(r2.delay >= 20 && r2.delay <= 40, "second delay " + r2.delay + " in [20, 40]");
+  await until(() => conn.reconnects === 2);
+  conn.drop();
+  assert.ok(states[6].delay >= 25 && states[6].delay <= 50, "capped delay " + states[6].delay);
+  await until(() => conn.reconnects === 3);
+  conn.connack(true);
+  assert.deepEqual(states.at(-1), { type: "connected", resumed: true });
+  const again = web.count();
+  await tick();
+  conn.reply(conn.published.length - 1, { Result: 5, Error: "" });
+  assert.equal(await again, 5);
+  core.close();
+  assert.deepEqual(states.at(-1), { type: "closed", reason: "client closed" });
+  assert.equal(conn.listenerCount("close"), 0);
+});
+
+test("a refused CONNACK (bad credentials) closes: no reconnecting", async () => {
+  const conn = new LiveConnection();
+  const core = mqant.MqantClient.of(conn, { reconnect: { initialDelay: 1 } });
+  const states = [];
+  core.onState((s) => states.push(s));
+  conn.refuse(4);
+  assert.equal(states.length, 1);
+  assert.equal(states[0].type, "closed");
+  assert.equal(states[0].error.code, 4);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(conn.reconnects, 0);
+});
+
+test("without reconnect, a drop still fails calls at once and is reported", async () => {
+  const conn = new LiveConnection();
+  const web = new WebClient(conn);
+  const states = [];
+  web.core.onState((s) => states.push(s.type));
+  conn.connack(false);
+  const call = web.count();
+  await tick();
+  conn.drop();
+  await assert.rejects(call, (err) => err.code === "disconnected");
+  assert.deepEqual(states, ["connected", "disconnected"]);
+  conn.disconnecting = true; // the app's end()
+  conn.emit("close");
+  assert.deepEqual(states, ["connected", "disconnected", "closed"]);
+});
+
+test("a redelivered push (DUP, same packet id and body) reaches listeners once; $mqant/missed is a state event", async () => {
+  const conn = new LiveConnection();
+  const core = mqant.MqantClient.of(conn, { reconnect: true });
+  const web = new WebClient(core);
+  const ticks = [];
+  const missed = [];
+  web.onTick((t) => ticks.push(t.n));
+  core.onState((s) => s.type === "missed" && missed.push(s.dropped));
+  conn.connack(false);
+  conn.push("Web/Tick", { n: 1 }, 1, false);
+  conn.push("Web/Tick", { n: 2 }, 2, false);
+  conn.drop();
+  conn.connack(true);
+  conn.push("$mqant/missed", { dropped: 3 }, 3, false);
+  conn.push("Web/Tick", { n: 2 }, 2, true); // its PUBACK was lost: already delivered
+  conn.push("Web/Tick", { n: 4 }, 4, true); // sent before the drop, never arrived
+  conn.push("Web/Tick", { n: 5 }, 1, false); // id 1 reused for a new push
+  conn.push("Web/Tick", { n: 5 }, 1, true); // and redelivered
+  conn.push("Web/Tick", { n: 6 }, 5, true); // a DUP never seen
+  assert.deepEqual(ticks, [1, 2, 4, 5, 6]);
+  assert.deepEqual(missed, [3]);
+  // A new session forgets what the old one delivered.
+  conn.drop();
+  conn.connack(false);
+  conn.push("Web/Tick", { n: 6 }, 5, true);
+  assert.deepEqual(ticks, [1, 2, 4, 5, 6, 6]);
+  core.close();
+});
+
+test("sessionIdentity keeps the secret per install and the client id per tab", () => {
+  const mem = () => {
+    const m = new Map();
+    return { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => m.set(k, v) };
+  };
+  const install = mem();
+  const tab1 = mem();
+  const a = mqant.sessionIdentity({ install, tab: tab1 });
+  const b = mqant.sessionIdentity({ install, tab: tab1 });
+  const c = mqant.sessionIdentity({ install, tab: mem() });
+  assert.deepEqual(a, b);
+  assert.notEqual(c.clientId, a.clientId);
+  assert.equal(c.username, a.username);
+  assert.equal(c.password, a.password);
+  assert.match(a.password, /^[0-9a-f]{32}$/);
+  const o = mqant.persistentOptions(a);
+  assert.deepEqual(o, { ...a, protocolVersion: 4, clean: false, reconnectPeriod: 0, queueQoSZero: false });
+  assert.equal(mqant.sessionIdentity({ install, tab: tab1, username: "alice" }).username, "alice");
+});
