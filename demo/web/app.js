@@ -4,10 +4,18 @@
 // the reply or reject with the server's error text, and typed pushes. No
 // topic strings, msgids or JSON by hand. See /work/shared/PROTOCOL.md for
 // what travels underneath.
+//
+// The connection is a persistent session (clean session 0, a per-tab client
+// id and a per-install secret from the SDK's sessionIdentity): when the
+// network drops, the SDK reconnects by itself, the gate resumes the session
+// (the player stays in its rooms) and delivers the pushes sent meanwhile.
 import { LoginClient } from './generated/js/login.js';
 import { ChatClient } from './generated/js/chat.js';
+import { MqantClient, persistentOptions, sessionIdentity } from './generated/js/mqant.js';
 
 const REQUEST_TIMEOUT_MS = 10000;
+const RECONNECT = { initialDelay: 500, maxDelay: 10000 };
+const identity = sessionIdentity({ name: 'mqant-web' });
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -24,14 +32,15 @@ let clientURL = '';     // the address client was made for
 let loginClient = null; // generated Login client over client
 let chatClient = null;  // generated Chat client over client (shares its msgids)
 let me = '';            // the user name the server accepted
-const rooms = new Set(); // rooms joined on this connection
+let myPassword = '';    // its password, to log in again when a session was not resumed
+const rooms = new Set(); // rooms joined in this session
 
 // ---- page state ------------------------------------------------------
 
 function setStatus(state, text) {
   ui.status.className = 'status state-' + state;
   ui.status.textContent = text;
-  const connected = state === 'connected' || state === 'online';
+  const connected = (state === 'connected' || state === 'online') && !!client && client.connected;
   ui.logout.disabled = !client;
   ui.join.disabled = !connected;
   ui.say.disabled = !connected;
@@ -107,33 +116,58 @@ function dropClients(reason) {
   chatClient = null;
 }
 
-function disconnect() {
+// disconnect drops the connection. With endSession the session ends too
+// (others see the player leave): a clean-session CONNECT of the same client
+// id discards it. Without, it stays on the gate until it expires.
+function disconnect(endSession = false) {
   if (!client) return;
   const c = client;
+  const url = clientURL;
   client = null;
   clientURL = '';
   dropClients('Disconnected');
   c.removeAllListeners();
   c.on('error', () => {}); // late socket errors of a client we dropped
   c.end(true);
+  if (endSession) {
+    const e = mqtt.connect(url, { ...persistentOptions(identity), clean: true, connectTimeout: 5000 });
+    const done = () => { e.removeAllListeners(); e.on('error', () => {}); e.end(true); };
+    e.on('connect', done);
+    e.on('error', done);
+  }
   me = '';
+  myPassword = '';
   rooms.clear();
   updateJoined();
   setStatus('disconnected', 'Disconnected');
 }
 
-// connect opens a new connection to url and resolves once it is up.
+// relogin runs when the gate did not resume the session (it expired, or the
+// gate restarted): log in and join the rooms again.
+async function relogin() {
+  const user = me;
+  const joined = Array.from(rooms);
+  addMessage('info', '', '', 'The session was not resumed: logging in again.');
+  try {
+    await clients().login.login({ userName: user, passWord: myPassword });
+    for (const roomName of joined) await clients().chat.joinChat({ roomName });
+    setStatus('online', 'Logged in as ' + user);
+  } catch (e) {
+    showError('Logging in again failed: ' + e.message);
+  }
+}
+
+// connect opens a new connection to url and resolves once it is up. The
+// SDK then keeps it up: it reconnects a lost connection with backoff and
+// reports each step to onState.
 function connect(url) {
   disconnect();
   return new Promise((resolve, reject) => {
     let c;
     try {
       c = mqtt.connect(url, {
-        protocolVersion: 4,
-        clientId: 'mqant-web-' + Math.random().toString(16).slice(2, 10),
+        ...persistentOptions(identity), // clean: false, no reconnecting by MQTT.js itself
         keepalive: 30,
-        clean: true,
-        reconnectPeriod: 0, // a new connection is a new session: log in again by hand
         connectTimeout: 10000,
       });
     } catch (e) {
@@ -142,46 +176,60 @@ function connect(url) {
     }
     client = c;
     clientURL = url;
-    // The generated clients: one per module, sharing the connection.
-    const options = { timeout: REQUEST_TIMEOUT_MS, qos: 1 };
-    loginClient = new LoginClient(c, options);
-    chatClient = new ChatClient(c, options);
+    // One core per connection, made first so that it reconnects; the
+    // generated clients (one per module) share it.
+    const core = MqantClient.of(c, { reconnect: RECONNECT });
+    const options = { timeout: REQUEST_TIMEOUT_MS };
+    loginClient = new LoginClient(core, options);
+    chatClient = new ChatClient(core, options);
     chatClient.onSay((m) => addMessage('say', m.userName, m.roomName, m.say));
     chatClient.onJoin((m) => addMessage('join', m.userName, m.roomName, 'joined'));
     chatClient.onLeave((m) => addMessage('leave', m.userName, m.roomName, 'left'));
-    chatClient.core.onError = (e) => console.log('unreadable push', e);
+    core.onError = (e) => console.log('unreadable push', e);
     let up = false;
+    let lastError = '';
     setStatus('connecting', 'Connecting to ' + url + '…');
-    c.on('connect', () => {
-      up = true;
-      setStatus('connected', 'Connected, not logged in');
-      // Not needed to receive replies and pushes (the gate sends them
-      // anyway), but what a standard MQTT client would do.
-      c.subscribe(['Chat/#', 'Login/#'], { qos: 0 });
-      resolve();
-    });
-    c.on('error', (err) => {
-      if (!up) {
-        reject(new Error('Cannot connect to ' + url + ': ' + (err && err.message || err)));
-      } else {
-        showError('Connection error: ' + (err && err.message || err));
-      }
-    });
-    c.on('close', () => {
+    c.on('error', (err) => { lastError = (err && err.message) || String(err); });
+    core.onState((s) => {
       if (client !== c) return;
-      const wasUp = up;
-      client = null;
-      clientURL = '';
-      dropClients('Connection closed');
-      me = '';
-      rooms.clear();
-      updateJoined();
-      setStatus('disconnected', 'Disconnected');
-      if (wasUp) {
-        showError('Connection to ' + url + ' closed');
-        addMessage('info', '', '', 'Disconnected from the server.');
-      } else {
-        reject(new Error('Cannot connect to ' + url + ': connection refused or closed'));
+      switch (s.type) {
+        case 'connected':
+          if (!up) {
+            up = true;
+            setStatus('connected', 'Connected, not logged in');
+            resolve();
+          } else if (me && !s.resumed) {
+            setStatus('connected', 'Reconnected, logging in again…');
+            relogin();
+          } else {
+            setStatus(me ? 'online' : 'connected', me ? 'Logged in as ' + me : 'Connected, not logged in');
+            addMessage('info', '', '', 'Reconnected.');
+          }
+          break;
+        case 'disconnected':
+          if (up) addMessage('info', '', '', 'Connection lost.');
+          break;
+        case 'reconnecting':
+          if (!up) {
+            // The first connection failed: report it rather than retry.
+            disconnect();
+            reject(new Error('Cannot connect to ' + url + ': ' + (lastError || 'connection refused or closed')));
+            return;
+          }
+          setStatus('reconnecting', 'Reconnecting… (attempt ' + s.attempt + ')');
+          break;
+        case 'missed':
+          addMessage('info', '', '', s.dropped + (s.dropped === 1 ? ' message' : ' messages') + ' missed');
+          break;
+        case 'closed':
+          disconnect();
+          if (up) {
+            showError('Connection to ' + url + ' closed: ' + s.reason);
+            addMessage('info', '', '', 'Disconnected from the server.');
+          } else {
+            reject(new Error('Cannot connect to ' + url + ': ' + (s.error ? s.error.message : s.reason)));
+          }
+          break;
       }
     });
   });
@@ -201,6 +249,7 @@ async function login() {
     }
     const result = await clients().login.login({ userName, passWord });
     me = userName;
+    myPassword = passWord;
     setStatus('online', 'Logged in as ' + userName);
     addMessage('info', '', '', String(result));
     ui.room.focus();
@@ -249,12 +298,12 @@ ui.sayForm.addEventListener('submit', (ev) => { ev.preventDefault(); say(); });
 ui.logout.addEventListener('click', () => {
   clearError();
   const wasConnected = !!client;
-  disconnect();
+  disconnect(true);
   if (wasConnected) addMessage('info', '', '', 'Disconnected.');
 });
 ui.errorClose.addEventListener('click', clearError);
 ui.server.addEventListener('input', () => setStatus(
-  client && client.connected ? (me ? 'online' : 'connected') : 'disconnected',
+  client ? (client.connected ? (me ? 'online' : 'connected') : 'reconnecting') : 'disconnected',
   ui.status.textContent));
 
 if (typeof mqtt === 'undefined') {
