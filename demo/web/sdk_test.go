@@ -31,7 +31,7 @@ const sdkScript = `(async () => {
       await promise;
       return { resolved: true };
     } catch (e) {
-      return { isMqantError: e instanceof MqantError, code: e.code, message: e.message, topic: e.topic };
+      return { isMqantError: e instanceof MqantError, code: e.code, serverCode: e.serverCode, message: e.message, topic: e.topic };
     }
   };
   const until = async (cond) => {
@@ -56,6 +56,7 @@ const sdkScript = `(async () => {
   await until(() => joins.length >= 2);
   out.joins = joins;
   out.noRoom = await failure(aChat.say({ roomName: 'nowhere', say: 'x' }));
+  out.noHandler = await failure(aChat.core.request('Chat/Handler_Nope', {}));
   out.sharedCore = aLogin.core === aChat.core && aChat.core instanceof MqantClient;
   out.pending = aChat.core.pending + bChat.core.pending;
   a.end(true);
@@ -67,6 +68,7 @@ type sdkFailure struct {
 	Resolved     bool   `json:"resolved"`
 	IsMqantError bool   `json:"isMqantError"`
 	Code         string `json:"code"`
+	ServerCode   string `json:"serverCode"`
 	Message      string `json:"message"`
 	Topic        string `json:"topic"`
 }
@@ -90,7 +92,7 @@ func TestGeneratedClientInBrowser(t *testing.T) {
 		t.Fatalf("SDK script: %v", err)
 	}
 	var got struct {
-		NotLogined, Missing, NoRoom sdkFailure
+		NotLogined, Missing, NoRoom, NoHandler sdkFailure
 		Login, Join, Say            string
 		Push                        map[string]any
 		Joins                       []map[string]any
@@ -107,12 +109,14 @@ func TestGeneratedClientInBrowser(t *testing.T) {
 		got   sdkFailure
 		topic string
 		text  string
+		code  string // the server's
 	}{
-		{"join before login", got.NotLogined, "Chat/Handler_JoinChat/", "Not Logined"},
-		{"login without password", got.Missing, "Login/Handler_Login/", "userName or passWord cannot be nil"},
-		{"say in no room", got.NoRoom, "Chat/Handler_Say/", "No room"},
+		{"join before login", got.NotLogined, "Chat/Handler_JoinChat/", "Not Logined", "error"},
+		{"login without password", got.Missing, "Login/Handler_Login/", "userName or passWord cannot be nil", "error"},
+		{"say in no room", got.NoRoom, "Chat/Handler_Say/", "No room", "error"},
+		{"no such handler", got.NoHandler, "Chat/Handler_Nope/", "Remote function(Handler_Nope) not found", "not_found"},
 	} {
-		want := sdkFailure{IsMqantError: true, Code: "remote", Message: f.text}
+		want := sdkFailure{IsMqantError: true, Code: "remote", ServerCode: f.code, Message: f.text}
 		topic := f.got.Topic
 		f.got.Topic = ""
 		if f.got != want || !strings.HasPrefix(topic, f.topic) {

@@ -91,8 +91,10 @@ func TestChatInBrowser(t *testing.T) {
 	bob.waitMessage("say", "alice", "See you!")
 	bob.screenshot(filepath.Join(artifacts, "chat.png"))
 
-	// Bob closes his tab: alice sees him leave.
-	bob.close()
+	// Bob logs out, which ends his session: alice sees him leave. (Closing
+	// the tab would not: the session waits for him until SessionExpiry.)
+	bob.do(chromedp.Click(chromedp.ID("logout")))
+	bob.waitStatus("Disconnected")
 	alice.waitMessage("leave", "bob", "bob left")
 	alice.screenshot(filepath.Join(artifacts, "chat-leave.png"))
 	if !t.Failed() {
