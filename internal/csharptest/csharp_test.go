@@ -66,7 +66,7 @@ func TestCSharpClientAgainstGate(t *testing.T) {
 			for _, want := range []string{
 				"OK connect " + tc.transport + " " + tc.codec,
 				"OK login login success alice-" + tc.name,
-				"OK remote-error Remote Not Logined on Chat/Handler_JoinChat/",
+				"OK remote-error Remote error Not Logined on Chat/Handler_JoinChat/",
 				"OK join join success",
 				"OK push-join bob-" + tc.name + " room-" + tc.name,
 				"OK say say success",

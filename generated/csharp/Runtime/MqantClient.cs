@@ -48,12 +48,26 @@ namespace Mqant
         /// <summary>The request topic with its msgid, or the push topic.</summary>
         public readonly string Topic;
 
+        /// <summary>
+        /// For code Remote, the server's stable error code ("room_full",
+        /// "not_found", "error" for a handler's error without one; README
+        /// "RPC"); "" otherwise and from servers that send none.
+        /// </summary>
+        public readonly string ServerCode;
+
         /// <summary>Creates an exception of code with message on topic.</summary>
         public MqantException(MqantErrorCode code, string message, string topic, Exception inner = null)
+            : this(code, message, topic, "", inner)
+        {
+        }
+
+        /// <summary>Creates an exception of code with message on topic and the server's code.</summary>
+        public MqantException(MqantErrorCode code, string message, string topic, string serverCode, Exception inner = null)
             : base(message, inner)
         {
             Code = code;
             Topic = topic;
+            ServerCode = serverCode ?? "";
         }
     }
 
@@ -129,7 +143,7 @@ namespace Mqant
                 }
                 else if (!string.IsNullOrEmpty(r.Error))
                 {
-                    Tcs.TrySetException(new MqantException(MqantErrorCode.Remote, r.Error, Topic));
+                    Tcs.TrySetException(new MqantException(MqantErrorCode.Remote, r.Error, Topic, r.Code));
                 }
                 else
                 {
@@ -439,6 +453,9 @@ namespace Mqant
     {
         /// <summary>The error text; "" on success.</summary>
         public string Error;
+
+        /// <summary>The server's stable error code beside Error ("" or absent on success and from older servers).</summary>
+        public string Code;
 
         /// <summary>The handler's result.</summary>
         public T Result;

@@ -84,11 +84,11 @@ public static class ChatProgram
 
         // A handler's error arrives as a MqantException with code Remote and the server's text.
         var e = Fails(bobChat.JoinChat(new JoinRequest { roomName = room }));
-        if (e.Code != MqantErrorCode.Remote || e.Message != "Not Logined")
+        if (e.Code != MqantErrorCode.Remote || e.Message != "Not Logined" || e.ServerCode != "error")
         {
-            throw new Exception("join before login: got " + e.Code + " " + e.Message);
+            throw new Exception("join before login: got " + e.Code + " " + e.ServerCode + " " + e.Message);
         }
-        Ok("remote-error", e.Code + " " + e.Message + " on " + e.Topic);
+        Ok("remote-error", e.Code + " " + e.ServerCode + " " + e.Message + " on " + e.Topic);
 
         Expect("join", Await(aliceChat.JoinChat(new JoinRequest { roomName = room })), "join success");
         Await(bobLogin.Login(new LoginRequest { userName = bobName, passWord = "y" }));
