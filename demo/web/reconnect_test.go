@@ -224,6 +224,43 @@ func TestReconnectInBrowser(t *testing.T) {
 	alice.screenshot(artifactDir(t) + "/reconnect.png")
 }
 
+// TestReloginInBrowserAfterExpiry: the network stays down past
+// SessionExpiry, the session ends (others see the player leave); when the
+// page is back the gate starts a new session (not resumed) and the page
+// logs in and joins its rooms again by itself.
+func TestReloginInBrowserAfterExpiry(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("%s is missing (%v): install the chromium package (apt-get install -y chromium)", chromiumPath, err)
+	}
+	d := demotest.Start(t, map[string]any{"SessionExpiry": "300ms"})
+	proxy := newCutProxy(t, d.WSAddr)
+	browser := startBrowser(t)
+	alice := browser.open(t, "alice", d.WebURL)
+	bob := mqtttest.NewPaho(t, "tcp://"+d.TCPAddr, "bob-paho")
+
+	alice.login("ws://"+proxy.addr()+"/mqtt", "alice", "pw-alice")
+	alice.waitStatus("Logged in as alice")
+	alice.joinRoom("expiry")
+	bob.LoginJoin("bob", "expiry")
+	alice.waitMessage("join", "bob", "bob joined")
+
+	proxy.set(true, false)
+	proxy.cut()
+	bob.WaitOne(func(m mqtttest.Msg) bool {
+		return m.Topic == "Chat/OnLeave" && strings.Contains(m.Payload, `"alice"`)
+	}, "alice's session expiring")
+	proxy.set(false, false)
+	alice.waitInfo("The session was not resumed: logging in again.")
+	alice.waitStatus("Logged in as alice")
+	bob.WaitOne(func(m mqtttest.Msg) bool { // bob joined after alice: this is her second join
+		return m.Topic == "Chat/OnJoin" && strings.Contains(m.Payload, `"alice"`)
+	}, "alice joining again")
+	alice.say("new session")
+	bob.WaitOne(func(m mqtttest.Msg) bool {
+		return m.Topic == "Chat/OnSay" && strings.Contains(m.Payload, "new session")
+	}, "alice's say in her new session")
+}
+
 func (p *page) joinRoom(room string) {
 	p.t.Helper()
 	p.setValue("room", room)

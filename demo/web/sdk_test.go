@@ -93,11 +93,11 @@ func TestGeneratedClientInBrowser(t *testing.T) {
 	}
 	var got struct {
 		NotLogined, Missing, NoRoom, NoHandler sdkFailure
-		Login, Join, Say            string
-		Push                        map[string]any
-		Joins                       []map[string]any
-		SharedCore                  bool
-		Pending                     int
+		Login, Join, Say                       string
+		Push                                   map[string]any
+		Joins                                  []map[string]any
+		SharedCore                             bool
+		Pending                                int
 	}
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("%v: %s", err, raw)
