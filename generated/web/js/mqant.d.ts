@@ -42,7 +42,8 @@ export interface ClientOptions {
  * "disconnected"); "closed", the SDK will not reconnect (the app ended the
  * connection, closed the client, or the gate refused the credentials:
  * error says which); "missed", the gate dropped pushes while the client was
- * away ($mqant/missed): dropped is how many.
+ * away ($mqant/missed): dropped is how many. MQTT.js may deliver a resumed
+ * session's first pushes ("missed" included) just before "connected".
  */
 export type ConnectionState = {
     type: "connecting";

@@ -330,16 +330,22 @@ class Link {
         }
         this.#handle("connect", (connack) => this.#connected(connack?.sessionPresent === true));
         this.#handle("close", () => this.#closed());
-        this.#handle("error", (err) => {
-            if (typeof err?.code === "number" && FATAL_CONNACK.has(err.code)) {
-                this.#refused = err;
-            }
-        });
+        if (this.#delays !== undefined) {
+            // Only when reconnecting: a listener here would otherwise hide errors
+            // from an app that relies on their being thrown.
+            this.#handle("error", (err) => {
+                if (typeof err?.code === "number" && FATAL_CONNACK.has(err.code)) {
+                    this.#refused = err;
+                }
+            });
+        }
     }
     // up is false while the connection is down after having been up: a call
-    // then fails at once rather than wait for a reply that cannot come.
+    // then fails at once rather than wait for a reply that cannot come. (MQTT.js
+    // is connected a moment before it emits "connect", and may deliver the
+    // resumed session's pushes then, whose listeners may call.)
     get up() {
-        return !this.#lost && !this.#stopped;
+        return !this.#stopped && (!this.#lost || this.#conn.connected === true);
     }
     listen(fn) {
         this.#fns.add(fn);

@@ -75,7 +75,8 @@ export interface ClientOptions {
  * "disconnected"); "closed", the SDK will not reconnect (the app ended the
  * connection, closed the client, or the gate refused the credentials:
  * error says which); "missed", the gate dropped pushes while the client was
- * away ($mqant/missed): dropped is how many.
+ * away ($mqant/missed): dropped is how many. MQTT.js may deliver a resumed
+ * session's first pushes ("missed" included) just before "connected".
  */
 export type ConnectionState =
   | { type: "connecting"; attempt: number }
@@ -458,17 +459,23 @@ class Link {
     }
     this.#handle("connect", (connack: { sessionPresent?: boolean } | undefined) => this.#connected(connack?.sessionPresent === true));
     this.#handle("close", () => this.#closed());
-    this.#handle("error", (err: Error & { code?: unknown }) => {
-      if (typeof err?.code === "number" && FATAL_CONNACK.has(err.code)) {
-        this.#refused = err;
-      }
-    });
+    if (this.#delays !== undefined) {
+      // Only when reconnecting: a listener here would otherwise hide errors
+      // from an app that relies on their being thrown.
+      this.#handle("error", (err: Error & { code?: unknown }) => {
+        if (typeof err?.code === "number" && FATAL_CONNACK.has(err.code)) {
+          this.#refused = err;
+        }
+      });
+    }
   }
 
   // up is false while the connection is down after having been up: a call
-  // then fails at once rather than wait for a reply that cannot come.
+  // then fails at once rather than wait for a reply that cannot come. (MQTT.js
+  // is connected a moment before it emits "connect", and may deliver the
+  // resumed session's pushes then, whose listeners may call.)
   get up(): boolean {
-    return !this.#lost && !this.#stopped;
+    return !this.#stopped && (!this.#lost || this.#conn.connected === true);
   }
 
   listen(fn: (state: ConnectionState) => void): () => void {
