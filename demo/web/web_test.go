@@ -116,6 +116,7 @@ func TestHandler(t *testing.T) {
 		{"/mqant/app.js", "200 OK", "text/javascript", "from './generated/js/chat.js'"},
 		{"/mqant/generated/js/chat.js", "200 OK", "text/javascript", "export class ChatClient"},
 		{"/mqant/generated/js/mqant.js", "200 OK", "text/javascript", "export class MqantClient"},
+		{"/mqant/generated/js/mqant-link.js", "200 OK", "text/javascript", "export function sessionIdentity"},
 		{"/mqant/generated/js/chat.d.ts", "200 OK", "text/plain", "export declare class ChatClient"},
 		{"/mqant/generated/ts/chat.ts", "200 OK", "text/plain", "export interface SayRequest"},
 		{"/mqant/generated/manifest.json", "200 OK", "application/json", `"topic": "Chat/OnSay"`},

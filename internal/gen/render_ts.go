@@ -14,9 +14,10 @@ import (
 
 // The client SDK: for each module a TypeScript module (ts/<module>.ts) and
 // the same as plain JavaScript with its declarations (js/<module>.js,
-// js/<module>.d.ts), the shared runtime beside each (mqant.ts; mqant.js and
-// mqant.d.ts), and manifest.json. Decisions about TypeScript spelling are
-// made here; the template only lays the strings out.
+// js/<module>.d.ts), the shared runtime beside each (mqant.ts and the
+// mqant-link.ts it imports; their .js and .d.ts), and manifest.json.
+// Decisions about TypeScript spelling are made here; the template only lays
+// the strings out.
 
 var tsTemplate = template.Must(template.New("ts_module.tmpl").ParseFS(templates.FS, "ts_module.tmpl"))
 
@@ -67,7 +68,7 @@ func renderWeb(files []*File, dir string) ([]Output, error) {
 	add := func(rel string, content []byte) {
 		outs = append(outs, Output{Path: filepath.Join(dir, filepath.FromSlash(rel)), Content: content})
 	}
-	for _, name := range []string{"mqant.ts", "mqant.js", "mqant.d.ts"} {
+	for _, name := range []string{"mqant.ts", "mqant.js", "mqant.d.ts", "mqant-link.ts", "mqant-link.js", "mqant-link.d.ts"} {
 		b, err := templates.FS.ReadFile("sdk/" + name)
 		if err != nil {
 			return nil, err
@@ -76,7 +77,7 @@ func renderWeb(files []*File, dir string) ([]Output, error) {
 			b = append([]byte(generatedHeader), b...)
 		}
 		sub := "js/"
-		if name == "mqant.ts" {
+		if strings.HasSuffix(name, ".ts") && !strings.HasSuffix(name, ".d.ts") {
 			sub = "ts/"
 		}
 		add(sub+name, b)

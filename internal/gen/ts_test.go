@@ -234,8 +234,9 @@ func TestTypeScriptStaleCaller(t *testing.T) {
 }
 
 // TestSDKRuntimeIsTscOutput checks that the runtime's JavaScript and
-// declarations (templates/sdk/mqant.js, mqant.d.ts) are tsc's output for
-// mqant.ts, so the three never drift apart. -update rewrites them.
+// declarations (templates/sdk/mqant.js, mqant.d.ts, and mqant-link's, which
+// mqant.ts imports) are tsc's output for mqant.ts, so they never drift
+// apart. -update rewrites them.
 func TestSDKRuntimeIsTscOutput(t *testing.T) {
 	out := t.TempDir()
 	cmd := exec.Command(tsc(t), "--strict", "--target", "es2022", "--module", "es2022", "--lib", "es2022",
@@ -243,7 +244,7 @@ func TestSDKRuntimeIsTscOutput(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tsc mqant.ts: %v\n%s", err, b)
 	}
-	for _, name := range []string{"mqant.js", "mqant.d.ts"} {
+	for _, name := range []string{"mqant.js", "mqant.d.ts", "mqant-link.js", "mqant-link.d.ts"} {
 		got, err := os.ReadFile(filepath.Join(out, name))
 		if err != nil {
 			t.Fatal(err)

@@ -3,19 +3,26 @@
 // The mqant client runtime that generated module clients share: requests
 // over MQTT with msgids, replies, per-call timeouts, pushes, and (with an
 // MQTT.js connection) reconnection that resumes the gate's persistent
-// session. It needs an MQTT.js-compatible connection and nothing else, and
-// type-checks without the DOM or Node typings.
+// session (mqant-link.ts). It needs an MQTT.js-compatible connection and
+// nothing else, and type-checks without the DOM or Node typings.
+
+import { Link, MISSED_TOPIC } from "./mqant-link.js";
+import type { ConnectionState, Lifecycle, PacketInfo, ReconnectOptions } from "./mqant-link.js";
+export { MISSED_TOPIC, persistentOptions, sessionIdentity } from "./mqant-link.js";
+export type {
+  ConnectionState,
+  IdentityOptions,
+  PacketInfo,
+  ReconnectOptions,
+  SessionIdentity,
+  StorageLike,
+} from "./mqant-link.js";
 
 // Declared here, not taken from lib.dom or @types/node, so the SDK compiles
 // with any "lib" setting; browsers and Node provide them at run time.
 declare function setTimeout(fn: () => void, ms: number): unknown;
 declare function clearTimeout(id: unknown): void;
 declare const TextDecoder: { new (): { decode(input: Uint8Array): string } };
-declare const globalThis: {
-  localStorage?: StorageLike;
-  sessionStorage?: StorageLike;
-  crypto?: { getRandomValues(array: Uint8Array): Uint8Array };
-};
 
 /**
  * Connection is the part of an MQTT client the SDK uses. An MQTT.js client
@@ -28,34 +35,6 @@ export interface Connection {
   removeListener(event: "message", listener: (topic: string, payload: Uint8Array, packet: PacketInfo) => void): unknown;
 }
 
-/** PacketInfo is what the SDK reads of an incoming PUBLISH besides topic and payload. */
-export interface PacketInfo {
-  qos?: number;
-  dup?: boolean;
-  messageId?: number | undefined;
-}
-
-/**
- * The events and methods of an MQTT.js client the SDK also uses when the
- * connection has them: "connect" (with the CONNACK), "close" and "error"
- * tell it the connection's state; reconnect() is how it reconnects.
- */
-interface Lifecycle {
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  removeListener(event: string, listener: (...args: never[]) => void): unknown;
-  reconnect?(): unknown;
-  readonly connected?: boolean;
-  readonly disconnecting?: boolean;
-}
-
-/** ReconnectOptions tune how the SDK reconnects a lost connection. */
-export interface ReconnectOptions {
-  /** Milliseconds before the first attempt; each next one doubles it. Default 500. */
-  initialDelay?: number;
-  /** The cap of the delay, in milliseconds. Default 30000. */
-  maxDelay?: number;
-}
-
 /** ClientOptions tune an MqantClient; they apply when MqantClient.of makes it. */
 export interface ClientOptions {
   /**
@@ -65,29 +44,6 @@ export interface ClientOptions {
    */
   reconnect?: boolean | ReconnectOptions;
 }
-
-/**
- * ConnectionState is an event of the connection's life:
- * "connecting", an attempt starts; "connected", the gate accepted it, and
- * resumed says whether it kept the session (false: a new session, the app
- * must log in again); "reconnecting", the next attempt is in delay ms;
- * "disconnected", the connection is lost (calls in flight fail with code
- * "disconnected"); "closed", the SDK will not reconnect (the app ended the
- * connection, closed the client, or the gate refused the credentials:
- * error says which); "missed", the gate dropped pushes while the client was
- * away ($mqant/missed): dropped is how many. MQTT.js may deliver a resumed
- * session's first pushes ("missed" included) just before "connected".
- */
-export type ConnectionState =
-  | { type: "connecting"; attempt: number }
-  | { type: "connected"; resumed: boolean }
-  | { type: "reconnecting"; attempt: number; delay: number }
-  | { type: "disconnected"; reason: string }
-  | { type: "closed"; reason: string; error?: Error }
-  | { type: "missed"; dropped: number };
-
-/** MISSED_TOPIC is the gate's reserved topic for pushes dropped while away. */
-export const MISSED_TOPIC = "$mqant/missed";
 
 /** AbortSignalLike is the part of an AbortSignal a call listens to. */
 export interface AbortSignalLike {
@@ -422,285 +378,4 @@ export class MqantClient {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-const FATAL_CONNACK = new Set([1, 2, 4, 5]); // protocol, client id, credentials, not authorized
-
-// Link follows the connection's life for an MqantClient: its state events,
-// failing calls when it drops, reconnecting with backoff, and dropping
-// redelivered pushes the app already has.
-class Link {
-  state: ConnectionState["type"] = "connecting";
-  #conn: Lifecycle;
-  #delays: { initial: number; max: number } | undefined;
-  #onLost: (reason: string) => void;
-  #fns = new Set<(state: ConnectionState) => void>();
-  #handlers: [string, (...args: never[]) => void][] = [];
-  #attempt = 0;
-  #timer: unknown = undefined;
-  #lost = false;
-  #stopped = false;
-  #refused: Error | undefined = undefined;
-  // The packet id of each QoS 1 push delivered, with its topic and body: a
-  // redelivery (DUP) of one of them was delivered already.
-  #seen = new Map<number, string>();
-  #decoder = new TextDecoder();
-
-  constructor(conn: Lifecycle, reconnect: boolean | ReconnectOptions | undefined, onLost: (reason: string) => void) {
-    this.#conn = conn;
-    this.#onLost = onLost;
-    if (reconnect) {
-      const o = reconnect === true ? {} : reconnect;
-      const initial = Math.max(1, o.initialDelay ?? 500);
-      this.#delays = { initial, max: Math.max(initial, o.maxDelay ?? 30000) };
-    }
-    if (conn.connected === true) {
-      this.state = "connected";
-    }
-    this.#handle("connect", (connack: { sessionPresent?: boolean } | undefined) => this.#connected(connack?.sessionPresent === true));
-    this.#handle("close", () => this.#closed());
-    if (this.#delays !== undefined) {
-      // Only when reconnecting: a listener here would otherwise hide errors
-      // from an app that relies on their being thrown.
-      this.#handle("error", (err: Error & { code?: unknown }) => {
-        if (typeof err?.code === "number" && FATAL_CONNACK.has(err.code)) {
-          this.#refused = err;
-        }
-      });
-    }
-  }
-
-  // up is false while the connection is down after having been up: a call
-  // then fails at once rather than wait for a reply that cannot come. (MQTT.js
-  // is connected a moment before it emits "connect", and may deliver the
-  // resumed session's pushes then, whose listeners may call.)
-  get up(): boolean {
-    return !this.#stopped && (!this.#lost || this.#conn.connected === true);
-  }
-
-  listen(fn: (state: ConnectionState) => void): () => void {
-    this.#fns.add(fn);
-    return () => {
-      this.#fns.delete(fn);
-    };
-  }
-
-  emit(state: ConnectionState): void {
-    if (state.type !== "missed") {
-      this.state = state.type;
-    }
-    for (const fn of [...this.#fns]) {
-      try {
-        fn(state);
-      } catch (e) {
-        setTimeout(() => {
-          throw e;
-        }, 0);
-      }
-    }
-  }
-
-  // fresh says whether a message is new to the app: not the redelivery of a
-  // QoS 1 push already delivered with that packet id.
-  fresh(topic: string, payload: Uint8Array | string, packet: PacketInfo | undefined): boolean {
-    const id = packet?.messageId;
-    if (packet?.qos !== 1 || id === undefined) {
-      return true;
-    }
-    const key = topic + "\u0000" + (typeof payload === "string" ? payload : this.#decoder.decode(payload));
-    if (packet.dup === true && this.#seen.get(id) === key) {
-      return false;
-    }
-    this.#seen.set(id, key);
-    return true;
-  }
-
-  stop(reason: string, error?: Error): void {
-    if (this.#stopped) {
-      return;
-    }
-    this.#stopped = true;
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    for (const [event, fn] of this.#handlers) {
-      this.#conn.removeListener(event, fn);
-    }
-    this.emit(error === undefined ? { type: "closed", reason } : { type: "closed", reason, error });
-    this.#fns.clear();
-  }
-
-  #handle<A extends unknown[]>(event: string, fn: (...args: A) => void): void {
-    const f = fn as unknown as (...args: never[]) => void;
-    this.#handlers.push([event, f]);
-    this.#conn.on(event, f);
-  }
-
-  #connected(resumed: boolean): void {
-    this.#attempt = 0;
-    this.#lost = false;
-    this.#refused = undefined;
-    if (!resumed) {
-      this.#seen.clear();
-    }
-    this.emit({ type: "connected", resumed });
-  }
-
-  #closed(): void {
-    if (this.#stopped) {
-      return;
-    }
-    const wasUp = this.state === "connected";
-    this.#lost = true;
-    this.#onLost(wasUp ? "connection lost" : "connection failed");
-    if (this.#conn.disconnecting === true) {
-      this.stop("connection ended");
-      return;
-    }
-    const refused = this.#refused;
-    if (refused !== undefined) {
-      this.stop("the gate refused the connection: " + refused.message, refused);
-      return;
-    }
-    if (wasUp) {
-      this.emit({ type: "disconnected", reason: "connection lost" });
-    }
-    const d = this.#delays;
-    if (d === undefined || typeof this.#conn.reconnect !== "function") {
-      if (!wasUp) {
-        this.emit({ type: "disconnected", reason: "connection failed" });
-      }
-      return;
-    }
-    if (this.#timer !== undefined) {
-      return;
-    }
-    this.#attempt++;
-    // Jittered ("equal jitter"): half the capped exponential delay, plus a
-    // random part of the other half, so clients cut together do not
-    // return together.
-    const base = Math.min(d.max, d.initial * 2 ** Math.min(this.#attempt - 1, 30));
-    const delay = Math.round(base / 2 + (Math.random() * base) / 2);
-    const attempt = this.#attempt;
-    this.emit({ type: "reconnecting", attempt, delay });
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#stopped) {
-        return;
-      }
-      this.emit({ type: "connecting", attempt });
-      this.#conn.reconnect?.();
-    }, delay);
-  }
-}
-
-/** StorageLike is the part of localStorage or sessionStorage sessionIdentity uses. */
-export interface StorageLike {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-}
-
-/** SessionIdentity is what a client sends in CONNECT to resume its persistent session. */
-export interface SessionIdentity {
-  clientId: string;
-  username: string;
-  password: string;
-}
-
-/** IdentityOptions say where sessionIdentity keeps what it makes. */
-export interface IdentityOptions {
-  /** Prefix of the storage keys and of the client id. Default "mqant". */
-  name?: string;
-  /** The username; default a random one kept with the secret. */
-  username?: string;
-  /** Keeps the per-install username and secret. Default localStorage; null keeps them in memory. */
-  install?: StorageLike | null;
-  /** Keeps the client id, one per tab. Default sessionStorage; null keeps it in memory. */
-  tab?: StorageLike | null;
-}
-
-/**
- * sessionIdentity returns the client id, username and password that let a
- * client resume its persistent session: the gate (without an auth hook)
- * resumes a session only for the username and password that created it. The
- * username and secret are made once per install (localStorage), the client
- * id once per tab (sessionStorage: two tabs are two sessions, a reload
- * resumes).
- */
-export function sessionIdentity(options: IdentityOptions = {}): SessionIdentity {
-  const name = options.name ?? "mqant";
-  const install = options.install === undefined ? storage("localStorage") : options.install;
-  const tab = options.tab === undefined ? storage("sessionStorage") : options.tab;
-  let secret = kept(install, name + ".install");
-  let stored: { username?: unknown; password?: unknown } = {};
-  try {
-    stored = secret === null ? {} : (JSON.parse(secret) as typeof stored);
-  } catch {
-    stored = {};
-  }
-  let username = typeof stored.username === "string" ? stored.username : name + "-" + randomHex(8);
-  let password = typeof stored.password === "string" ? stored.password : randomHex(16);
-  secret = JSON.stringify({ username, password });
-  keep(install, name + ".install", secret);
-  if (options.username !== undefined) {
-    username = options.username;
-  }
-  let clientId = kept(tab, name + ".client");
-  if (clientId === null) {
-    clientId = name + "-" + randomHex(8);
-    keep(tab, name + ".client", clientId);
-  }
-  return { clientId, username, password };
-}
-
-/**
- * persistentOptions are the MQTT.js connect options for a persistent session
- * the SDK reconnects (MqantClient.of(conn, { reconnect: true })): clean
- * session 0 with identity, no reconnecting or queueing by MQTT.js itself.
- */
-export function persistentOptions(identity: SessionIdentity = sessionIdentity()): SessionIdentity & {
-  protocolVersion: 4;
-  clean: false;
-  reconnectPeriod: 0;
-  queueQoSZero: false;
-} {
-  return { ...identity, protocolVersion: 4, clean: false, reconnectPeriod: 0, queueQoSZero: false };
-}
-
-function storage(which: "localStorage" | "sessionStorage"): StorageLike | null {
-  try {
-    return globalThis[which] ?? null;
-  } catch {
-    return null; // a sandboxed page may not touch storage
-  }
-}
-
-function kept(s: StorageLike | null, key: string): string | null {
-  try {
-    return s === null ? null : s.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-function keep(s: StorageLike | null, key: string, value: string): void {
-  try {
-    s?.setItem(key, value);
-  } catch {
-    // full or forbidden: this identity lasts as long as the page
-  }
-}
-
-function randomHex(bytes: number): string {
-  const b = new Uint8Array(bytes);
-  const c = globalThis.crypto;
-  if (c !== undefined) {
-    c.getRandomValues(b);
-  } else {
-    for (let i = 0; i < bytes; i++) {
-      b[i] = Math.floor(Math.random() * 256);
-    }
-  }
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
