@@ -107,10 +107,14 @@ var rabbitScenarios = []chaosScenario{
 	{
 		// Fault 4: connection.blocked on every publishing connection.
 		name: "f. broker memory alarm, then cleared",
-		// README, "Operating RabbitMQ": the one publish that makes the broker
-		// block a connection can sit unread until the alarm clears.
-		timeoutsKnown:   "the publish that makes the broker block its connection waits for the alarm to clear (one per publishing connection)",
-		timeoutsAllowed: 4,
+		// README, "Operating RabbitMQ": the publishes on their way when the
+		// broker stops reading a connection (the one that made it block, and
+		// those sent before the connection.blocked notice arrived) sit unread
+		// until the alarm clears. One per connection was seen on a quiet
+		// machine; 15-17 in three of five runs on 2026-11-30 (600 calls/s
+		// over 4 connections), so the bound is 25, not 4.
+		timeoutsKnown:   "the publishes on their way when the broker stopped reading their connection wait for the alarm to clear",
+		timeoutsAllowed: 25,
 		inject: func(t *testing.T, c *chaosCluster) (time.Time, time.Time) {
 			t.Cleanup(func() { _ = c.broker.SetMemoryAlarm(false) })
 			begin := time.Now()
