@@ -221,7 +221,7 @@ func (d *dispatcher) drain(q *callQueue) {
 		q.cur = cl
 		d.mu.Unlock()
 
-		rep := c.invoke(cl)
+		rep := c.invoke(cl, now)
 
 		d.mu.Lock()
 		if q.abandoned {
@@ -364,8 +364,8 @@ func (r reply) release() {
 // client gets no reply, but the gate still waits for the call to finish:
 // the next call of this connection to this module runs only after it, and
 // sees the session it left (a Bind).
-func (c *conn) invoke(cl call) reply {
-	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload, Trace: cl.rt.tc}
+func (c *conn) invoke(cl call, now time.Time) reply {
+	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload, Trace: cl.rt.tc, Start: now}
 	rep, err := c.g.App.InvokeInline(cl.rt.ctx(c.g.ctx), runtime.Target{Type: cl.typ}, req)
 	if err != nil {
 		c.logFailure(cl, err)

@@ -523,7 +523,10 @@ func (a *App) invokeInline(ctx context.Context, to Target, req *Request) (rep Re
 	if !ok {
 		// The lazy context also carries the trace to the handler: its
 		// calls continue it at no extra allocation.
-		lc := withLazyDeadline(ctx, time.Now().Add(a.timeout))
+		if req.Start.IsZero() {
+			req.Start = time.Now()
+		}
+		lc := withLazyDeadline(ctx, req.Start.Add(a.timeout))
 		lc.trace = req.Trace
 		defer lc.release()
 		ctx, d = lc, lc.d

@@ -91,10 +91,14 @@ func (m *rpcMetrics) forMethod(module, method string) *methodMetrics {
 	return mm
 }
 
-// begin counts a handler call running and returns its start time.
-func (mm *methodMetrics) begin() time.Time {
+// begin counts a handler call running and returns its start time: start
+// when the caller read the clock just before (an inline call), else now.
+func (mm *methodMetrics) begin(start time.Time) time.Time {
 	mm.running.Add(1)
-	return time.Now()
+	if start.IsZero() {
+		return time.Now()
+	}
+	return start
 }
 
 // observe records one call, begun at start or (zero start) not run at all;

@@ -10,10 +10,11 @@ import (
 // task is one call waiting to run; passed by value so queueing it does not
 // allocate.
 type task struct {
-	m    *methodEntry
-	ctx  context.Context
-	req  *Request
-	resp Responder
+	m     *methodEntry
+	ctx   context.Context
+	req   *Request
+	resp  Responder
+	start time.Time // when the handler starts, if the caller read the clock just before; zero: read it
 }
 
 // workerPool runs tasks on reused goroutines (see internal/workpool).

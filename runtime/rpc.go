@@ -42,6 +42,12 @@ type Request struct {
 	// invoker fills it from the caller's context when unset, transports
 	// carry it. The handler's ctx continues it.
 	Trace TraceContext
+	// Start is when the caller handed the call over, when it read the
+	// clock then anyway (the gate does, per request); zero: unknown. The
+	// invoker and the handler's timing use it instead of reading the clock
+	// again (a clock read costs ~180 ns on a VM's kvm-clock). It stays in
+	// the process.
+	Start time.Time
 }
 
 // Reply is the outcome of one call. Result belongs to the caller once

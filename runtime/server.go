@@ -190,7 +190,8 @@ func (s *Server) ServeInline(ctx context.Context, req *Request) (rep Reply, ok b
 		m.metrics.observe(time.Time{}, rep.Err)
 		return rep, true
 	}
-	res, err := s.call(task{m: m, ctx: ctx, req: req})
+	// Inline, the handler runs now: the caller's clock read is its start.
+	res, err := s.call(task{m: m, ctx: ctx, req: req, start: req.Start})
 	return Reply{Result: res, Err: err}, true
 }
 
@@ -242,7 +243,7 @@ func (s *Server) run(t task) {
 
 func (s *Server) call(t task) (res any, err error) {
 	if t.m.metrics != nil { // servers made without an App are not measured, nor timed
-		start := t.m.metrics.begin()
+		start := t.m.metrics.begin(t.start)
 		defer func() { t.m.metrics.observe(start, err) }()
 	}
 	ctx := t.ctx
