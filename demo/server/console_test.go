@@ -9,17 +9,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/mqantgen/mqantgen/internal/browsertest"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
 	"github.com/mqantgen/mqantgen/internal/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/syncbuf"
 )
 
-const chromiumPath = "/usr/bin/chromium"
+const chromiumPath = browsertest.ChromiumPath
 
 // TestConsoleInBrowser runs the cluster demo as four real processes on a
 // private broker, the gates with admin listeners of their own (-admin)
@@ -153,52 +154,14 @@ func addToken(t *testing.T, confFile, token string) {
 type consolePage struct {
 	t   *testing.T
 	ctx context.Context
-	log *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log *syncbuf.Buffer
 }
 
 // openConsole starts headless Chromium (flags from ENVIRONMENT.md) on url.
 func openConsole(t *testing.T, url string) *consolePage {
 	t.Helper()
-	out := &lockedBuffer{}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-		chromedp.CombinedOutput(out),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	// The first Do gets the chromedp context itself: the browser lives as
-	// long as ctx.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v\nbrowser output:\n%s", chromiumPath, err, out.String())
-	}
-	p := &consolePage{t: t, ctx: ctx, log: &lockedBuffer{}}
+	ctx, out := browsertest.Start(t, 1400, 1000)
+	p := &consolePage{t: t, ctx: ctx, log: &syncbuf.Buffer{}}
 	messages := chromedp.Console(ctx)
 	go func() {
 		for m, err := range messages {

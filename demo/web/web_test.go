@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,9 +19,11 @@ import (
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/demo/web"
+	"github.com/mqantgen/mqantgen/internal/browsertest"
+	"github.com/mqantgen/mqantgen/internal/syncbuf"
 )
 
-const chromiumPath = "/usr/bin/chromium"
+const chromiumPath = browsertest.ChromiumPath
 
 // TestChatInBrowser drives the real page in headless Chromium: two users
 // log in over MQTT on WebSocket, meet in a room and talk, and the server's
@@ -180,22 +181,7 @@ func artifactDir(t testing.TB) string {
 }
 
 // syncBuffer collects output written from other goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 type browser struct {
 	ctx    context.Context // the first tab; its first Run started the browser
@@ -205,28 +191,7 @@ type browser struct {
 
 func startBrowser(t testing.TB) *browser {
 	t.Helper()
-	out := &syncBuffer{}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 800),
-		chromedp.CombinedOutput(out),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	// The first Run gets the chromedp context itself: the browser lives as
-	// long as ctx, not as long as a timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v\nbrowser output:\n%s", chromiumPath, err, out.String())
-	}
+	ctx, out := browsertest.Start(t, 1200, 800)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("browser output:\n%s", out.String())
