@@ -5,7 +5,7 @@ RACE    ?= -race
 FUZZTIME ?= 10s
 FUZZTIME_LONG ?= 5m
 # package:target, one per decoder of outside input.
-FUZZ_TARGETS := gate/packets:FuzzDecode runtime/rabbitmq:FuzzEnvelope runtime:FuzzParseConfig internal/wsconn:FuzzRead
+FUZZ_TARGETS := gate/packets:FuzzDecode core/rabbitmq:FuzzEnvelope core:FuzzParseConfig internal/wsconn:FuzzRead
 
 .PHONY: soak run run-cluster test test-netns deps vet check-generated generate unit fuzz-short fuzz bench lint build
 

@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/wsconn"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // conn is one client connection and its MQTT state machine. Its reader
@@ -35,7 +35,7 @@ type conn struct {
 	idleLimit time.Duration // silence after which the gate closes it
 
 	smu  sync.Mutex // serialises updates of sess
-	sess atomic.Pointer[runtime.SessionData]
+	sess atomic.Pointer[core.SessionData]
 
 	out    *outbox
 	calls  dispatcher
@@ -69,10 +69,10 @@ func newConn(g *Gate, nc net.Conn, network string) *conn {
 }
 
 // session returns the current immutable snapshot.
-func (c *conn) session() *runtime.SessionData { return c.sess.Load() }
+func (c *conn) session() *core.SessionData { return c.sess.Load() }
 
 // update applies f to a copy of the session and publishes the copy.
-func (c *conn) update(f func(*runtime.SessionData)) *runtime.SessionData {
+func (c *conn) update(f func(*core.SessionData)) *core.SessionData {
 	c.smu.Lock()
 	defer c.smu.Unlock()
 	d := c.sess.Load().Clone()
@@ -227,7 +227,7 @@ func (c *conn) connect(p *packets.Connect) bool {
 	}
 	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
 	c.idleLimit = c.g.cfg.idleLimit(c.keepAlive)
-	c.sess.Store(&runtime.SessionData{SessionID: c.sessionID, ServerID: c.g.Settings.ID, ClientID: c.clientID,
+	c.sess.Store(&core.SessionData{SessionID: c.sessionID, ServerID: c.g.Settings.ID, ClientID: c.clientID,
 		Network: c.network, RemoteAddr: c.host, Settings: map[string]string{}})
 	cred := credHash(c.clientID, p.Username, p.Password)
 	var h *Handoff

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // TestConsoleShowsTheClientsErrorIDs: the ids a client gets, for a panic
@@ -21,7 +21,7 @@ import (
 func TestConsoleShowsTheClientsErrorIDs(t *testing.T) {
 	leakcheck.Check(t)
 	p := newProbe()
-	d := demotest.StartWith(t, demotest.Options{Admin: &runtime.AdminConfig{Addr: "127.0.0.1:0"}, Extras: []demotest.Extra{probeExtra(p)}})
+	d := demotest.StartWith(t, demotest.Options{Admin: &core.AdminConfig{Addr: "127.0.0.1:0"}, Extras: []demotest.Extra{probeExtra(p)}})
 	c := mqtttest.Connect(t, d.TCPAddr, "console", 30)
 	idOf := func(topic, prefix string) string {
 		t.Helper()
@@ -42,7 +42,7 @@ func TestConsoleShowsTheClientsErrorIDs(t *testing.T) {
 	c.WaitPublish("Login/Handler_Login/3", 5*time.Second)
 
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	var st runtime.ConsoleState
+	var st core.ConsoleState
 	found := func(id, kind, handler string) bool {
 		for _, e := range st.Processes[0].Errors {
 			if e.ID == id && e.Kind == kind && e.Module == "Probe" && e.Handler == handler {

@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // dispatcher runs a connection's calls: one queue per module type, so a
@@ -94,25 +94,25 @@ func (c *conn) routeTraced(p *packets.Publish, now time.Time, rt reqTrace) strin
 	if !c.bucket.take(now) {
 		c.g.stats.rateLimited.Add(1)
 		c.warn("request refused: over the request rate", "topic", clip(topic), "limit", c.g.cfg.rate, "trace_id", rt.id())
-		return c.replyError(topic, msgid, "too many requests", runtime.CodeRateLimited, rt)
+		return c.replyError(topic, msgid, "too many requests", core.CodeRateLimited, rt)
 	}
 	if !strings.HasPrefix(fn, "Handler_") {
 		c.g.stats.requestsRefused[reqNotHandler].Add(1)
-		return c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'", runtime.CodeBadRoute, rt)
+		return c.replyError(topic, msgid, "Method("+clip(fn)+") must begin with 'Handler_'", core.CodeBadRoute, rt)
 	}
 	if c.g.closing.Load() {
 		c.g.stats.requestsRefused[reqShuttingDown].Add(1)
-		return c.replyError(topic, msgid, "server shutting down", runtime.CodeShuttingDown, rt)
+		return c.replyError(topic, msgid, "server shutting down", core.CodeShuttingDown, rt)
 	}
 	if !c.g.knownType(typ) {
 		// Refused here, before anything is kept for it: a client cannot
 		// make the gate hold state for module names that do not exist.
 		c.g.stats.requestsRefused[reqUnknownModule].Add(1)
-		return c.replyError(topic, msgid, "Service(type:"+clip(typ)+") not found", runtime.CodeNotFound, rt)
+		return c.replyError(topic, msgid, "Service(type:"+clip(typ)+") not found", core.CodeNotFound, rt)
 	}
 	if !validJSON(p.Payload) {
 		c.g.stats.requestsRefused[reqBadJSON].Add(1)
-		return c.replyError(topic, msgid, "body must be JSON format", runtime.CodeBadJSON, rt)
+		return c.replyError(topic, msgid, "body must be JSON format", core.CodeBadJSON, rt)
 	}
 	payload := append([]byte(nil), p.Payload...) // the reader reuses its buffer
 	return c.calls.dispatch(call{typ: typ, fn: fn, msgid: msgid, topic: topic, payload: payload, rt: rt})
@@ -140,9 +140,9 @@ func (d *dispatcher) dispatch(cl call) string {
 		c.g.stats.dropped.Add(1)
 		c.warn("request refused: too many in flight", "topic", clip(cl.topic), "limit", c.g.cfg.maxInflight, "trace_id", cl.rt.id())
 		if cl.msgid != "" {
-			c.enqueueReply(cl.topic, nil, "too many requests in flight", runtime.CodeRateLimited, true)
+			c.enqueueReply(cl.topic, nil, "too many requests in flight", core.CodeRateLimited, true)
 		}
-		return runtime.CodeRateLimited
+		return core.CodeRateLimited
 	}
 	d.inflight++
 	c.g.inflight.Add(1)
@@ -210,9 +210,9 @@ func (d *dispatcher) drain(q *callQueue) {
 			// waits for it, and running it would hold the close up.
 			d.mu.Unlock()
 			if cl.msgid != "" {
-				c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", runtime.CodeTimeout, false)
+				c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", core.CodeTimeout, false)
 			}
-			cl.rt.refused(runtime.CodeTimeout)
+			cl.rt.refused(core.CodeTimeout)
 			d.mu.Lock()
 			d.finishLocked()
 			d.mu.Unlock()
@@ -337,9 +337,9 @@ func (d *dispatcher) expire(now time.Time) {
 		c.g.stats.abandoned.Add(1)
 		c.g.log.Warn("handler ignored its deadline; call abandoned, client told it timed out", "module", cl.typ,
 			"fn", clip(cl.fn), "session", c.sessionID, "timeout", c.g.rpcTimeout, "trace_id", cl.rt.id())
-		cl.rt.end(cl.typ, cl.fn, runtime.ErrTimeout)
+		cl.rt.end(cl.typ, cl.fn, core.ErrTimeout)
 		if cl.msgid != "" {
-			c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", runtime.CodeTimeout, true)
+			c.enqueueReply(cl.topic, nil, "call "+cl.typ+"."+cl.fn+": deadline exceeded", core.CodeTimeout, true)
 		}
 	}
 }
@@ -365,8 +365,8 @@ func (r reply) release() {
 // the next call of this connection to this module runs only after it, and
 // sees the session it left (a Bind).
 func (c *conn) invoke(cl call, now time.Time) reply {
-	req := &runtime.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload, Trace: cl.rt.tc, Start: now}
-	rep, err := c.g.App.InvokeInline(cl.rt.ctx(c.g.ctx), runtime.Target{Type: cl.typ}, req)
+	req := &core.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload, Trace: cl.rt.tc, Start: now}
+	rep, err := c.g.App.InvokeInline(cl.rt.ctx(c.g.ctx), core.Target{Type: cl.typ}, req)
 	if err != nil {
 		c.logFailure(cl, err)
 	}
@@ -382,7 +382,7 @@ func (c *conn) invoke(cl call, now time.Time) reply {
 			out.result = rep.Raw
 		} else {
 			out.scratch = scratchPool.Get().(*[]byte)
-			if out.result, err = runtime.AppendJSON((*out.scratch)[:0], rep.Result); err != nil {
+			if out.result, err = core.AppendJSON((*out.scratch)[:0], rep.Result); err != nil {
 				c.g.log.Error("cannot encode handler result", "topic", clip(cl.topic), "err", err, "trace_id", cl.rt.id())
 				err = errors.New("internal error: result cannot be encoded as JSON")
 			} else {
@@ -408,8 +408,8 @@ func (c *conn) enqueueReply(topic string, result []byte, errText, code string, w
 	quoted, quotedCode := emptyJSONString, []byte(nil)
 	n := len(`{"Error":`) + len(`,"Result":`) + len(result) + 1
 	if errText != "" {
-		quoted, _ = runtime.AppendJSON(nil, errText)
-		quotedCode, _ = runtime.AppendJSON(nil, code)
+		quoted, _ = core.AppendJSON(nil, errText)
+		quotedCode, _ = core.AppendJSON(nil, code)
 		n += len(`,"Code":`) + len(quotedCode)
 	}
 	n += len(quoted)
@@ -442,27 +442,27 @@ var (
 // timeout) would name the deployment's internals, so the client gets a
 // generic text with an id, and the log the details under that id.
 func (c *conn) clientError(cl call, err error) (text, code string) {
-	code = runtime.ClientCode(err)
+	code = core.ClientCode(err)
 	text = err.Error()
-	if e := (*runtime.Error)(nil); errors.As(err, &e) && e.Kind == runtime.ErrRemote && e.Code != "" {
+	if e := (*core.Error)(nil); errors.As(err, &e) && e.Kind == core.ErrRemote && e.Code != "" {
 		return text, code // the handler's own, even when it reuses a framework code's name
 	}
 	switch code {
-	case runtime.CodeNotFound:
+	case core.CodeNotFound:
 		if text == "Service(type:"+cl.typ+") not found" || text == "Remote function("+cl.fn+") not found" {
 			return text, code
 		}
-	case runtime.CodeTimeout:
+	case core.CodeTimeout:
 		return "call " + cl.typ + "." + cl.fn + ": deadline exceeded", code
-	case runtime.CodeUnavailable:
+	case core.CodeUnavailable:
 	default:
 		return text, code
 	}
 	id := randomHex(6)
 	c.warn("call failed further on; the client is told only the id", "id", id, "topic", clip(cl.topic), "err", err,
 		"trace_id", cl.rt.id())
-	if code == runtime.CodeNotFound {
-		code = runtime.CodeInternal
+	if code == core.CodeNotFound {
+		code = core.CodeInternal
 	}
 	c.g.App.RecordError(cl.typ, cl.fn, code, id, err.Error()) // the operator's console, under the same id
 	return "service unavailable (id " + id + ")", code

@@ -10,25 +10,25 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // Room remembers where each client that joined is connected, to push to
 // them all. (A module is normally generated from //mqant:module; this one
 // spells its descriptor table out.)
 type Room struct {
-	runtime.BaseModule
+	core.BaseModule
 	mu      sync.Mutex
 	members []gate.Member
 }
 
 func (r *Room) GetType() string { return "Room" }
 
-func (r *Room) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+func (r *Room) OnInit(app *core.App, s *core.ModuleSettings) error {
 	r.Init(app, s)
-	r.RPCServer().Register(&runtime.ModuleDesc{Type: "Room", Methods: []runtime.MethodDesc{
-		{Name: "Handler_Join", Handler: func(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+	r.RPCServer().Register(&core.ModuleDesc{Type: "Room", Methods: []core.MethodDesc{
+		{Name: "Handler_Join", Handler: func(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 			return srv.(*Room).Handler_Join(ctx, gate.NewSession(inv, req.Session))
 		}},
 	}}, r)
@@ -53,7 +53,7 @@ func (r *Room) Members() []gate.Member {
 // a gate listens on a free loopback port, a Paho MQTT client joins a room
 // as a game client would, and the room broadcasts to its members.
 func ExampleBroadcast() {
-	cfg, err := runtime.ParseConfig([]byte(`{"Module": {
+	cfg, err := core.ParseConfig([]byte(`{"Module": {
 		"Gate": [{"Id": "gate-1", "ProcessID": "dev", "Settings": {"TCPAddr": "127.0.0.1:0"}}],
 		"Room": [{"Id": "room-1", "ProcessID": "dev"}]
 	}}`))
@@ -61,12 +61,12 @@ func ExampleBroadcast() {
 		fmt.Println(err)
 		return
 	}
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: slog.New(slog.DiscardHandler)})
+	app := core.NewApp(cfg, core.Options{ProcessID: "dev", Logger: slog.New(slog.DiscardHandler)})
 	var g *gate.Gate
 	newGate := gate.New()
-	app.Register(gate.Gate_Type, func() runtime.Module { m := newGate(); g = m.(*gate.Gate); return m })
+	app.Register(gate.Gate_Type, func() core.Module { m := newGate(); g = m.(*gate.Gate); return m })
 	room := &Room{}
-	app.Register("Room", func() runtime.Module { return room })
+	app.Register("Room", func() core.Module { return room })
 	if err := app.Start(); err != nil {
 		fmt.Println(err)
 		return

@@ -12,10 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/suggest"
 	"github.com/mqantgen/mqantgen/internal/workpool"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // AuthInfo is what an auth hook sees of a CONNECT.
@@ -62,7 +62,7 @@ func WithPublishHandler(h PublishHandler) Option { return func(g *Gate) { g.onPu
 //
 //mqant:module
 type Gate struct {
-	runtime.BaseModule
+	core.BaseModule
 	log       *slog.Logger
 	auth      AuthFunc
 	onPublish PublishHandler // nil: route to modules
@@ -99,8 +99,8 @@ type Gate struct {
 }
 
 // New returns a gate module factory for App.Register.
-func New(opts ...Option) func() runtime.Module {
-	return func() runtime.Module {
+func New(opts ...Option) func() core.Module {
+	return func() core.Module {
 		g := &Gate{}
 		for _, o := range opts {
 			o(g)
@@ -109,14 +109,14 @@ func New(opts ...Option) func() runtime.Module {
 	}
 }
 
-// Frontend marks the gate as a runtime.Frontend: it stops before the
+// Frontend marks the gate as a core.Frontend: it stops before the
 // modules its clients call.
 func (g *Gate) Frontend() {}
 
 // checkListenerTypes fails the start when SessionCloseListeners names a
 // module type the config does not have: a misspelt name would otherwise
 // drop every session-closed event.
-func (g *Gate) checkListenerTypes(settings *runtime.ModuleSettings) error {
+func (g *Gate) checkListenerTypes(settings *core.ModuleSettings) error {
 	known := make([]string, 0, len(g.types))
 	for t := range g.types {
 		known = append(known, t)
@@ -153,24 +153,24 @@ func (g *Gate) declaredListeners() []string {
 	}
 	sort.Strings(types)
 	for _, t := range types {
-		if d, ok := runtime.Described(t); ok && !listed[t] && d.Has(sessionClosedMethod) {
+		if d, ok := core.Described(t); ok && !listed[t] && d.Has(sessionClosedMethod) {
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
-// CheckStart implements runtime.StartChecker: a session-closed listener
+// CheckStart implements core.StartChecker: a session-closed listener
 // running in this process must have an OnSessionClosed method (listeners
 // in other processes are checked by the process that runs them, and a
 // delivery they refuse is logged).
-func (g *Gate) CheckStart(app *runtime.App) error {
+func (g *Gate) CheckStart(app *core.App) error {
 	for i, typ := range g.cfg.closeListeners {
 		local, has := app.Serves(typ, sessionClosedMethod)
 		if !local {
 			// Another process runs it: its generated table, when linked
 			// into this binary, says whether it has the method.
-			d, ok := runtime.Described(typ)
+			d, ok := core.Described(typ)
 			has = !ok || d.Has(sessionClosedMethod)
 		}
 		if !has {
@@ -180,12 +180,12 @@ func (g *Gate) CheckStart(app *runtime.App) error {
 	return nil
 }
 
-// GetType implements runtime.Module.
+// GetType implements core.Module.
 func (g *Gate) GetType() string { return Gate_Type }
 
 // OnInit reads the settings and binds the listeners, so a taken port fails
 // start-up instead of leaving a half-started server.
-func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error {
+func (g *Gate) OnInit(app *core.App, settings *core.ModuleSettings) error {
 	g.Init(app, settings)
 	g.log = app.Logger().With("gate", settings.ID)
 	g.byID = map[string]*conn{}
@@ -235,7 +235,7 @@ func (g *Gate) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error 
 	return nil
 }
 
-// OnDestroy implements runtime.Module: the gate is no longer reachable by
+// OnDestroy implements core.Module: the gate is no longer reachable by
 // direct calls, and its listeners are closed (Run closes them when it ran;
 // a start that failed after this gate's OnInit never runs it).
 func (g *Gate) OnDestroy() {
@@ -263,9 +263,9 @@ func (g *Gate) addr(network string) net.Addr {
 
 // Sessions returns a copy of every session this gate owns: connected, or
 // persistent and away.
-func (g *Gate) Sessions() []runtime.SessionData {
+func (g *Gate) Sessions() []core.SessionData {
 	conns := g.connections()
-	out := make([]runtime.SessionData, 0, len(conns))
+	out := make([]core.SessionData, 0, len(conns))
 	for _, c := range conns {
 		out = append(out, *c.session().Clone())
 	}

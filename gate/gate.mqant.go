@@ -6,11 +6,11 @@ package gate
 import (
 	"context"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // This file needs a runtime that supports generated code version 1.
-const _ = runtime.SupportGeneratedVersion1
+const _ = core.SupportGeneratedVersion1
 
 // Gate_Type is the module type of Gate: the first topic level
 // clients use and the key under "Module" in the config.
@@ -31,182 +31,182 @@ const (
 
 // GateServer is the set of methods Gate implements.
 type GateServer interface {
-	Bind(ctx context.Context, sessionID string, uid string) (*runtime.SessionData, error)
+	Bind(ctx context.Context, sessionID string, uid string) (*core.SessionData, error)
 	Broadcast(ctx context.Context, sessionIDs []string, topic string, body []byte) (int, error)
 	Close(ctx context.Context, sessionID string) error
 	Kick(ctx context.Context, uid string, keep string) error
-	Lookup(ctx context.Context, uid string) (*runtime.SessionData, error)
-	Push(ctx context.Context, sessionID string, settings map[string]string) (*runtime.SessionData, error)
+	Lookup(ctx context.Context, uid string) (*core.SessionData, error)
+	Push(ctx context.Context, sessionID string, settings map[string]string) (*core.SessionData, error)
 	Send(ctx context.Context, sessionID string, topic string, body []byte) error
 	TakeSession(ctx context.Context, clientID string, username string, cred []byte, to string) (*Handoff, error)
-	UnBind(ctx context.Context, sessionID string) (*runtime.SessionData, error)
+	UnBind(ctx context.Context, sessionID string) (*core.SessionData, error)
 }
 
 // RegisterGateServer registers srv's methods on s.
-func RegisterGateServer(s *runtime.Server, srv GateServer) {
+func RegisterGateServer(s *core.Server, srv GateServer) {
 	s.Register(&Gate_ModuleDesc, srv)
 }
 
-func _Gate_Bind_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_Bind_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
 	var uid string
-	args, err := runtime.RequestArgs(req, &sessionID, &uid)
+	args, err := core.RequestArgs(req, &sessionID, &uid)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &sessionID); err != nil {
+		if err := core.ArgAt(args, 0, &sessionID); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 1, &uid); err != nil {
+		if err := core.ArgAt(args, 1, &uid); err != nil {
 			return nil, err
 		}
 	}
 	return srv.(GateServer).Bind(ctx, sessionID, uid)
 }
 
-func _Gate_Broadcast_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_Broadcast_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionIDs []string
 	var topic string
 	var body []byte
-	args, err := runtime.RequestArgs(req, &sessionIDs, &topic, &body)
+	args, err := core.RequestArgs(req, &sessionIDs, &topic, &body)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &sessionIDs); err != nil {
+		if err := core.ArgAt(args, 0, &sessionIDs); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 1, &topic); err != nil {
+		if err := core.ArgAt(args, 1, &topic); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 2, &body); err != nil {
+		if err := core.ArgAt(args, 2, &body); err != nil {
 			return nil, err
 		}
 	}
 	return srv.(GateServer).Broadcast(ctx, sessionIDs, topic, body)
 }
 
-func _Gate_Close_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_Close_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
-	args, err := runtime.RequestArgs(req, &sessionID)
+	args, err := core.RequestArgs(req, &sessionID)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &sessionID); err != nil {
+		if err := core.ArgAt(args, 0, &sessionID); err != nil {
 			return nil, err
 		}
 	}
 	return nil, srv.(GateServer).Close(ctx, sessionID)
 }
 
-func _Gate_Kick_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_Kick_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var uid string
 	var keep string
-	args, err := runtime.RequestArgs(req, &uid, &keep)
+	args, err := core.RequestArgs(req, &uid, &keep)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &uid); err != nil {
+		if err := core.ArgAt(args, 0, &uid); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 1, &keep); err != nil {
+		if err := core.ArgAt(args, 1, &keep); err != nil {
 			return nil, err
 		}
 	}
 	return nil, srv.(GateServer).Kick(ctx, uid, keep)
 }
 
-func _Gate_Lookup_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_Lookup_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var uid string
-	args, err := runtime.RequestArgs(req, &uid)
+	args, err := core.RequestArgs(req, &uid)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &uid); err != nil {
+		if err := core.ArgAt(args, 0, &uid); err != nil {
 			return nil, err
 		}
 	}
 	return srv.(GateServer).Lookup(ctx, uid)
 }
 
-func _Gate_Push_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_Push_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
 	var settings map[string]string
-	args, err := runtime.RequestArgs(req, &sessionID, &settings)
+	args, err := core.RequestArgs(req, &sessionID, &settings)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &sessionID); err != nil {
+		if err := core.ArgAt(args, 0, &sessionID); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 1, &settings); err != nil {
+		if err := core.ArgAt(args, 1, &settings); err != nil {
 			return nil, err
 		}
 	}
 	return srv.(GateServer).Push(ctx, sessionID, settings)
 }
 
-func _Gate_Send_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_Send_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
 	var topic string
 	var body []byte
-	args, err := runtime.RequestArgs(req, &sessionID, &topic, &body)
+	args, err := core.RequestArgs(req, &sessionID, &topic, &body)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &sessionID); err != nil {
+		if err := core.ArgAt(args, 0, &sessionID); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 1, &topic); err != nil {
+		if err := core.ArgAt(args, 1, &topic); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 2, &body); err != nil {
+		if err := core.ArgAt(args, 2, &body); err != nil {
 			return nil, err
 		}
 	}
 	return nil, srv.(GateServer).Send(ctx, sessionID, topic, body)
 }
 
-func _Gate_TakeSession_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_TakeSession_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var clientID string
 	var username string
 	var cred []byte
 	var to string
-	args, err := runtime.RequestArgs(req, &clientID, &username, &cred, &to)
+	args, err := core.RequestArgs(req, &clientID, &username, &cred, &to)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &clientID); err != nil {
+		if err := core.ArgAt(args, 0, &clientID); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 1, &username); err != nil {
+		if err := core.ArgAt(args, 1, &username); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 2, &cred); err != nil {
+		if err := core.ArgAt(args, 2, &cred); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 3, &to); err != nil {
+		if err := core.ArgAt(args, 3, &to); err != nil {
 			return nil, err
 		}
 	}
 	return srv.(GateServer).TakeSession(ctx, clientID, username, cred, to)
 }
 
-func _Gate_UnBind_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Gate_UnBind_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
-	args, err := runtime.RequestArgs(req, &sessionID)
+	args, err := core.RequestArgs(req, &sessionID)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &sessionID); err != nil {
+		if err := core.ArgAt(args, 0, &sessionID); err != nil {
 			return nil, err
 		}
 	}
@@ -215,9 +215,9 @@ func _Gate_UnBind_Handler(srv any, ctx context.Context, inv runtime.Invoker, req
 
 // Gate_ModuleDesc is the descriptor table of Gate: method name to
 // generated handler.
-var Gate_ModuleDesc = runtime.ModuleDesc{
+var Gate_ModuleDesc = core.ModuleDesc{
 	Type: Gate_Type,
-	Methods: []runtime.MethodDesc{
+	Methods: []core.MethodDesc{
 		{Name: Gate_Bind_MethodName, Handler: _Gate_Bind_Handler},
 		{Name: Gate_Broadcast_MethodName, Sync: true, Handler: _Gate_Broadcast_Handler},
 		{Name: Gate_Close_MethodName, Handler: _Gate_Close_Handler},
@@ -230,133 +230,133 @@ var Gate_ModuleDesc = runtime.ModuleDesc{
 	},
 }
 
-func init() { runtime.Describe(&Gate_ModuleDesc) }
+func init() { core.Describe(&Gate_ModuleDesc) }
 
 // GateClient calls Gate through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.
 type GateClient struct {
-	cc runtime.Invoker
-	to runtime.Target
+	cc core.Invoker
+	to core.Target
 }
 
 // NewGateClient returns a client that reaches any instance of Gate.
-func NewGateClient(cc runtime.Invoker) *GateClient {
-	return &GateClient{cc: cc, to: runtime.Target{Type: Gate_Type}}
+func NewGateClient(cc core.Invoker) *GateClient {
+	return &GateClient{cc: cc, to: core.Target{Type: Gate_Type}}
 }
 
 // To returns a client that reaches only the instance with the given id.
 func (c *GateClient) To(id string) *GateClient {
-	return &GateClient{cc: c.cc, to: runtime.Target{Type: Gate_Type, ID: id}}
+	return &GateClient{cc: c.cc, to: core.Target{Type: Gate_Type, ID: id}}
 }
 
 // Bind calls Gate.Bind and waits for its reply.
-func (c *GateClient) Bind(ctx context.Context, sessionID string, uid string) (*runtime.SessionData, error) {
-	return runtime.CallResult[*runtime.SessionData](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Bind_MethodName, Arg: []any{sessionID, uid}}))
+func (c *GateClient) Bind(ctx context.Context, sessionID string, uid string) (*core.SessionData, error) {
+	return core.CallResult[*core.SessionData](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Bind_MethodName, Arg: []any{sessionID, uid}}))
 }
 
 // BindNR calls Gate.Bind without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) BindNR(ctx context.Context, sessionID string, uid string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Bind_MethodName, Arg: []any{sessionID, uid}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Bind_MethodName, Arg: []any{sessionID, uid}, NoReply: true})
 	return err
 }
 
 // Broadcast calls Gate.Broadcast and waits for its reply.
 func (c *GateClient) Broadcast(ctx context.Context, sessionIDs []string, topic string, body []byte) (int, error) {
-	return runtime.CallResult[int](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Broadcast_MethodName, Arg: []any{sessionIDs, topic, body}}))
+	return core.CallResult[int](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Broadcast_MethodName, Arg: []any{sessionIDs, topic, body}}))
 }
 
 // BroadcastNR calls Gate.Broadcast without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) BroadcastNR(ctx context.Context, sessionIDs []string, topic string, body []byte) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Broadcast_MethodName, Arg: []any{sessionIDs, topic, body}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Broadcast_MethodName, Arg: []any{sessionIDs, topic, body}, NoReply: true})
 	return err
 }
 
 // Close calls Gate.Close and waits for its reply.
 func (c *GateClient) Close(ctx context.Context, sessionID string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Close_MethodName, Arg: []any{sessionID}})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Close_MethodName, Arg: []any{sessionID}})
 	return err
 }
 
 // CloseNR calls Gate.Close without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) CloseNR(ctx context.Context, sessionID string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Close_MethodName, Arg: []any{sessionID}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Close_MethodName, Arg: []any{sessionID}, NoReply: true})
 	return err
 }
 
 // Kick calls Gate.Kick and waits for its reply.
 func (c *GateClient) Kick(ctx context.Context, uid string, keep string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Kick_MethodName, Arg: []any{uid, keep}})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Kick_MethodName, Arg: []any{uid, keep}})
 	return err
 }
 
 // KickNR calls Gate.Kick without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) KickNR(ctx context.Context, uid string, keep string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Kick_MethodName, Arg: []any{uid, keep}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Kick_MethodName, Arg: []any{uid, keep}, NoReply: true})
 	return err
 }
 
 // Lookup calls Gate.Lookup and waits for its reply.
-func (c *GateClient) Lookup(ctx context.Context, uid string) (*runtime.SessionData, error) {
-	return runtime.CallResult[*runtime.SessionData](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Lookup_MethodName, Arg: []any{uid}}))
+func (c *GateClient) Lookup(ctx context.Context, uid string) (*core.SessionData, error) {
+	return core.CallResult[*core.SessionData](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Lookup_MethodName, Arg: []any{uid}}))
 }
 
 // LookupNR calls Gate.Lookup without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) LookupNR(ctx context.Context, uid string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Lookup_MethodName, Arg: []any{uid}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Lookup_MethodName, Arg: []any{uid}, NoReply: true})
 	return err
 }
 
 // Push calls Gate.Push and waits for its reply.
-func (c *GateClient) Push(ctx context.Context, sessionID string, settings map[string]string) (*runtime.SessionData, error) {
-	return runtime.CallResult[*runtime.SessionData](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Push_MethodName, Arg: []any{sessionID, settings}}))
+func (c *GateClient) Push(ctx context.Context, sessionID string, settings map[string]string) (*core.SessionData, error) {
+	return core.CallResult[*core.SessionData](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Push_MethodName, Arg: []any{sessionID, settings}}))
 }
 
 // PushNR calls Gate.Push without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) PushNR(ctx context.Context, sessionID string, settings map[string]string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Push_MethodName, Arg: []any{sessionID, settings}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Push_MethodName, Arg: []any{sessionID, settings}, NoReply: true})
 	return err
 }
 
 // Send calls Gate.Send and waits for its reply.
 func (c *GateClient) Send(ctx context.Context, sessionID string, topic string, body []byte) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}})
 	return err
 }
 
 // SendNR calls Gate.Send without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) SendNR(ctx context.Context, sessionID string, topic string, body []byte) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}, NoReply: true})
 	return err
 }
 
 // TakeSession calls Gate.TakeSession and waits for its reply.
 func (c *GateClient) TakeSession(ctx context.Context, clientID string, username string, cred []byte, to string) (*Handoff, error) {
-	return runtime.CallResult[*Handoff](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}}))
+	return core.CallResult[*Handoff](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}}))
 }
 
 // TakeSessionNR calls Gate.TakeSession without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) TakeSessionNR(ctx context.Context, clientID string, username string, cred []byte, to string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}, NoReply: true})
 	return err
 }
 
 // UnBind calls Gate.UnBind and waits for its reply.
-func (c *GateClient) UnBind(ctx context.Context, sessionID string) (*runtime.SessionData, error) {
-	return runtime.CallResult[*runtime.SessionData](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_UnBind_MethodName, Arg: []any{sessionID}}))
+func (c *GateClient) UnBind(ctx context.Context, sessionID string) (*core.SessionData, error) {
+	return core.CallResult[*core.SessionData](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_UnBind_MethodName, Arg: []any{sessionID}}))
 }
 
 // UnBindNR calls Gate.UnBind without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) UnBindNR(ctx context.Context, sessionID string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Gate_UnBind_MethodName, Arg: []any{sessionID}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_UnBind_MethodName, Arg: []any{sessionID}, NoReply: true})
 	return err
 }

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // Group is a set of players by user id, each with the session it joined
@@ -105,20 +105,20 @@ func (g *Group) Members() []Member {
 }
 
 // Broadcast sends body on topic to every member, one call per gate.
-func (g *Group) Broadcast(ctx context.Context, inv runtime.Invoker, topic string, body []byte) error {
+func (g *Group) Broadcast(ctx context.Context, inv core.Invoker, topic string, body []byte) error {
 	return Broadcast(ctx, inv, g.Members(), topic, body)
 }
 
 // SendToUser pushes body on topic to the session uid is bound to, on
 // whichever gate it is (a persistent session whose client is away queues
-// it). It fails with runtime.ErrNotFound when uid is not online.
-func SendToUser(ctx context.Context, app *runtime.App, uid, topic string, body []byte) error {
+// it). It fails with core.ErrNotFound when uid is not online.
+func SendToUser(ctx context.Context, app *core.App, uid, topic string, body []byte) error {
 	d, err := Online(ctx, app, uid)
 	if err != nil {
 		return err
 	}
 	if d == nil {
-		return runtime.Errorf(runtime.ErrNotFound, "user %s is not online", uid)
+		return core.Errorf(core.ErrNotFound, "user %s is not online", uid)
 	}
 	return NewSession(app, d).Send(ctx, topic, body)
 }

@@ -4,11 +4,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // TestGroupAndSendToUser: a group keeps one member per user id, a newer
@@ -37,7 +37,7 @@ func TestGroupAndSendToUser(t *testing.T) {
 	if !g.Add(session("ann")) || !g.Add(session("bob")) || g.Add(session("ann")) {
 		t.Fatal("Add: a user joins once per session")
 	}
-	if guest := gate.NewSession(d.App, &runtime.SessionData{SessionID: "x", ServerID: "y"}); g.Add(guest) {
+	if guest := gate.NewSession(d.App, &core.SessionData{SessionID: "x", ServerID: "y"}); g.Add(guest) {
 		t.Fatal("a guest session joined a group")
 	}
 	if g.Len() != 2 || !g.Has(session("bob")) {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // Moving a persistent session between gates. A client that comes back with
@@ -17,7 +17,7 @@ import (
 
 // Handoff is a persistent session on its way to another gate.
 type Handoff struct {
-	Session  runtime.SessionData
+	Session  core.SessionData
 	Username string // of the CONNECT that created the session
 	Cred     []byte // its credHash: what a taker must match, never the password
 	Anon     bool   // that CONNECT had no username and no password
@@ -83,7 +83,7 @@ func (g *Gate) fetchSession(clientID, username string, cred [32]byte) (*Handoff,
 	for range others {
 		a := <-answers
 		switch {
-		case a.err != nil && errors.Is(a.err, runtime.ErrBadRequest):
+		case a.err != nil && errors.Is(a.err, core.ErrBadRequest):
 			refused = a.err
 		case a.err != nil:
 			g.log.Debug("asking a gate for a session failed", "gate", a.from, "clientId", clip(clientID), "err", a.err)
@@ -134,7 +134,7 @@ func (g *Gate) TakeSession(ctx context.Context, clientID, username string, cred 
 	if len(cred) != len(c32) || !c.ps.mayResume(username, c32, c.session().UserID) {
 		g.mu.Unlock()
 		g.log.Warn("session takeover by another gate refused: other credentials", "clientId", clip(clientID), "gate", to)
-		return nil, runtime.Errorf(runtime.ErrBadRequest, "take session: %v", errCredentials)
+		return nil, core.Errorf(core.ErrBadRequest, "take session: %v", errCredentials)
 	}
 	g.forget(c)
 	g.setMoved(c.sessionID, to)
@@ -146,7 +146,7 @@ func (g *Gate) TakeSession(ctx context.Context, clientID, username string, cred 
 }
 
 // handoff empties the session into a Handoff; the session is dead here.
-func (s *psession) handoff(d *runtime.SessionData) *Handoff {
+func (s *psession) handoff(d *core.SessionData) *Handoff {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now().UnixNano()

@@ -4,9 +4,9 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 type (
@@ -25,7 +25,7 @@ func loginJoin(p *pahoClient, user, room string) { p.LoginJoin(user, room) }
 // the gate keeps reading and answering while a handler is slow. Its
 // descriptor table is written out by hand.
 type slowModule struct {
-	runtime.BaseModule
+	core.BaseModule
 	release    chan struct{}
 	running    atomic.Int32
 	maxRunning atomic.Int32
@@ -38,10 +38,10 @@ func newSlow() *slowModule {
 
 func (m *slowModule) GetType() string { return "Slow" }
 
-func (m *slowModule) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+func (m *slowModule) OnInit(app *core.App, s *core.ModuleSettings) error {
 	m.Init(app, s)
-	m.RPCServer().Register(&runtime.ModuleDesc{Type: "Slow", Methods: []runtime.MethodDesc{
-		{Name: "Handler_Wait", Handler: func(_ any, ctx context.Context, _ runtime.Invoker, req *runtime.Request) (any, error) {
+	m.RPCServer().Register(&core.ModuleDesc{Type: "Slow", Methods: []core.MethodDesc{
+		{Name: "Handler_Wait", Handler: func(_ any, ctx context.Context, _ core.Invoker, req *core.Request) (any, error) {
 			n := m.running.Add(1)
 			defer m.running.Add(-1)
 			for {
@@ -62,5 +62,5 @@ func (m *slowModule) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
 }
 
 func slowExtra(m *slowModule) demotest.Extra {
-	return demotest.Extra{Type: "Slow", New: func() runtime.Module { return m }}
+	return demotest.Extra{Type: "Slow", New: func() core.Module { return m }}
 }

@@ -3,7 +3,7 @@ package gate
 import (
 	"sync"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // A handler's session calls to a gate in its own process are direct calls,
@@ -12,7 +12,7 @@ import (
 // by their App (several Apps may share a test process) and instance id.
 
 type localKey struct {
-	app runtime.Invoker
+	app core.Invoker
 	id  string
 }
 
@@ -23,7 +23,7 @@ func (g *Gate) unregisterLocal() { localGates.CompareAndDelete(localKey{g.App, g
 
 // localGate returns gate instance id when it runs in the process of inv
 // and is serving, or nil.
-func localGate(inv runtime.Invoker, id string) *Gate {
+func localGate(inv core.Invoker, id string) *Gate {
 	if v, ok := localGates.Load(localKey{inv, id}); ok {
 		g := v.(*Gate)
 		if !g.closing.Load() {

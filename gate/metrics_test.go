@@ -12,11 +12,11 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // scrape reads the admin listener's /metrics with Prometheus's own text
@@ -72,7 +72,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	p := newProbe()
 	const token = "admin-secret"
 	d := demotest.StartWith(t, demotest.Options{RPCTimeout: 300 * time.Millisecond, Extras: []demotest.Extra{probeExtra(p)},
-		Gate: map[string]any{"MaxQueue": 16}, Admin: &runtime.AdminConfig{Addr: "127.0.0.1:0", Token: token}})
+		Gate: map[string]any{"MaxQueue": 16}, Admin: &core.AdminConfig{Addr: "127.0.0.1:0", Token: token}})
 	defer close(p.release)
 	resp, err := http.Get("http://" + d.App.AdminAddr().String() + "/metrics")
 	if err != nil {
@@ -94,13 +94,13 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	// A module-to-module call that times out: the caller counts it, the
 	// handler is still running.
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	_, err = d.App.Call(ctx, runtime.Target{Type: "Probe"}, "Handler_Hang", nil)
+	_, err = d.App.Call(ctx, core.Target{Type: "Probe"}, "Handler_Hang", nil)
 	cancel()
-	if !errors.Is(err, runtime.ErrTimeout) {
+	if !errors.Is(err, core.ErrTimeout) {
 		t.Fatalf("call to a hung handler: %v, want ErrTimeout", err)
 	}
 	// A call to a type nobody configured: counted, under no label of its own.
-	if _, err := d.App.Call(t.Context(), runtime.Target{Type: "Nowhere"}, "Handler_X", nil); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := d.App.Call(t.Context(), core.Target{Type: "Nowhere"}, "Handler_X", nil); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("call to an unknown type: %v, want ErrNotFound", err)
 	}
 	poll(t, "both hung calls running", func() bool { return p.hung.Load() == 2 })
@@ -186,12 +186,12 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 }
 
-// TestNoMetrics: with runtime.Options.NoMetrics the per-call series are
+// TestNoMetrics: with core.Options.NoMetrics the per-call series are
 // gone (handlers are neither timed nor counted) and what is read at scrape
 // time stays: the gate's counters, Go and process.
 func TestNoMetrics(t *testing.T) {
 	leakcheck.Check(t)
-	d := demotest.StartWith(t, demotest.Options{NoMetrics: true, Admin: &runtime.AdminConfig{Addr: "127.0.0.1:0"}})
+	d := demotest.StartWith(t, demotest.Options{NoMetrics: true, Admin: &core.AdminConfig{Addr: "127.0.0.1:0"}})
 	c := mqtttest.Connect(t, d.TCPAddr, "unmetered", 30)
 	if got := c.Request("Login/Handler_Login/1", `{"userName":"u","passWord":"x"}`); !strings.Contains(got, "login success") {
 		t.Fatalf("login: %s", got)
@@ -214,7 +214,7 @@ func TestNoMetrics(t *testing.T) {
 // not allowed) and sockets over a limit by the limit.
 func TestMetricsRefusals(t *testing.T) {
 	leakcheck.Check(t)
-	d := demotest.StartWith(t, demotest.Options{Admin: &runtime.AdminConfig{Addr: "127.0.0.1:0"},
+	d := demotest.StartWith(t, demotest.Options{Admin: &core.AdminConfig{Addr: "127.0.0.1:0"},
 		Gate: map[string]any{"MaxConnectionsPerIP": 1, "WSOrigins": []any{"http://game.example"}}})
 	const gate = "gate=127.0.0.1:Gate"
 	before := scrape(t, d, "")

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/syncbuf"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // mosquittoTool returns the path of a mosquitto client tool; a missing one
@@ -158,7 +158,7 @@ func TestMosquittoSub(t *testing.T) {
 	}
 	waitOutput("mosquitto_sub's SUBACK", "received CONNACK (0)", "sending SUBSCRIBE", "Topic: Chat/#, QoS: 1", "received SUBACK", "Subscribed (mid: 1): 0")
 
-	var data *runtime.SessionData
+	var data *core.SessionData
 	for _, s := range d.Gate.Sessions() {
 		if s.ClientID == "sub-client" {
 			data = &s

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // defaultNotifyMaxPending bounds the session-closed events kept per
@@ -30,10 +30,10 @@ const (
 // therefore be idempotent (the chat demo's is: it removes the session from
 // the rooms it is still in).
 type notifier struct {
-	app        *runtime.App
+	app        *core.App
 	log        *slog.Logger
 	maxPending int
-	targets    []runtime.Target
+	targets    []core.Target
 	stats      *gateStats
 
 	mu       sync.Mutex
@@ -47,26 +47,26 @@ type notifier struct {
 }
 
 type notifyQueue struct {
-	to      runtime.Target
-	events  []*runtime.SessionData
+	to      core.Target
+	events  []*core.SessionData
 	wake    chan struct{}
 	running bool
 }
 
-func newNotifier(app *runtime.App, log *slog.Logger, listeners []string, maxPending int, stats *gateStats) *notifier {
+func newNotifier(app *core.App, log *slog.Logger, listeners []string, maxPending int, stats *gateStats) *notifier {
 	n := &notifier{app: app, log: log, maxPending: maxPending, stats: stats,
 		queues: map[string]*notifyQueue{}, quit: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, typ := range listeners {
 		for _, id := range app.ServerIDs(typ) {
-			n.targets = append(n.targets, runtime.Target{Type: typ, ID: id})
+			n.targets = append(n.targets, core.Target{Type: typ, ID: id})
 		}
 	}
 	return n
 }
 
 // sessionClosed queues the event for every listener instance.
-func (n *notifier) sessionClosed(sess *runtime.SessionData) {
+func (n *notifier) sessionClosed(sess *core.SessionData) {
 	if len(n.targets) == 0 {
 		return
 	}
@@ -176,10 +176,10 @@ func (n *notifier) deliver(q *notifyQueue) {
 
 // send delivers one event and waits for the handler to finish, so a
 // delivery counts only once the listener has run it.
-func (n *notifier) send(to runtime.Target, sess *runtime.SessionData) error {
+func (n *notifier) send(to core.Target, sess *core.SessionData) error {
 	ctx, cancel := context.WithTimeout(n.ctx, notifyTimeout)
 	defer cancel()
-	_, err := n.app.Invoke(ctx, to, &runtime.Request{Fn: sessionClosedMethod, Session: sess})
+	_, err := n.app.Invoke(ctx, to, &core.Request{Fn: sessionClosedMethod, Session: sess})
 	return err
 }
 
@@ -188,10 +188,10 @@ func (n *notifier) send(to runtime.Target, sess *runtime.SessionData) error {
 // OnSessionClosed method: a configuration error, reported, not retried).
 func retryable(err error) bool {
 	switch {
-	case errors.Is(err, runtime.ErrTransport), errors.Is(err, runtime.ErrTimeout):
+	case errors.Is(err, core.ErrTransport), errors.Is(err, core.ErrTimeout):
 		return true
-	case errors.Is(err, runtime.ErrNotFound):
-		var e *runtime.Error
+	case errors.Is(err, core.ErrNotFound):
+		var e *core.Error
 		return !(errors.As(err, &e) && strings.HasPrefix(e.Msg, "Remote function("))
 	}
 	return false

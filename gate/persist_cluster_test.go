@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/chat"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
 	"github.com/mqantgen/mqantgen/internal/syncbuf"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // startTwoGates runs the chat demo with two gate instances in one process
@@ -29,17 +29,17 @@ func startTwoGates(t *testing.T, extra map[string]any) (g1, g2 *gate.Gate) {
 		}
 		return m
 	}
-	cfg := &runtime.Config{RPC: runtime.RPCConfig{Timeout: 10 * time.Second}, Modules: []*runtime.ModuleSettings{
+	cfg := &core.Config{RPC: core.RPCConfig{Timeout: 10 * time.Second}, Modules: []*core.ModuleSettings{
 		{Type: "Gate", ID: "Gate1", Host: "127.0.0.1", ProcessID: "dev", Settings: gs()},
 		{Type: "Gate", ID: "Gate2", Host: "127.0.0.1", ProcessID: "dev", Settings: gs()},
 		{Type: "Login", ID: "Login1", Host: "127.0.0.1", ProcessID: "dev"},
 		{Type: "Chat", ID: "Chat1", Host: "127.0.0.1", ProcessID: "dev"},
 	}}
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", DrainTimeout: 3 * time.Second,
+	app := core.NewApp(cfg, core.Options{ProcessID: "dev", DrainTimeout: 3 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	var gates []*gate.Gate
 	newGate := gate.New()
-	app.Register(gate.Gate_Type, func() runtime.Module {
+	app.Register(gate.Gate_Type, func() core.Module {
 		m := newGate()
 		gates = append(gates, m.(*gate.Gate))
 		return m

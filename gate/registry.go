@@ -6,7 +6,7 @@ import (
 
 	"github.com/mqantgen/mqantgen/gate/packets"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // The registry: the gate's connections by session id, by MQTT client id
@@ -268,7 +268,7 @@ func (g *Gate) conn(sessionID string) (*conn, error) {
 	c := g.byID[sessionID]
 	g.mu.Unlock()
 	if c == nil {
-		return nil, runtime.Errorf(runtime.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
+		return nil, core.Errorf(core.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
 	}
 	return c, nil
 }

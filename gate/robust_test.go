@@ -11,18 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // probe is a module with misbehaving and observing handlers, its
 // descriptor table written out by hand.
 type probe struct {
-	runtime.BaseModule
+	core.BaseModule
 	release chan struct{} // unblocks Handler_Hang and Handler_SlowLogin
 	hung    atomic.Int32
 
@@ -37,17 +37,17 @@ func newProbe() *probe {
 
 func (m *probe) GetType() string { return "Probe" }
 
-func (m *probe) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+func (m *probe) OnInit(app *core.App, s *core.ModuleSettings) error {
 	m.Init(app, s)
-	m.RPCServer().Register(&runtime.ModuleDesc{Type: "Probe", Methods: []runtime.MethodDesc{
+	m.RPCServer().Register(&core.ModuleDesc{Type: "Probe", Methods: []core.MethodDesc{
 		// Ignores its context: only the gate's watchdog can answer for it.
-		{Name: "Handler_Hang", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
+		{Name: "Handler_Hang", Handler: func(_ any, _ context.Context, _ core.Invoker, _ *core.Request) (any, error) {
 			m.hung.Add(1)
 			<-m.release
 			return "finally", nil
 		}},
 		// Writes through Data(), which must not reach the gate's session.
-		{Name: "Handler_Evil", Handler: func(_ any, _ context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+		{Name: "Handler_Evil", Handler: func(_ any, _ context.Context, inv core.Invoker, req *core.Request) (any, error) {
 			s := gate.NewSession(inv, req.Session)
 			d := s.Data()
 			d.UserID = "root"
@@ -57,38 +57,38 @@ func (m *probe) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
 			d.Settings["role"] = "admin"
 			return "tried", nil
 		}},
-		{Name: "Handler_Panic", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
+		{Name: "Handler_Panic", Handler: func(_ any, _ context.Context, _ core.Invoker, _ *core.Request) (any, error) {
 			panic("probe panics")
 		}},
 		// A login that takes its time, then binds.
-		{Name: "Handler_SlowLogin", Handler: func(_ any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+		{Name: "Handler_SlowLogin", Handler: func(_ any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 			<-m.release
 			s := gate.NewSession(inv, req.Session)
 			return "bound", s.Bind(ctx, strings.Trim(string(req.Raw), `"`))
 		}},
-		{Name: "Handler_Full", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
-			return nil, runtime.CodeErrorf("room_full", "room %s is full", "abc")
+		{Name: "Handler_Full", Handler: func(_ any, _ context.Context, _ core.Invoker, _ *core.Request) (any, error) {
+			return nil, core.CodeErrorf("room_full", "room %s is full", "abc")
 		}},
 		// A game's own code that reuses a framework code's name.
-		{Name: "Handler_NoRoom", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
-			return nil, runtime.CodeErrorf("not_found", "room %s not found", "abc")
+		{Name: "Handler_NoRoom", Handler: func(_ any, _ context.Context, _ core.Invoker, _ *core.Request) (any, error) {
+			return nil, core.CodeErrorf("not_found", "room %s not found", "abc")
 		}},
-		{Name: "Handler_Plain", Handler: func(_ any, _ context.Context, _ runtime.Invoker, _ *runtime.Request) (any, error) {
+		{Name: "Handler_Plain", Handler: func(_ any, _ context.Context, _ core.Invoker, _ *core.Request) (any, error) {
 			return nil, errors.New("no such room")
 		}},
 		// Calls a module type the deployment does not have: the client must
 		// not learn the name, or the broker's, from the error.
-		{Name: "Handler_Nested", Handler: func(_ any, ctx context.Context, inv runtime.Invoker, _ *runtime.Request) (any, error) {
-			_, err := inv.Invoke(ctx, runtime.Target{Type: "SecretBackend"}, &runtime.Request{Fn: "Handler_X"})
+		{Name: "Handler_Nested", Handler: func(_ any, ctx context.Context, inv core.Invoker, _ *core.Request) (any, error) {
+			_, err := inv.Invoke(ctx, core.Target{Type: "SecretBackend"}, &core.Request{Fn: "Handler_X"})
 			return nil, err
 		}},
-		{Name: "OnSessionClosed", Handler: func(_ any, _ context.Context, _ runtime.Invoker, req *runtime.Request) (any, error) {
+		{Name: "OnSessionClosed", Handler: func(_ any, _ context.Context, _ core.Invoker, req *core.Request) (any, error) {
 			m.mu.Lock()
 			m.attempts[req.Session.SessionID]++
 			n := m.attempts[req.Session.SessionID]
 			m.mu.Unlock()
 			if n <= m.failFirst {
-				return nil, runtime.Errorf(runtime.ErrTransport, "listener unreachable (attempt %d)", n)
+				return nil, core.Errorf(core.ErrTransport, "listener unreachable (attempt %d)", n)
 			}
 			return nil, nil
 		}},
@@ -103,7 +103,7 @@ func (m *probe) closeAttempts(session string) int32 {
 }
 
 func probeExtra(m *probe) demotest.Extra {
-	return demotest.Extra{Type: "Probe", New: func() runtime.Module { return m }}
+	return demotest.Extra{Type: "Probe", New: func() core.Module { return m }}
 }
 
 // TestHandlerIgnoringItsDeadline: an in-process handler that never looks
@@ -251,10 +251,10 @@ func TestPushTopicsChecked(t *testing.T) {
 	id := d.Gate.Sessions()[0].SessionID
 	for _, topic := range []string{strings.Repeat("x", 70000), "", "a/#", "bad\xff", "nul\x00"} {
 		err := d.Gate.Send(t.Context(), id, topic, []byte("x"))
-		if !errors.Is(err, runtime.ErrBadRequest) || !strings.Contains(err.Error(), "invalid push topic") {
+		if !errors.Is(err, core.ErrBadRequest) || !strings.Contains(err.Error(), "invalid push topic") {
 			t.Errorf("Send to topic of %d bytes: %v, want an invalid push topic error", len(topic), err)
 		}
-		if _, err := d.Gate.Broadcast(t.Context(), []string{id}, topic, []byte("x")); !errors.Is(err, runtime.ErrBadRequest) {
+		if _, err := d.Gate.Broadcast(t.Context(), []string{id}, topic, []byte("x")); !errors.Is(err, core.ErrBadRequest) {
 			t.Errorf("Broadcast to topic of %d bytes: %v, want an invalid push topic error", len(topic), err)
 		}
 	}

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/benchmod"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // roundTrips sends n requests on topic over one connection, window at a
@@ -48,7 +48,7 @@ func roundTrips(tb testing.TB, c *mqtttest.Client, topic, body string, n, window
 
 func echoGate(tb testing.TB, noMetrics bool) *mqtttest.Client {
 	d := demotest.StartWith(tb, demotest.Options{NoMetrics: noMetrics, Extras: []demotest.Extra{
-		{Type: benchmod.Echo_Type, New: func() runtime.Module { return &benchmod.Echo{} }},
+		{Type: benchmod.Echo_Type, New: func() core.Module { return &benchmod.Echo{} }},
 	}})
 	c := mqtttest.Connect(tb, d.TCPAddr, "bench", 0)
 	if got := c.Request("Echo/Handler_Echo/1", `{"n":1,"text":"x"}`); got != `{"Error":"","Result":{"n":1,"text":"pong"}}` {
@@ -69,7 +69,7 @@ func BenchmarkGateRoundTrip(b *testing.B) {
 }
 
 // BenchmarkGateRoundTripNoMetrics is BenchmarkGateRoundTrip with the
-// per-call metrics off (runtime.Options.NoMetrics): the pair is what
+// per-call metrics off (core.Options.NoMetrics): the pair is what
 // metrics cost on the hot path (bench/results.md gives the ratio).
 func BenchmarkGateRoundTripNoMetrics(b *testing.B) {
 	c := echoGate(b, true)

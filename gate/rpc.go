@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // The gate's RPC surface: what modules call, through Session and
@@ -20,7 +20,7 @@ import (
 // kicks a newer session.
 //
 //mqant:rpc
-func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*runtime.SessionData, error) {
+func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*core.SessionData, error) {
 	if uid == "" {
 		return nil, errors.New("bind: empty user id")
 	}
@@ -31,7 +31,7 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*runtime.Sessio
 	g.mu.Lock()
 	if c = g.byID[sessionID]; c == nil { // unregistered since the lookup (or resumed: then the new connection)
 		g.mu.Unlock()
-		return nil, runtime.Errorf(runtime.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
+		return nil, core.Errorf(core.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
 	}
 	live := !c.closed.Load()
 	old := g.byUID[uid]
@@ -39,14 +39,14 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*runtime.Sessio
 		g.mu.Unlock()
 		g.log.Info("late bind of a closed session refused: the user is on a live one", "session", sessionID,
 			"uid", clip(uid), "live", old.sessionID)
-		return nil, runtime.Errorf(runtime.ErrNotFound, "session %s on %s is closed", sessionID, g.Settings.ID)
+		return nil, core.Errorf(core.ErrNotFound, "session %s on %s is closed", sessionID, g.Settings.ID)
 	}
 	prev := c.session().UserID
 	if prev != "" && prev != uid && g.byUID[prev] == c {
 		delete(g.byUID, prev)
 	}
 	g.byUID[uid] = c
-	d := c.update(func(s *runtime.SessionData) { s.UserID = uid })
+	d := c.update(func(s *core.SessionData) { s.UserID = uid })
 	g.mu.Unlock()
 	if g.cfg.singleSession && live {
 		if old != nil && old != c {
@@ -93,17 +93,17 @@ func (g *Gate) Kick(ctx context.Context, uid, keep string) error {
 // UnBind removes the user id from a session.
 //
 //mqant:rpc
-func (g *Gate) UnBind(ctx context.Context, sessionID string) (*runtime.SessionData, error) {
+func (g *Gate) UnBind(ctx context.Context, sessionID string) (*core.SessionData, error) {
 	g.mu.Lock()
 	c := g.byID[sessionID]
 	if c == nil {
 		g.mu.Unlock()
-		return nil, runtime.Errorf(runtime.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
+		return nil, core.Errorf(core.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
 	}
 	if uid := c.session().UserID; uid != "" && g.byUID[uid] == c {
 		delete(g.byUID, uid)
 	}
-	d := c.update(func(s *runtime.SessionData) { s.UserID = "" })
+	d := c.update(func(s *core.SessionData) { s.UserID = "" })
 	g.mu.Unlock()
 	return d, nil
 }
@@ -111,13 +111,13 @@ func (g *Gate) UnBind(ctx context.Context, sessionID string) (*runtime.SessionDa
 // Push replaces a session's settings.
 //
 //mqant:rpc
-func (g *Gate) Push(ctx context.Context, sessionID string, settings map[string]string) (*runtime.SessionData, error) {
+func (g *Gate) Push(ctx context.Context, sessionID string, settings map[string]string) (*core.SessionData, error) {
 	c, err := g.conn(sessionID)
 	if err != nil {
 		return nil, err
 	}
 	for {
-		d := c.update(func(s *runtime.SessionData) {
+		d := c.update(func(s *core.SessionData) {
 			s.Settings = make(map[string]string, len(settings))
 			for k, v := range settings {
 				s.Settings[k] = v
@@ -146,7 +146,7 @@ func (g *Gate) Send(ctx context.Context, sessionID, topic string, body []byte) e
 	if err := checkPushTopic(topic); err != nil {
 		g.stats.pushRefused.Add(1)
 		g.log.Warn("push refused", "session", sessionID, "err", err)
-		return runtime.Errorf(runtime.ErrBadRequest, "send: %v", err)
+		return core.Errorf(core.ErrBadRequest, "send: %v", err)
 	}
 	c, err := g.conn(sessionID)
 	if err != nil {
@@ -173,7 +173,7 @@ func (g *Gate) Broadcast(ctx context.Context, sessionIDs []string, topic string,
 	if err := checkPushTopic(topic); err != nil {
 		g.stats.pushRefused.Add(1)
 		g.log.Warn("broadcast refused", "members", len(sessionIDs), "err", err)
-		return 0, runtime.Errorf(runtime.ErrBadRequest, "broadcast: %v", err)
+		return 0, core.Errorf(core.ErrBadRequest, "broadcast: %v", err)
 	}
 	conns := make([]*conn, 0, len(sessionIDs))
 	g.mu.Lock()
@@ -214,7 +214,7 @@ func (g *Gate) Close(ctx context.Context, sessionID string) error {
 // Lookup returns the session uid is bound to on this gate, or nil.
 //
 //mqant:rpc
-func (g *Gate) Lookup(ctx context.Context, uid string) (*runtime.SessionData, error) {
+func (g *Gate) Lookup(ctx context.Context, uid string) (*core.SessionData, error) {
 	g.mu.Lock()
 	c := g.byUID[uid]
 	g.mu.Unlock()

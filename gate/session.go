@@ -3,7 +3,7 @@ package gate
 import (
 	"context"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // Session is a handler's view of one client connection: a snapshot of the
@@ -11,16 +11,16 @@ import (
 // the authoritative session; Bind, UnBind and Push send the change there and
 // refresh the snapshot from the answer.
 type Session struct {
-	inv   runtime.Invoker
-	data  *runtime.SessionData
+	inv   core.Invoker
+	data  *core.SessionData
 	owned bool // data is this Session's own copy, safe to change
 }
 
 // NewSession wraps session data received with a call. inv carries calls back
 // to the owning gate. Generated dispatch calls it.
-func NewSession(inv runtime.Invoker, data *runtime.SessionData) *Session {
+func NewSession(inv core.Invoker, data *core.SessionData) *Session {
 	if data == nil {
-		data = &runtime.SessionData{}
+		data = &core.SessionData{}
 	}
 	return &Session{inv: inv, data: data}
 }
@@ -29,7 +29,7 @@ func NewSession(inv runtime.Invoker, data *runtime.SessionData) *Session {
 // It is a copy because in-process the snapshot is the gate's own: changing
 // it would change the gate's session behind its back (and race it). Set
 // and Push are the way to change settings.
-func (s *Session) Data() *runtime.SessionData {
+func (s *Session) Data() *core.SessionData {
 	if s == nil {
 		return nil
 	}
@@ -72,7 +72,7 @@ func (s *Session) Set(key, value string) {
 
 func (s *Session) gate() *GateClient { return NewGateClient(s.inv).To(s.data.ServerID) }
 
-func (s *Session) refresh(d *runtime.SessionData, err error) error {
+func (s *Session) refresh(d *core.SessionData, err error) error {
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ type Member struct {
 // one per member: the gate fans out locally, on its own goroutine (a
 // thousand-member room does not hold up the sender, and concurrent
 // senders do not contend for the members' connections).
-func Broadcast(ctx context.Context, inv runtime.Invoker, members []Member, topic string, body []byte) error {
+func Broadcast(ctx context.Context, inv core.Invoker, members []Member, topic string, body []byte) error {
 	byGate := map[string][]string{}
 	var order []string
 	for _, m := range members {
@@ -158,11 +158,11 @@ func Broadcast(ctx context.Context, inv runtime.Invoker, members []Member, topic
 // Online reports whether uid is bound to a session on any gate, and where.
 // It asks every configured gate instance. A persistent session whose
 // client is away counts: it is there until it expires.
-func Online(ctx context.Context, app *runtime.App, uid string) (*runtime.SessionData, error) {
+func Online(ctx context.Context, app *core.App, uid string) (*core.SessionData, error) {
 	c := NewGateClient(app)
 	var lastErr error
 	for _, id := range app.ServerIDs(Gate_Type) {
-		var d *runtime.SessionData
+		var d *core.SessionData
 		var err error
 		if g := localGate(app, id); g != nil {
 			d, err = g.Lookup(ctx, uid)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // Limits and defaults of the gate; each can be set in the module's config
@@ -88,7 +88,7 @@ type settingsReader struct {
 	errs []error
 }
 
-func newSettingsReader(s *runtime.ModuleSettings) *settingsReader {
+func newSettingsReader(s *core.ModuleSettings) *settingsReader {
 	path := "Settings"
 	if s.Path != "" {
 		path = s.Path + ".Settings"
@@ -212,7 +212,7 @@ func (r *settingsReader) unknown() {
 
 // parseSettings reads and checks the gate's settings; every problem is
 // reported, each with its JSON path.
-func parseSettings(s *runtime.ModuleSettings) (gateConfig, error) {
+func parseSettings(s *core.ModuleSettings) (gateConfig, error) {
 	r := newSettingsReader(s)
 	c := gateConfig{
 		tcpAddr:          r.str("TCPAddr", ""),

@@ -10,13 +10,13 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // reqTrace is one request's trace at the gate: its context, and its
 // receive span when the application installed a tracer provider.
 type reqTrace struct {
-	tc   runtime.TraceContext
+	tc   core.TraceContext
 	span trace.Span // nil: tracing off
 }
 
@@ -32,10 +32,10 @@ var traceparentKey = []byte(`"traceparent"`)
 // payload without the key costs one byte search, no allocation.
 func (c *conn) receiveTrace(payload []byte) reqTrace {
 	var rt reqTrace
-	client, ok := runtime.TraceContext{}, false
+	client, ok := core.TraceContext{}, false
 	if bytes.Contains(payload, traceparentKey) {
 		s := topLevelString(payload, "traceparent")
-		if client, ok = runtime.ParseTraceparent(s); !ok {
+		if client, ok = core.ParseTraceparent(s); !ok {
 			c.g.log.Debug("ignoring an invalid traceparent; the request gets a new trace", "remote", c.remote,
 				"traceparent", clip(s))
 		}
@@ -45,7 +45,7 @@ func (c *conn) receiveTrace(payload []byte) reqTrace {
 		if ok {
 			rt.tc = client
 		} else {
-			rt.tc = runtime.NewTraceContext()
+			rt.tc = core.NewTraceContext()
 		}
 		return rt
 	}
@@ -55,7 +55,7 @@ func (c *conn) receiveTrace(payload []byte) reqTrace {
 	}
 	_, rt.span = tr.Start(ctx, "gate.receive", trace.WithSpanKind(trace.SpanKindServer))
 	sc := rt.span.SpanContext()
-	rt.tc = runtime.TraceContext{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags())}
+	rt.tc = core.TraceContext{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags())}
 	return rt
 }
 
@@ -102,7 +102,7 @@ func (rt *reqTrace) refused(why string) {
 // end ends the receive span with the outcome of the request's call.
 func (rt *reqTrace) end(typ, fn string, err error) {
 	if rt.span != nil {
-		runtime.EndSpan(rt.span, typ, fn, err)
+		core.EndSpan(rt.span, typ, fn, err)
 	}
 }
 
@@ -112,8 +112,8 @@ func (rt *reqTrace) end(typ, fn string, err error) {
 // handler's own errors and refusals (the client's business) at debug level.
 func (c *conn) logFailure(cl call, err error) {
 	switch {
-	case errors.Is(err, runtime.ErrTimeout), errors.Is(err, runtime.ErrRemotePanic),
-		cl.msgid == "" && errors.Is(err, runtime.ErrTransport):
+	case errors.Is(err, core.ErrTimeout), errors.Is(err, core.ErrRemotePanic),
+		cl.msgid == "" && errors.Is(err, core.ErrTransport):
 		c.warn("request failed", "module", cl.typ, "fn", clip(cl.fn), "err", err, "trace_id", cl.rt.id())
 	case c.g.log.Enabled(context.Background(), slog.LevelDebug):
 		c.g.log.Debug("request failed", "remote", c.remote, "topic", clip(cl.topic), "err", err, "trace_id", cl.rt.id())

@@ -8,10 +8,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/internal/benchmod"
 	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // discard is an exporter that drops what it gets: the benchmark measures
@@ -28,7 +28,7 @@ func BenchmarkGateRoundTripTracing(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(discard{}), sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	d := demotest.StartWith(b, demotest.Options{TracerProvider: tp, Extras: []demotest.Extra{
-		{Type: benchmod.Echo_Type, New: func() runtime.Module { return &benchmod.Echo{} }},
+		{Type: benchmod.Echo_Type, New: func() core.Module { return &benchmod.Echo{} }},
 	}})
 	c := mqtttest.Connect(b, d.TCPAddr, "bench", 0)
 	b.ReportAllocs()
@@ -83,7 +83,7 @@ func TestGateTraceparent(t *testing.T) {
 		t.Fatalf("bad body: %s", got)
 	}
 	var spans tracetest.SpanStubs
-	if recv := receiveSpan(t, exp, &spans); len(spans) != 1 || recv.Status.Description != runtime.CodeBadJSON {
+	if recv := receiveSpan(t, exp, &spans); len(spans) != 1 || recv.Status.Description != core.CodeBadJSON {
 		t.Errorf("refused request: spans %+v", spans)
 	}
 }

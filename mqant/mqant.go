@@ -4,7 +4,7 @@
 // config spreads them over several processes.
 //
 //	func main() {
-//		mqant.Main(func(app *runtime.App) {
+//		mqant.Main(func(app *core.App) {
 //			app.Register(gate.Gate_Type, gate.New())
 //			app.Register(lobby.Lobby_Type, lobby.New)
 //		})
@@ -20,8 +20,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/mqantgen/mqantgen/runtime"
-	"github.com/mqantgen/mqantgen/runtime/rabbitmq"
+	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/rabbitmq"
 )
 
 // Options says how Run starts a process. The zero value reads
@@ -57,7 +57,7 @@ func Flags(fs *flag.FlagSet, conf string) func() (Options, error) {
 // Main is a server's whole main: it parses the flags of Flags, runs the
 // process with Run until SIGINT or SIGTERM, and exits with status 1 and
 // the error on stderr when the start fails.
-func Main(register func(app *runtime.App)) {
+func Main(register func(app *core.App)) {
 	opts := Flags(flag.CommandLine, "server.conf")
 	flag.Parse()
 	o, err := opts()
@@ -75,7 +75,7 @@ func Main(register func(app *runtime.App)) {
 // the process when it runs every configured module; otherwise it goes
 // through the RabbitMQ broker of the config, which must be reachable
 // within BrokerWait.
-func Run(ctx context.Context, o Options, register func(app *runtime.App)) error {
+func Run(ctx context.Context, o Options, register func(app *core.App)) error {
 	if o.Config == "" {
 		o.Config = "server.conf"
 	}
@@ -86,7 +86,7 @@ func Run(ctx context.Context, o Options, register func(app *runtime.App)) error 
 		o.BrokerWait = 30 * time.Second
 	}
 	log := o.Logger
-	cfg, err := runtime.LoadConfig(o.Config)
+	cfg, err := core.LoadConfig(o.Config)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func Run(ctx context.Context, o Options, register func(app *runtime.App)) error 
 		}
 		cfg.Admin.Addr = o.AdminAddr
 	}
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: o.ProcessID, Logger: log})
+	app := core.NewApp(cfg, core.Options{ProcessID: o.ProcessID, Logger: log})
 	register(app)
 	all, err := app.RunsEverything()
 	if err != nil {

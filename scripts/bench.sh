@@ -31,7 +31,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- microbenchmarks ---
-micro="go test -run NONE -bench . -benchmem -count 1 ./internal/benchmod ./gate/packets ./runtime/rabbitmq"
+micro="go test -run NONE -bench . -benchmem -count 1 ./internal/benchmod ./gate/packets ./core/rabbitmq"
 # The gate round trip with and without the per-call metrics, side by side.
 gatemicro="go test -run NONE -bench GateRoundTrip -benchmem -count 1 ./gate"
 # Persistent sessions: memory per kept push, a push to a clean vs a

@@ -19,12 +19,12 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/rabbitmq"
 	"github.com/mqantgen/mqantgen/demo/chat"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/internal/benchmod"
-	"github.com/mqantgen/mqantgen/runtime"
-	"github.com/mqantgen/mqantgen/runtime/rabbitmq"
 )
 
 func main() {
@@ -41,7 +41,7 @@ func run() error {
 	role := flag.String("role", "all", "all, gate or modules")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	maxQueue := flag.Int("maxqueue", 0, "gate MaxQueue (0: default)")
-	metrics := flag.Bool("metrics", true, "per-call metrics (runtime.Options.NoMetrics when false)")
+	metrics := flag.Bool("metrics", true, "per-call metrics (core.Options.NoMetrics when false)")
 	admin := flag.String("admin", "", "admin listener address serving /metrics; empty: none")
 	flag.Parse()
 
@@ -64,7 +64,7 @@ func run() error {
 	if *rabbit != "" {
 		gatePID, modPID = "gate", "modules"
 	}
-	cfg := &runtime.Config{RPC: runtime.RPCConfig{Timeout: 10 * time.Second}, Admin: runtime.AdminConfig{Addr: *admin}, Modules: []*runtime.ModuleSettings{
+	cfg := &core.Config{RPC: core.RPCConfig{Timeout: 10 * time.Second}, Admin: core.AdminConfig{Addr: *admin}, Modules: []*core.ModuleSettings{
 		{Type: gate.Gate_Type, ID: "bench:Gate", Host: "127.0.0.1", ProcessID: gatePID, Settings: gateSettings},
 		{Type: benchmod.Echo_Type, ID: "bench:Echo", Host: "127.0.0.1", ProcessID: modPID},
 		{Type: "Login", ID: "bench:Login", Host: "127.0.0.1", ProcessID: modPID},
@@ -72,7 +72,7 @@ func run() error {
 	}}
 	pid := "p"
 	if *rabbit != "" {
-		cfg.Rabbitmq = &runtime.RabbitmqConfig{URI: *rabbit}
+		cfg.Rabbitmq = &core.RabbitmqConfig{URI: *rabbit}
 		switch *role {
 		case "gate":
 			pid = gatePID
@@ -83,9 +83,9 @@ func run() error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: pid, Logger: log, NoMetrics: !*metrics})
+	app := core.NewApp(cfg, core.Options{ProcessID: pid, Logger: log, NoMetrics: !*metrics})
 	app.Register(gate.Gate_Type, gate.New())
-	app.Register(benchmod.Echo_Type, func() runtime.Module { return &benchmod.Echo{} })
+	app.Register(benchmod.Echo_Type, func() core.Module { return &benchmod.Echo{} })
 	app.Register("Login", login.New)
 	app.Register("Chat", chat.New)
 	if *rabbit != "" {

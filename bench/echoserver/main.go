@@ -15,9 +15,9 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 func main() {
@@ -45,18 +45,18 @@ func echo(c gate.Publisher, p *packets.Publish) { c.Publish(p.Topic, p.Payload) 
 // server is one gate, listening on TCP and WebSocket, that echoes instead
 // of routing. No other module runs, so no RPC happens.
 type server struct {
-	app  *runtime.App
+	app  *core.App
 	gate *gate.Gate // set when the app starts
 }
 
 func newServer(tcp, ws string, log *slog.Logger) *server {
-	cfg := &runtime.Config{Modules: []*runtime.ModuleSettings{{
+	cfg := &core.Config{Modules: []*core.ModuleSettings{{
 		Type: gate.Gate_Type, ID: "echo:Gate", Host: "127.0.0.1", ProcessID: "echo",
 		Settings: map[string]any{"TCPAddr": tcp, "WSAddr": ws},
 	}}}
-	s := &server{app: runtime.NewApp(cfg, runtime.Options{ProcessID: "echo", Logger: log})}
+	s := &server{app: core.NewApp(cfg, core.Options{ProcessID: "echo", Logger: log})}
 	newGate := gate.New(gate.WithPublishHandler(echo))
-	s.app.Register(gate.Gate_Type, func() runtime.Module {
+	s.app.Register(gate.Gate_Type, func() core.Module {
 		m := newGate()
 		s.gate = m.(*gate.Gate)
 		return m

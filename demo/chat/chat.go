@@ -10,18 +10,18 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/chat/chatapi"
 	"github.com/mqantgen/mqantgen/gate"
 	chatgen "github.com/mqantgen/mqantgen/generated/chat"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // Chat is the Chat module.
 //
 //mqant:module
 type Chat struct {
-	runtime.BaseModule
+	core.BaseModule
 	login *logingen.LoginClient
 
 	mu    sync.Mutex
@@ -29,13 +29,13 @@ type Chat struct {
 }
 
 // New returns a Chat module; register it with App.Register.
-func New() runtime.Module { return &Chat{} }
+func New() core.Module { return &Chat{} }
 
-// GetType implements runtime.Module.
+// GetType implements core.Module.
 func (c *Chat) GetType() string { return chatgen.Chat_Type }
 
-// OnInit implements runtime.Module.
-func (c *Chat) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error {
+// OnInit implements core.Module.
+func (c *Chat) OnInit(app *core.App, settings *core.ModuleSettings) error {
 	c.Init(app, settings)
 	c.rooms = map[string]*gate.Group{}
 	c.login = logingen.NewLoginClient(app)

@@ -15,17 +15,17 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/chat"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/demo/web"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/internal/syncbuf"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // Demo is a running chat demo.
 type Demo struct {
-	App     *runtime.App
+	App     *core.App
 	Gate    *gate.Gate
 	TCPAddr string // host:port of the MQTT TCP listener
 	WSAddr  string // host:port of the MQTT WebSocket listener
@@ -38,14 +38,14 @@ type LogBuffer = syncbuf.Buffer
 
 // Config returns the demo's one-process config with the gate on free
 // loopback ports. extra gate settings are merged in.
-func Config(extra map[string]any) *runtime.Config {
+func Config(extra map[string]any) *core.Config {
 	settings := map[string]any{"TCPAddr": "127.0.0.1:0", "WSAddr": "127.0.0.1:0"}
 	for k, v := range extra {
 		settings[k] = v
 	}
-	return &runtime.Config{
-		RPC: runtime.RPCConfig{Timeout: 10 * time.Second},
-		Modules: []*runtime.ModuleSettings{
+	return &core.Config{
+		RPC: core.RPCConfig{Timeout: 10 * time.Second},
+		Modules: []*core.ModuleSettings{
 			{Type: "Gate", ID: "127.0.0.1:Gate", Host: "127.0.0.1", ProcessID: "dev", Settings: settings},
 			{Type: "Login", ID: "127.0.0.1:Login", Host: "127.0.0.1", ProcessID: "dev"},
 			{Type: "Chat", ID: "127.0.0.1:Chat", Host: "127.0.0.1", ProcessID: "dev"},
@@ -56,18 +56,18 @@ func Config(extra map[string]any) *runtime.Config {
 // Extra is one more module to run beside the demo's.
 type Extra struct {
 	Type string
-	New  func() runtime.Module
+	New  func() core.Module
 }
 
 // Options are the less common knobs of StartWith.
 type Options struct {
-	Gate       map[string]any       // gate settings merged over the demo's
-	Extras     []Extra              // more modules to run
-	RPCTimeout time.Duration        // 0: the demo's 10s
-	GateOpts   []gate.Option        // such as gate.WithAuth
-	Admin      *runtime.AdminConfig // an admin listener (Addr "127.0.0.1:0" for a free port)
-	NoMetrics  bool                 // runtime.Options.NoMetrics: no per-call metrics
-	// TracerProvider turns tracing on (runtime.Options.TracerProvider).
+	Gate       map[string]any    // gate settings merged over the demo's
+	Extras     []Extra           // more modules to run
+	RPCTimeout time.Duration     // 0: the demo's 10s
+	GateOpts   []gate.Option     // such as gate.WithAuth
+	Admin      *core.AdminConfig // an admin listener (Addr "127.0.0.1:0" for a free port)
+	NoMetrics  bool              // core.Options.NoMetrics: no per-call metrics
+	// TracerProvider turns tracing on (core.Options.TracerProvider).
 	TracerProvider trace.TracerProvider
 }
 
@@ -111,13 +111,13 @@ func start(t testing.TB, o Options) (*Demo, error) {
 	}
 	extras := o.Extras
 	for _, e := range extras {
-		cfg.Modules = append(cfg.Modules, &runtime.ModuleSettings{Type: e.Type, ID: "127.0.0.1:" + e.Type, Host: "127.0.0.1", ProcessID: "dev"})
+		cfg.Modules = append(cfg.Modules, &core.ModuleSettings{Type: e.Type, ID: "127.0.0.1:" + e.Type, Host: "127.0.0.1", ProcessID: "dev"})
 	}
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second, NoMetrics: o.NoMetrics,
+	app := core.NewApp(cfg, core.Options{ProcessID: "dev", Logger: log, DrainTimeout: 3 * time.Second, NoMetrics: o.NoMetrics,
 		TracerProvider: o.TracerProvider})
 	var g *gate.Gate
 	newGate := gate.New(o.GateOpts...)
-	app.Register(gate.Gate_Type, func() runtime.Module {
+	app.Register(gate.Gate_Type, func() core.Module {
 		m := newGate()
 		g = m.(*gate.Gate)
 		return m

@@ -9,30 +9,30 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/login/loginapi"
 	"github.com/mqantgen/mqantgen/gate"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // Login is the Login module.
 //
 //mqant:module
 type Login struct {
-	runtime.BaseModule
+	core.BaseModule
 
 	mu    sync.Mutex
 	users map[string]*loginapi.User
 }
 
 // New returns a Login module; register it with App.Register.
-func New() runtime.Module { return &Login{} }
+func New() core.Module { return &Login{} }
 
-// GetType implements runtime.Module.
+// GetType implements core.Module.
 func (l *Login) GetType() string { return logingen.Login_Type }
 
-// OnInit implements runtime.Module.
-func (l *Login) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error {
+// OnInit implements core.Module.
+func (l *Login) OnInit(app *core.App, settings *core.ModuleSettings) error {
 	l.Init(app, settings)
 	l.users = map[string]*loginapi.User{}
 	logingen.RegisterLoginServer(l.RPCServer(), l)

@@ -24,7 +24,7 @@ var chaosPushesKept = true
 // chaosPushLossesReported makes scenario h assert, while pushes may still
 // be lost, that each say whose push was lost left a report line in some
 // process's log. False while pushes in a gate's exclusive queue vanish with
-// it unseen (runtime/rabbitmq: the sender's publish was confirmed).
+// it unseen (core/rabbitmq: the sender's publish was confirmed).
 var chaosPushLossesReported = false
 
 // Issue 15's faults, run by TestChaos after issue 10's, on the same
@@ -65,7 +65,7 @@ var rabbitScenarios = []chaosScenario{
 			return fault, ready
 		},
 		// Calls in mqant.t.Login when it was deleted are lost with it; the
-		// callers' probe (runtime/rabbitmq/watch.go watchTargets) asks by
+		// callers' probe (core/rabbitmq/watch.go watchTargets) asks by
 		// name whether the queue still exists, and Login1 has declared it
 		// again within milliseconds, so they wait for their deadline.
 		timeoutsKnown: "calls in the deleted type queue wait for their deadline: the vanished-queue probe asks by name and the queue is back",

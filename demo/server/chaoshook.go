@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	"github.com/mqantgen/mqantgen/core"
 	chatgen "github.com/mqantgen/mqantgen/generated/chat"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
 	"github.com/mqantgen/mqantgen/internal/chaos"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // Built with -tags chaoshook (the chaos test does), the server logs each
@@ -24,14 +24,14 @@ func init() {
 	logExecutions(&chatgen.Chat_ModuleDesc, chatgen.Chat_Say_MethodName)
 }
 
-func logExecutions(d *runtime.ModuleDesc, fn string) {
+func logExecutions(d *core.ModuleDesc, fn string) {
 	for i := range d.Methods {
 		m := &d.Methods[i]
 		if m.Name != fn {
 			continue
 		}
 		h := m.Handler
-		m.Handler = func(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+		m.Handler = func(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 			var p struct {
 				ChaosID string `json:"chaosId"`
 			}

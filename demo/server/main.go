@@ -17,12 +17,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/chat"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/demo/web"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/mqant"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 func main() {
@@ -61,7 +61,7 @@ func run() error {
 			_ = srv.Shutdown(ctx)
 		}()
 	}
-	return mqant.Run(context.Background(), o, func(app *runtime.App) {
+	return mqant.Run(context.Background(), o, func(app *core.App) {
 		app.Register(gate.Gate_Type, gate.New())
 		app.Register("Login", login.New)
 		app.Register("Chat", chat.New)

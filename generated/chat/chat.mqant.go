@@ -6,13 +6,13 @@ package chat
 import (
 	"context"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/chat/chatapi"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // This file needs a runtime that supports generated code version 1.
-const _ = runtime.SupportGeneratedVersion1
+const _ = core.SupportGeneratedVersion1
 
 // Chat_Type is the module type of Chat: the first topic level
 // clients use and the key under "Module" in the config.
@@ -33,95 +33,95 @@ type ChatServer interface {
 }
 
 // RegisterChatServer registers srv's methods on s.
-func RegisterChatServer(s *runtime.Server, srv ChatServer) {
+func RegisterChatServer(s *core.Server, srv ChatServer) {
 	s.Register(&Chat_ModuleDesc, srv)
 }
 
-func _Chat_JoinChat_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
-	in, err := runtime.RequestArg(req, func() *chatapi.JoinRequest { return new(chatapi.JoinRequest) })
+func _Chat_JoinChat_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	in, err := core.RequestArg(req, func() *chatapi.JoinRequest { return new(chatapi.JoinRequest) })
 	if err != nil {
 		return nil, err
 	}
 	return srv.(ChatServer).Handler_JoinChat(ctx, gate.NewSession(inv, req.Session), in)
 }
 
-func _Chat_Say_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
-	in, err := runtime.RequestArg(req, func() *chatapi.SayRequest { return new(chatapi.SayRequest) })
+func _Chat_Say_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	in, err := core.RequestArg(req, func() *chatapi.SayRequest { return new(chatapi.SayRequest) })
 	if err != nil {
 		return nil, err
 	}
 	return srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)
 }
 
-func _Chat_OnSessionClosed_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Chat_OnSessionClosed_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	return nil, srv.(ChatServer).OnSessionClosed(ctx, gate.NewSession(inv, req.Session))
 }
 
 // Chat_ModuleDesc is the descriptor table of Chat: method name to
 // generated handler.
-var Chat_ModuleDesc = runtime.ModuleDesc{
+var Chat_ModuleDesc = core.ModuleDesc{
 	Type: Chat_Type,
-	Methods: []runtime.MethodDesc{
+	Methods: []core.MethodDesc{
 		{Name: Chat_JoinChat_MethodName, Handler: _Chat_JoinChat_Handler},
 		{Name: Chat_Say_MethodName, Handler: _Chat_Say_Handler},
 		{Name: Chat_OnSessionClosed_MethodName, Handler: _Chat_OnSessionClosed_Handler},
 	},
 }
 
-func init() { runtime.Describe(&Chat_ModuleDesc) }
+func init() { core.Describe(&Chat_ModuleDesc) }
 
 // ChatClient calls Chat through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.
 type ChatClient struct {
-	cc runtime.Invoker
-	to runtime.Target
+	cc core.Invoker
+	to core.Target
 }
 
 // NewChatClient returns a client that reaches any instance of Chat.
-func NewChatClient(cc runtime.Invoker) *ChatClient {
-	return &ChatClient{cc: cc, to: runtime.Target{Type: Chat_Type}}
+func NewChatClient(cc core.Invoker) *ChatClient {
+	return &ChatClient{cc: cc, to: core.Target{Type: Chat_Type}}
 }
 
 // To returns a client that reaches only the instance with the given id.
 func (c *ChatClient) To(id string) *ChatClient {
-	return &ChatClient{cc: c.cc, to: runtime.Target{Type: Chat_Type, ID: id}}
+	return &ChatClient{cc: c.cc, to: core.Target{Type: Chat_Type, ID: id}}
 }
 
 // JoinChat calls Chat.Handler_JoinChat and waits for its reply.
 func (c *ChatClient) JoinChat(ctx context.Context, s *gate.Session, in *chatapi.JoinRequest) (string, error) {
-	return runtime.CallResult[string](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Chat_JoinChat_MethodName, Session: s.Data(), Arg: in}))
+	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Chat_JoinChat_MethodName, Session: s.Data(), Arg: in}))
 }
 
 // JoinChatNR calls Chat.Handler_JoinChat without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ChatClient) JoinChatNR(ctx context.Context, s *gate.Session, in *chatapi.JoinRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Chat_JoinChat_MethodName, Session: s.Data(), Arg: in, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Chat_JoinChat_MethodName, Session: s.Data(), Arg: in, NoReply: true})
 	return err
 }
 
 // Say calls Chat.Handler_Say and waits for its reply.
 func (c *ChatClient) Say(ctx context.Context, s *gate.Session, in *chatapi.SayRequest) (string, error) {
-	return runtime.CallResult[string](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Chat_Say_MethodName, Session: s.Data(), Arg: in}))
+	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Chat_Say_MethodName, Session: s.Data(), Arg: in}))
 }
 
 // SayNR calls Chat.Handler_Say without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ChatClient) SayNR(ctx context.Context, s *gate.Session, in *chatapi.SayRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Chat_Say_MethodName, Session: s.Data(), Arg: in, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Chat_Say_MethodName, Session: s.Data(), Arg: in, NoReply: true})
 	return err
 }
 
 // OnSessionClosed calls Chat.OnSessionClosed and waits for its reply.
 func (c *ChatClient) OnSessionClosed(ctx context.Context, s *gate.Session) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Chat_OnSessionClosed_MethodName, Session: s.Data()})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Chat_OnSessionClosed_MethodName, Session: s.Data()})
 	return err
 }
 
 // OnSessionClosedNR calls Chat.OnSessionClosed without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ChatClient) OnSessionClosedNR(ctx context.Context, s *gate.Session) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Chat_OnSessionClosed_MethodName, Session: s.Data(), NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Chat_OnSessionClosed_MethodName, Session: s.Data(), NoReply: true})
 	return err
 }
 
@@ -135,7 +135,7 @@ const (
 // SendChatOnJoin pushes msg to one client on Chat/OnJoin. It does not wait
 // for delivery, but fails when msg cannot be encoded or the call cannot be sent.
 func SendChatOnJoin(ctx context.Context, s *gate.Session, msg *chatapi.OnJoin) error {
-	body, err := runtime.JSON.Marshal(msg)
+	body, err := core.JSON.Marshal(msg)
 	if err != nil {
 		return err
 	}
@@ -144,8 +144,8 @@ func SendChatOnJoin(ctx context.Context, s *gate.Session, msg *chatapi.OnJoin) e
 
 // BroadcastChatOnJoin pushes msg to every member on Chat/OnJoin: encoded
 // once, and one call per gate, not one per member.
-func BroadcastChatOnJoin(ctx context.Context, inv runtime.Invoker, members []gate.Member, msg *chatapi.OnJoin) error {
-	body, err := runtime.JSON.Marshal(msg)
+func BroadcastChatOnJoin(ctx context.Context, inv core.Invoker, members []gate.Member, msg *chatapi.OnJoin) error {
+	body, err := core.JSON.Marshal(msg)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func BroadcastChatOnJoin(ctx context.Context, inv runtime.Invoker, members []gat
 // SendChatOnLeave pushes msg to one client on Chat/OnLeave. It does not wait
 // for delivery, but fails when msg cannot be encoded or the call cannot be sent.
 func SendChatOnLeave(ctx context.Context, s *gate.Session, msg *chatapi.OnLeave) error {
-	body, err := runtime.JSON.Marshal(msg)
+	body, err := core.JSON.Marshal(msg)
 	if err != nil {
 		return err
 	}
@@ -164,8 +164,8 @@ func SendChatOnLeave(ctx context.Context, s *gate.Session, msg *chatapi.OnLeave)
 
 // BroadcastChatOnLeave pushes msg to every member on Chat/OnLeave: encoded
 // once, and one call per gate, not one per member.
-func BroadcastChatOnLeave(ctx context.Context, inv runtime.Invoker, members []gate.Member, msg *chatapi.OnLeave) error {
-	body, err := runtime.JSON.Marshal(msg)
+func BroadcastChatOnLeave(ctx context.Context, inv core.Invoker, members []gate.Member, msg *chatapi.OnLeave) error {
+	body, err := core.JSON.Marshal(msg)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func BroadcastChatOnLeave(ctx context.Context, inv runtime.Invoker, members []ga
 // SendChatOnSay pushes msg to one client on Chat/OnSay. It does not wait
 // for delivery, but fails when msg cannot be encoded or the call cannot be sent.
 func SendChatOnSay(ctx context.Context, s *gate.Session, msg *chatapi.OnSay) error {
-	body, err := runtime.JSON.Marshal(msg)
+	body, err := core.JSON.Marshal(msg)
 	if err != nil {
 		return err
 	}
@@ -184,8 +184,8 @@ func SendChatOnSay(ctx context.Context, s *gate.Session, msg *chatapi.OnSay) err
 
 // BroadcastChatOnSay pushes msg to every member on Chat/OnSay: encoded
 // once, and one call per gate, not one per member.
-func BroadcastChatOnSay(ctx context.Context, inv runtime.Invoker, members []gate.Member, msg *chatapi.OnSay) error {
-	body, err := runtime.JSON.Marshal(msg)
+func BroadcastChatOnSay(ctx context.Context, inv core.Invoker, members []gate.Member, msg *chatapi.OnSay) error {
+	body, err := core.JSON.Marshal(msg)
 	if err != nil {
 		return err
 	}

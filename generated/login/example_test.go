@@ -9,11 +9,11 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/demo/login/loginapi"
 	"github.com/mqantgen/mqantgen/gate"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // The generated LoginClient is how other modules call Login: one typed
@@ -22,7 +22,7 @@ import (
 // client logs in over MQTT (Paho, on the gate's free loopback port); then
 // the typed client looks the user up and logs the same session in again.
 func ExampleLoginClient() {
-	cfg, err := runtime.ParseConfig([]byte(`{"Module": {
+	cfg, err := core.ParseConfig([]byte(`{"Module": {
 		"Gate": [{"Id": "gate-1", "ProcessID": "dev", "Settings": {"TCPAddr": "127.0.0.1:0"}}],
 		"Login": [{"Id": "login-1", "ProcessID": "dev"}]
 	}}`))
@@ -30,10 +30,10 @@ func ExampleLoginClient() {
 		fmt.Println(err)
 		return
 	}
-	app := runtime.NewApp(cfg, runtime.Options{ProcessID: "dev", Logger: slog.New(slog.DiscardHandler)})
+	app := core.NewApp(cfg, core.Options{ProcessID: "dev", Logger: slog.New(slog.DiscardHandler)})
 	var g *gate.Gate
 	newGate := gate.New()
-	app.Register(gate.Gate_Type, func() runtime.Module { m := newGate(); g = m.(*gate.Gate); return m })
+	app.Register(gate.Gate_Type, func() core.Module { m := newGate(); g = m.(*gate.Gate); return m })
 	app.Register(logingen.Login_Type, login.New)
 	if err := app.Start(); err != nil {
 		fmt.Println(err)

@@ -6,13 +6,13 @@ package login
 import (
 	"context"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/login/loginapi"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // This file needs a runtime that supports generated code version 1.
-const _ = runtime.SupportGeneratedVersion1
+const _ = core.SupportGeneratedVersion1
 
 // Login_Type is the module type of Login: the first topic level
 // clients use and the key under "Module" in the config.
@@ -31,26 +31,26 @@ type LoginServer interface {
 }
 
 // RegisterLoginServer registers srv's methods on s.
-func RegisterLoginServer(s *runtime.Server, srv LoginServer) {
+func RegisterLoginServer(s *core.Server, srv LoginServer) {
 	s.Register(&Login_ModuleDesc, srv)
 }
 
-func _Login_GetUser_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Login_GetUser_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var uid string
-	args, err := runtime.RequestArgs(req, &uid)
+	args, err := core.RequestArgs(req, &uid)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &uid); err != nil {
+		if err := core.ArgAt(args, 0, &uid); err != nil {
 			return nil, err
 		}
 	}
 	return srv.(LoginServer).GetUser(ctx, uid)
 }
 
-func _Login_Login_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
-	in, err := runtime.RequestArg(req, func() *loginapi.LoginRequest { return new(loginapi.LoginRequest) })
+func _Login_Login_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	in, err := core.RequestArg(req, func() *loginapi.LoginRequest { return new(loginapi.LoginRequest) })
 	if err != nil {
 		return nil, err
 	}
@@ -59,54 +59,54 @@ func _Login_Login_Handler(srv any, ctx context.Context, inv runtime.Invoker, req
 
 // Login_ModuleDesc is the descriptor table of Login: method name to
 // generated handler.
-var Login_ModuleDesc = runtime.ModuleDesc{
+var Login_ModuleDesc = core.ModuleDesc{
 	Type: Login_Type,
-	Methods: []runtime.MethodDesc{
+	Methods: []core.MethodDesc{
 		{Name: Login_GetUser_MethodName, Handler: _Login_GetUser_Handler},
 		{Name: Login_Login_MethodName, Handler: _Login_Login_Handler},
 	},
 }
 
-func init() { runtime.Describe(&Login_ModuleDesc) }
+func init() { core.Describe(&Login_ModuleDesc) }
 
 // LoginClient calls Login through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.
 type LoginClient struct {
-	cc runtime.Invoker
-	to runtime.Target
+	cc core.Invoker
+	to core.Target
 }
 
 // NewLoginClient returns a client that reaches any instance of Login.
-func NewLoginClient(cc runtime.Invoker) *LoginClient {
-	return &LoginClient{cc: cc, to: runtime.Target{Type: Login_Type}}
+func NewLoginClient(cc core.Invoker) *LoginClient {
+	return &LoginClient{cc: cc, to: core.Target{Type: Login_Type}}
 }
 
 // To returns a client that reaches only the instance with the given id.
 func (c *LoginClient) To(id string) *LoginClient {
-	return &LoginClient{cc: c.cc, to: runtime.Target{Type: Login_Type, ID: id}}
+	return &LoginClient{cc: c.cc, to: core.Target{Type: Login_Type, ID: id}}
 }
 
 // GetUser calls Login.GetUser and waits for its reply.
 func (c *LoginClient) GetUser(ctx context.Context, uid string) (*loginapi.User, error) {
-	return runtime.CallResult[*loginapi.User](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Login_GetUser_MethodName, Arg: []any{uid}}))
+	return core.CallResult[*loginapi.User](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Login_GetUser_MethodName, Arg: []any{uid}}))
 }
 
 // GetUserNR calls Login.GetUser without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *LoginClient) GetUserNR(ctx context.Context, uid string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Login_GetUser_MethodName, Arg: []any{uid}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Login_GetUser_MethodName, Arg: []any{uid}, NoReply: true})
 	return err
 }
 
 // Login calls Login.Handler_Login and waits for its reply.
 func (c *LoginClient) Login(ctx context.Context, s *gate.Session, in *loginapi.LoginRequest) (string, error) {
-	return runtime.CallResult[string](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Login_Login_MethodName, Session: s.Data(), Arg: in}))
+	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Login_Login_MethodName, Session: s.Data(), Arg: in}))
 }
 
 // LoginNR calls Login.Handler_Login without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *LoginClient) LoginNR(ctx context.Context, s *gate.Session, in *loginapi.LoginRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Login_Login_MethodName, Session: s.Data(), Arg: in, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Login_Login_MethodName, Session: s.Data(), Arg: in, NoReply: true})
 	return err
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // Reflection appears here only: it is the baseline the generated dispatch
@@ -20,11 +20,11 @@ func newEcho() *Echo {
 	return e
 }
 
-func dispatch(b testing.TB) (func() (any, error), *runtime.Request) {
+func dispatch(b testing.TB) (func() (any, error), *core.Request) {
 	e := newEcho()
 	h := Echo_ModuleDesc.Methods[0].Handler
 	ctx := context.Background()
-	req := &runtime.Request{Fn: Echo_Echo_MethodName, Arg: &EchoRequest{N: 1, Text: "ping"}}
+	req := &core.Request{Fn: Echo_Echo_MethodName, Arg: &EchoRequest{N: 1, Text: "ping"}}
 	return func() (any, error) { return h(e, ctx, nil, req) }, req
 }
 
@@ -65,7 +65,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var r EchoRequest
-		if err := runtime.JSON.Unmarshal(payload, &r); err != nil || r.N != 1 {
+		if err := core.JSON.Unmarshal(payload, &r); err != nil || r.N != 1 {
 			b.Fatal(err)
 		}
 	}
@@ -78,12 +78,12 @@ func TestDispatchAllocatesNothing(t *testing.T) {
 	}
 }
 
-func startApp(tb testing.TB) *runtime.App {
+func startApp(tb testing.TB) *core.App {
 	tb.Helper()
-	cfg := &runtime.Config{RPC: runtime.RPCConfig{Timeout: 10 * time.Second},
-		Modules: []*runtime.ModuleSettings{{Type: Echo_Type, ID: "echo1", Host: "127.0.0.1"}}}
-	app := runtime.NewApp(cfg, runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	app.Register(Echo_Type, func() runtime.Module { return &Echo{} })
+	cfg := &core.Config{RPC: core.RPCConfig{Timeout: 10 * time.Second},
+		Modules: []*core.ModuleSettings{{Type: Echo_Type, ID: "echo1", Host: "127.0.0.1"}}}
+	app := core.NewApp(cfg, core.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	app.Register(Echo_Type, func() core.Module { return &Echo{} })
 	if err := app.Start(); err != nil {
 		tb.Fatal(err)
 	}

@@ -8,8 +8,8 @@ package benchmod
 import (
 	"context"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // EchoRequest is the request.
@@ -29,15 +29,15 @@ type EchoReply struct {
 //
 //mqant:module
 type Echo struct {
-	runtime.BaseModule
+	core.BaseModule
 	reply EchoReply
 }
 
-// GetType implements runtime.Module.
+// GetType implements core.Module.
 func (e *Echo) GetType() string { return Echo_Type }
 
-// OnInit implements runtime.Module.
-func (e *Echo) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+// OnInit implements core.Module.
+func (e *Echo) OnInit(app *core.App, s *core.ModuleSettings) error {
 	e.Init(app, s)
 	e.reply = EchoReply{N: 1, Text: "pong"}
 	RegisterEchoServer(e.RPCServer(), e)

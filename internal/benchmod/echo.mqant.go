@@ -6,12 +6,12 @@ package benchmod
 import (
 	"context"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // This file needs a runtime that supports generated code version 1.
-const _ = runtime.SupportGeneratedVersion1
+const _ = core.SupportGeneratedVersion1
 
 // Echo_Type is the module type of Echo: the first topic level
 // clients use and the key under "Module" in the config.
@@ -30,20 +30,20 @@ type EchoServer interface {
 }
 
 // RegisterEchoServer registers srv's methods on s.
-func RegisterEchoServer(s *runtime.Server, srv EchoServer) {
+func RegisterEchoServer(s *core.Server, srv EchoServer) {
 	s.Register(&Echo_ModuleDesc, srv)
 }
 
-func _Echo_Echo_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
-	in, err := runtime.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+func _Echo_Echo_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	in, err := core.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
 	if err != nil {
 		return nil, err
 	}
 	return srv.(EchoServer).Handler_Echo(ctx, in)
 }
 
-func _Echo_Work_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
-	in, err := runtime.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+func _Echo_Work_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	in, err := core.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
 	if err != nil {
 		return nil, err
 	}
@@ -52,54 +52,54 @@ func _Echo_Work_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *
 
 // Echo_ModuleDesc is the descriptor table of Echo: method name to
 // generated handler.
-var Echo_ModuleDesc = runtime.ModuleDesc{
+var Echo_ModuleDesc = core.ModuleDesc{
 	Type: Echo_Type,
-	Methods: []runtime.MethodDesc{
+	Methods: []core.MethodDesc{
 		{Name: Echo_Echo_MethodName, Handler: _Echo_Echo_Handler},
 		{Name: Echo_Work_MethodName, Handler: _Echo_Work_Handler},
 	},
 }
 
-func init() { runtime.Describe(&Echo_ModuleDesc) }
+func init() { core.Describe(&Echo_ModuleDesc) }
 
 // EchoClient calls Echo through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.
 type EchoClient struct {
-	cc runtime.Invoker
-	to runtime.Target
+	cc core.Invoker
+	to core.Target
 }
 
 // NewEchoClient returns a client that reaches any instance of Echo.
-func NewEchoClient(cc runtime.Invoker) *EchoClient {
-	return &EchoClient{cc: cc, to: runtime.Target{Type: Echo_Type}}
+func NewEchoClient(cc core.Invoker) *EchoClient {
+	return &EchoClient{cc: cc, to: core.Target{Type: Echo_Type}}
 }
 
 // To returns a client that reaches only the instance with the given id.
 func (c *EchoClient) To(id string) *EchoClient {
-	return &EchoClient{cc: c.cc, to: runtime.Target{Type: Echo_Type, ID: id}}
+	return &EchoClient{cc: c.cc, to: core.Target{Type: Echo_Type, ID: id}}
 }
 
 // Echo calls Echo.Handler_Echo and waits for its reply.
 func (c *EchoClient) Echo(ctx context.Context, in *EchoRequest) (*EchoReply, error) {
-	return runtime.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Echo_Echo_MethodName, Arg: in}))
+	return core.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Echo_Echo_MethodName, Arg: in}))
 }
 
 // EchoNR calls Echo.Handler_Echo without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *EchoClient) EchoNR(ctx context.Context, in *EchoRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Echo_Echo_MethodName, Arg: in, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Echo_Echo_MethodName, Arg: in, NoReply: true})
 	return err
 }
 
 // Work calls Echo.Handler_Work and waits for its reply.
 func (c *EchoClient) Work(ctx context.Context, s *gate.Session, in *EchoRequest) (*EchoReply, error) {
-	return runtime.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in}))
+	return core.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in}))
 }
 
 // WorkNR calls Echo.Handler_Work without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *EchoClient) WorkNR(ctx context.Context, s *gate.Session, in *EchoRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in, NoReply: true})
 	return err
 }

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/internal/gen"
 	"github.com/mqantgen/mqantgen/internal/monotest"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // TestCSharpClientAgainstGate compiles the demo's committed C# SDK, the
@@ -45,7 +45,7 @@ func TestCSharpClientAgainstGate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d := demotest.StartWith(t, demotest.Options{Extras: []demotest.Extra{{Type: Slow_Type, New: func() runtime.Module { return New() }}}})
+	d := demotest.StartWith(t, demotest.Options{Extras: []demotest.Extra{{Type: Slow_Type, New: func() core.Module { return New() }}}})
 	for _, tc := range []struct{ name, transport, addr, codec string }{
 		{"tcp", "tcp", d.TCPAddr, "mini"},
 		{"ws", "ws", d.WSAddr, "newtonsoft"},

@@ -6,7 +6,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // WaitRequest says how long Wait takes.
@@ -23,17 +23,17 @@ type WaitReply struct {
 //
 //mqant:module
 type Slow struct {
-	runtime.BaseModule
+	core.BaseModule
 }
 
 // New returns a Slow for App.Register.
-func New() runtime.Module { return &Slow{} }
+func New() core.Module { return &Slow{} }
 
-// GetType implements runtime.Module.
+// GetType implements core.Module.
 func (s *Slow) GetType() string { return Slow_Type }
 
-// OnInit implements runtime.Module.
-func (s *Slow) OnInit(app *runtime.App, settings *runtime.ModuleSettings) error {
+// OnInit implements core.Module.
+func (s *Slow) OnInit(app *core.App, settings *core.ModuleSettings) error {
 	s.Init(app, settings)
 	RegisterSlowServer(s.RPCServer(), s)
 	return nil

@@ -6,11 +6,11 @@ package csharptest
 import (
 	"context"
 
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // This file needs a runtime that supports generated code version 1.
-const _ = runtime.SupportGeneratedVersion1
+const _ = core.SupportGeneratedVersion1
 
 // Slow_Type is the module type of Slow: the first topic level
 // clients use and the key under "Module" in the config.
@@ -27,12 +27,12 @@ type SlowServer interface {
 }
 
 // RegisterSlowServer registers srv's methods on s.
-func RegisterSlowServer(s *runtime.Server, srv SlowServer) {
+func RegisterSlowServer(s *core.Server, srv SlowServer) {
 	s.Register(&Slow_ModuleDesc, srv)
 }
 
-func _Slow_Wait_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
-	in, err := runtime.RequestArg(req, func() *WaitRequest { return new(WaitRequest) })
+func _Slow_Wait_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	in, err := core.RequestArg(req, func() *WaitRequest { return new(WaitRequest) })
 	if err != nil {
 		return nil, err
 	}
@@ -41,41 +41,41 @@ func _Slow_Wait_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *
 
 // Slow_ModuleDesc is the descriptor table of Slow: method name to
 // generated handler.
-var Slow_ModuleDesc = runtime.ModuleDesc{
+var Slow_ModuleDesc = core.ModuleDesc{
 	Type: Slow_Type,
-	Methods: []runtime.MethodDesc{
+	Methods: []core.MethodDesc{
 		{Name: Slow_Wait_MethodName, Handler: _Slow_Wait_Handler},
 	},
 }
 
-func init() { runtime.Describe(&Slow_ModuleDesc) }
+func init() { core.Describe(&Slow_ModuleDesc) }
 
 // SlowClient calls Slow through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.
 type SlowClient struct {
-	cc runtime.Invoker
-	to runtime.Target
+	cc core.Invoker
+	to core.Target
 }
 
 // NewSlowClient returns a client that reaches any instance of Slow.
-func NewSlowClient(cc runtime.Invoker) *SlowClient {
-	return &SlowClient{cc: cc, to: runtime.Target{Type: Slow_Type}}
+func NewSlowClient(cc core.Invoker) *SlowClient {
+	return &SlowClient{cc: cc, to: core.Target{Type: Slow_Type}}
 }
 
 // To returns a client that reaches only the instance with the given id.
 func (c *SlowClient) To(id string) *SlowClient {
-	return &SlowClient{cc: c.cc, to: runtime.Target{Type: Slow_Type, ID: id}}
+	return &SlowClient{cc: c.cc, to: core.Target{Type: Slow_Type, ID: id}}
 }
 
 // Wait calls Slow.Handler_Wait and waits for its reply.
 func (c *SlowClient) Wait(ctx context.Context, in *WaitRequest) (*WaitReply, error) {
-	return runtime.CallResult[*WaitReply](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Slow_Wait_MethodName, Arg: in}))
+	return core.CallResult[*WaitReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Slow_Wait_MethodName, Arg: in}))
 }
 
 // WaitNR calls Slow.Handler_Wait without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *SlowClient) WaitNR(ctx context.Context, in *WaitRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Slow_Wait_MethodName, Arg: in, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Slow_Wait_MethodName, Arg: in, NoReply: true})
 	return err
 }

@@ -128,7 +128,7 @@ func (a *analyzer) analyzePackage(pkg *packages.Package, out target) []*File {
 	for _, m := range mods {
 		is := newImportSet(out.path)
 		is.use("context", "context")
-		is.use(runtimePath, "runtime")
+		is.use(corePath, "core")
 		mod := a.module(pkg, m.spec, m.dirs["module"], decls, is, out)
 		if mod == nil {
 			continue

@@ -64,15 +64,15 @@ import (
 	"example.com/e2e/gen/hello"
 	"example.com/e2e/hello/helloapi"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 //mqant:module
-type Hello struct{ runtime.BaseModule }
+type Hello struct{ core.BaseModule }
 
 func (h *Hello) GetType() string { return hello.Hello_Type }
 
-func (h *Hello) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+func (h *Hello) OnInit(app *core.App, s *core.ModuleSettings) error {
 	h.Init(app, s)
 	hello.RegisterHelloServer(h.RPCServer(), h)
 	return nil
@@ -109,13 +109,13 @@ import (
 	"example.com/e2e/hello"
 	"example.com/e2e/hello/helloapi"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
+	"github.com/mqantgen/mqantgen/core"
 )
 
 func main() {
-	cfg := &runtime.Config{Modules: []*runtime.ModuleSettings{{Type: "Hello", ID: "h1", Host: "127.0.0.1"}}}
-	app := runtime.NewApp(cfg, runtime.Options{})
-	app.Register("Hello", func() runtime.Module { return &hello.Hello{} })
+	cfg := &core.Config{Modules: []*core.ModuleSettings{{Type: "Hello", ID: "h1", Host: "127.0.0.1"}}}
+	app := core.NewApp(cfg, core.Options{})
+	app.Register("Hello", func() core.Module { return &hello.Hello{} })
 	if err := app.Start(); err != nil {
 		fmt.Println("start:", err)
 		os.Exit(1)
@@ -123,7 +123,7 @@ func main() {
 	defer app.Stop("done")
 	ctx := context.Background()
 	c := genhello.NewHelloClient(app)
-	s := gate.NewSession(app, &runtime.SessionData{SessionID: "s7"})
+	s := gate.NewSession(app, &core.SessionData{SessionID: "s7"})
 	r, err := c.Greet(ctx, s, &helloapi.GreetRequest{Name: "typed"})
 	fmt.Println("typed:", r.Text, err)
 	_, err = c.Greet(ctx, s, &helloapi.GreetRequest{})
@@ -134,9 +134,9 @@ func main() {
 	fmt.Println("nonnull:", err)
 	n, err := c.To("h1").Add(ctx, 2, 3)
 	fmt.Println("add:", n, err)
-	rep, err := app.Invoke(ctx, runtime.Target{Type: "Hello"}, &runtime.Request{Fn: "Handler_Greet", Session: s.Data(), Raw: []byte(`+"`"+`{"name":"json"}`+"`"+`)})
+	rep, err := app.Invoke(ctx, core.Target{Type: "Hello"}, &core.Request{Fn: "Handler_Greet", Session: s.Data(), Raw: []byte(`+"`"+`{"name":"json"}`+"`"+`)})
 	fmt.Println("json:", rep.Result.(*helloapi.GreetReply).Text, err)
-	rep, err = app.Invoke(ctx, runtime.Target{Type: "Hello"}, &runtime.Request{Fn: "Add", Raw: []byte("[40,2]")})
+	rep, err = app.Invoke(ctx, core.Target{Type: "Hello"}, &core.Request{Fn: "Add", Raw: []byte("[40,2]")})
 	fmt.Println("positional:", rep.Result, err)
 	// Typed pushes: no members, nothing to send; one session whose gate
 	// does not exist, an error that says so.

@@ -18,8 +18,8 @@ import (
 const FrameworkPath = "github.com/mqantgen/mqantgen"
 
 const (
-	runtimePath = FrameworkPath + "/runtime"
-	gatePath    = FrameworkPath + "/gate"
+	corePath = FrameworkPath + "/core"
+	gatePath = FrameworkPath + "/gate"
 )
 
 // load loads and type-checks the packages named by patterns, and with them

@@ -106,7 +106,7 @@ func request(mod *Module, m *Method, noReply bool) string {
 	if noReply {
 		fields = append(fields, "NoReply: true")
 	}
-	return "&runtime.Request{" + strings.Join(fields, ", ") + "}"
+	return "&core.Request{" + strings.Join(fields, ", ") + "}"
 }
 
 // dispatchBody is the body of a generated handler: take the argument out of
@@ -118,7 +118,7 @@ func dispatchBody(mod *Module, m *Method) string {
 		if m.NonNull {
 			// The client SDK types the reply without null: keep that true.
 			fmt.Fprintf(&b, "\tres, err := %s(%s)\n", call, strings.Join(args, ", "))
-			fmt.Fprintf(&b, "\tif err == nil && res == nil {\n\t\treturn nil, runtime.NewError(%q)\n\t}\n\treturn res, err", m.Name+" returned no result, but it is declared //mqant:nonnull")
+			fmt.Fprintf(&b, "\tif err == nil && res == nil {\n\t\treturn nil, core.NewError(%q)\n\t}\n\treturn res, err", m.Name+" returned no result, but it is declared //mqant:nonnull")
 			return
 		}
 		if m.Result != nil {
@@ -128,10 +128,10 @@ func dispatchBody(mod *Module, m *Method) string {
 		}
 	}
 	if m.Legacy {
-		fmt.Fprintf(&b, "\tmsg, err := runtime.RequestMapArg[%s](req)\n", m.Params[0].Type.Go)
+		fmt.Fprintf(&b, "\tmsg, err := core.RequestMapArg[%s](req)\n", m.Params[0].Type.Go)
 		b.WriteString("\tif err != nil {\n\t\treturn nil, err\n\t}\n")
 		fmt.Fprintf(&b, "\tres, e := %s(req.Session.LegacyMap(), msg)\n", call)
-		b.WriteString("\tif e != \"\" {\n\t\treturn nil, runtime.NewError(e)\n\t}\n\treturn res, nil")
+		b.WriteString("\tif e != \"\" {\n\t\treturn nil, core.NewError(e)\n\t}\n\treturn res, nil")
 		return b.String()
 	}
 	var args []string
@@ -149,18 +149,18 @@ func dispatchBody(mod *Module, m *Method) string {
 			ptrs = append(ptrs, "&"+p.Name)
 			args = append(args, p.Name)
 		}
-		fmt.Fprintf(&b, "\targs, err := runtime.RequestArgs(req, %s)\n", strings.Join(ptrs, ", "))
+		fmt.Fprintf(&b, "\targs, err := core.RequestArgs(req, %s)\n", strings.Join(ptrs, ", "))
 		b.WriteString("\tif err != nil {\n\t\treturn nil, err\n\t}\n\tif args != nil {\n")
 		for i, p := range m.Params {
-			fmt.Fprintf(&b, "\t\tif err := runtime.ArgAt(args, %d, &%s); err != nil {\n\t\t\treturn nil, err\n\t\t}\n", i, p.Name)
+			fmt.Fprintf(&b, "\t\tif err := core.ArgAt(args, %d, &%s); err != nil {\n\t\t\treturn nil, err\n\t\t}\n", i, p.Name)
 		}
 		b.WriteString("\t}\n")
 	case len(m.Params) == 1:
 		p := m.Params[0]
 		if p.Type.IsMap {
-			fmt.Fprintf(&b, "\tin, err := runtime.RequestMapArg[%s](req)\n", p.Type.Go)
+			fmt.Fprintf(&b, "\tin, err := core.RequestMapArg[%s](req)\n", p.Type.Go)
 		} else {
-			fmt.Fprintf(&b, "\tin, err := runtime.RequestArg(req, func() %s { return new(%s) })\n", p.Type.Go, p.Type.Elem)
+			fmt.Fprintf(&b, "\tin, err := core.RequestArg(req, func() %s { return new(%s) })\n", p.Type.Go, p.Type.Elem)
 		}
 		b.WriteString("\tif err != nil {\n\t\treturn nil, err\n\t}\n")
 		args = append(args, "in")

@@ -40,5 +40,5 @@
 //
 // The set-up replies and the summary are JSON handled with encoding/json:
 // the tool talks to servers as any client would and does not depend on the
-// framework's runtime.
+// framework's core.
 package loadgen

@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // EchoRequest is Echo's request.
@@ -34,7 +34,7 @@ type EchoReply struct {
 //
 //mqant:module
 type Probe struct {
-	runtime.BaseModule
+	core.BaseModule
 
 	Served  atomic.Int64 // calls run, all handlers
 	SlowRan atomic.Int64 // Slow calls that started running
@@ -43,13 +43,13 @@ type Probe struct {
 }
 
 // New returns a Probe for App.Register.
-func New() runtime.Module { return &Probe{} }
+func New() core.Module { return &Probe{} }
 
-// GetType implements runtime.Module.
+// GetType implements core.Module.
 func (p *Probe) GetType() string { return Probe_Type }
 
-// OnInit implements runtime.Module.
-func (p *Probe) OnInit(app *runtime.App, s *runtime.ModuleSettings) error {
+// OnInit implements core.Module.
+func (p *Probe) OnInit(app *core.App, s *core.ModuleSettings) error {
 	p.Init(app, s)
 	RegisterProbeServer(p.RPCServer(), p)
 	return nil

@@ -6,12 +6,12 @@ package rpctest
 import (
 	"context"
 
+	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/runtime"
 )
 
 // This file needs a runtime that supports generated code version 1.
-const _ = runtime.SupportGeneratedVersion1
+const _ = core.SupportGeneratedVersion1
 
 // Probe_Type is the module type of Probe: the first topic level
 // clients use and the key under "Module" in the config.
@@ -40,84 +40,84 @@ type ProbeServer interface {
 }
 
 // RegisterProbeServer registers srv's methods on s.
-func RegisterProbeServer(s *runtime.Server, srv ProbeServer) {
+func RegisterProbeServer(s *core.Server, srv ProbeServer) {
 	s.Register(&Probe_ModuleDesc, srv)
 }
 
-func _Probe_Bytes_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Probe_Bytes_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var b []byte
 	var tag string
-	args, err := runtime.RequestArgs(req, &b, &tag)
+	args, err := core.RequestArgs(req, &b, &tag)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &b); err != nil {
+		if err := core.ArgAt(args, 0, &b); err != nil {
 			return nil, err
 		}
-		if err := runtime.ArgAt(args, 1, &tag); err != nil {
+		if err := core.ArgAt(args, 1, &tag); err != nil {
 			return nil, err
 		}
 	}
 	return srv.(ProbeServer).Bytes(ctx, b, tag)
 }
 
-func _Probe_Echo_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
-	in, err := runtime.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+func _Probe_Echo_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	in, err := core.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
 	if err != nil {
 		return nil, err
 	}
 	return srv.(ProbeServer).Handler_Echo(ctx, gate.NewSession(inv, req.Session), in)
 }
 
-func _Probe_Fail_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
-	in, err := runtime.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+func _Probe_Fail_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	in, err := core.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
 	if err != nil {
 		return nil, err
 	}
 	return srv.(ProbeServer).Handler_Fail(ctx, in)
 }
 
-func _Probe_Panic_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Probe_Panic_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	return nil, srv.(ProbeServer).Handler_Panic(ctx)
 }
 
-func _Probe_Note_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Probe_Note_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var text string
-	args, err := runtime.RequestArgs(req, &text)
+	args, err := core.RequestArgs(req, &text)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &text); err != nil {
+		if err := core.ArgAt(args, 0, &text); err != nil {
 			return nil, err
 		}
 	}
 	return nil, srv.(ProbeServer).Note(ctx, text)
 }
 
-func _Probe_Slow_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Probe_Slow_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var ms int
-	args, err := runtime.RequestArgs(req, &ms)
+	args, err := core.RequestArgs(req, &ms)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &ms); err != nil {
+		if err := core.ArgAt(args, 0, &ms); err != nil {
 			return nil, err
 		}
 	}
 	return srv.(ProbeServer).Slow(ctx, ms)
 }
 
-func _Probe_SlowSync_Handler(srv any, ctx context.Context, inv runtime.Invoker, req *runtime.Request) (any, error) {
+func _Probe_SlowSync_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var ms int
-	args, err := runtime.RequestArgs(req, &ms)
+	args, err := core.RequestArgs(req, &ms)
 	if err != nil {
 		return nil, err
 	}
 	if args != nil {
-		if err := runtime.ArgAt(args, 0, &ms); err != nil {
+		if err := core.ArgAt(args, 0, &ms); err != nil {
 			return nil, err
 		}
 	}
@@ -126,9 +126,9 @@ func _Probe_SlowSync_Handler(srv any, ctx context.Context, inv runtime.Invoker, 
 
 // Probe_ModuleDesc is the descriptor table of Probe: method name to
 // generated handler.
-var Probe_ModuleDesc = runtime.ModuleDesc{
+var Probe_ModuleDesc = core.ModuleDesc{
 	Type: Probe_Type,
-	Methods: []runtime.MethodDesc{
+	Methods: []core.MethodDesc{
 		{Name: Probe_Bytes_MethodName, Handler: _Probe_Bytes_Handler},
 		{Name: Probe_Echo_MethodName, Handler: _Probe_Echo_Handler},
 		{Name: Probe_Fail_MethodName, Handler: _Probe_Fail_Handler},
@@ -139,108 +139,108 @@ var Probe_ModuleDesc = runtime.ModuleDesc{
 	},
 }
 
-func init() { runtime.Describe(&Probe_ModuleDesc) }
+func init() { core.Describe(&Probe_ModuleDesc) }
 
 // ProbeClient calls Probe through an Invoker (normally the App).
 // In-process calls pass arguments and results without encoding: an argument
 // belongs to the callee once sent, a result to the caller once returned.
 type ProbeClient struct {
-	cc runtime.Invoker
-	to runtime.Target
+	cc core.Invoker
+	to core.Target
 }
 
 // NewProbeClient returns a client that reaches any instance of Probe.
-func NewProbeClient(cc runtime.Invoker) *ProbeClient {
-	return &ProbeClient{cc: cc, to: runtime.Target{Type: Probe_Type}}
+func NewProbeClient(cc core.Invoker) *ProbeClient {
+	return &ProbeClient{cc: cc, to: core.Target{Type: Probe_Type}}
 }
 
 // To returns a client that reaches only the instance with the given id.
 func (c *ProbeClient) To(id string) *ProbeClient {
-	return &ProbeClient{cc: c.cc, to: runtime.Target{Type: Probe_Type, ID: id}}
+	return &ProbeClient{cc: c.cc, to: core.Target{Type: Probe_Type, ID: id}}
 }
 
 // Bytes calls Probe.Bytes and waits for its reply.
 func (c *ProbeClient) Bytes(ctx context.Context, b []byte, tag string) ([]byte, error) {
-	return runtime.CallResult[[]byte](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Bytes_MethodName, Arg: []any{b, tag}}))
+	return core.CallResult[[]byte](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Bytes_MethodName, Arg: []any{b, tag}}))
 }
 
 // BytesNR calls Probe.Bytes without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) BytesNR(ctx context.Context, b []byte, tag string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Bytes_MethodName, Arg: []any{b, tag}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Bytes_MethodName, Arg: []any{b, tag}, NoReply: true})
 	return err
 }
 
 // Echo calls Probe.Handler_Echo and waits for its reply.
 func (c *ProbeClient) Echo(ctx context.Context, s *gate.Session, in *EchoRequest) (*EchoReply, error) {
-	return runtime.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Echo_MethodName, Session: s.Data(), Arg: in}))
+	return core.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Echo_MethodName, Session: s.Data(), Arg: in}))
 }
 
 // EchoNR calls Probe.Handler_Echo without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) EchoNR(ctx context.Context, s *gate.Session, in *EchoRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Echo_MethodName, Session: s.Data(), Arg: in, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Echo_MethodName, Session: s.Data(), Arg: in, NoReply: true})
 	return err
 }
 
 // Fail calls Probe.Handler_Fail and waits for its reply.
 func (c *ProbeClient) Fail(ctx context.Context, in *EchoRequest) (*EchoReply, error) {
-	return runtime.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Fail_MethodName, Arg: in}))
+	return core.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Fail_MethodName, Arg: in}))
 }
 
 // FailNR calls Probe.Handler_Fail without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) FailNR(ctx context.Context, in *EchoRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Fail_MethodName, Arg: in, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Fail_MethodName, Arg: in, NoReply: true})
 	return err
 }
 
 // Panic calls Probe.Handler_Panic and waits for its reply.
 func (c *ProbeClient) Panic(ctx context.Context) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Panic_MethodName})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Panic_MethodName})
 	return err
 }
 
 // PanicNR calls Probe.Handler_Panic without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) PanicNR(ctx context.Context) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Panic_MethodName, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Panic_MethodName, NoReply: true})
 	return err
 }
 
 // Note calls Probe.Note and waits for its reply.
 func (c *ProbeClient) Note(ctx context.Context, text string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Note_MethodName, Arg: []any{text}})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Note_MethodName, Arg: []any{text}})
 	return err
 }
 
 // NoteNR calls Probe.Note without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) NoteNR(ctx context.Context, text string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Note_MethodName, Arg: []any{text}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Note_MethodName, Arg: []any{text}, NoReply: true})
 	return err
 }
 
 // Slow calls Probe.Slow and waits for its reply.
 func (c *ProbeClient) Slow(ctx context.Context, ms int) (string, error) {
-	return runtime.CallResult[string](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Slow_MethodName, Arg: []any{ms}}))
+	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Slow_MethodName, Arg: []any{ms}}))
 }
 
 // SlowNR calls Probe.Slow without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) SlowNR(ctx context.Context, ms int) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_Slow_MethodName, Arg: []any{ms}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Slow_MethodName, Arg: []any{ms}, NoReply: true})
 	return err
 }
 
 // SlowSync calls Probe.SlowSync and waits for its reply.
 func (c *ProbeClient) SlowSync(ctx context.Context, ms int) (string, error) {
-	return runtime.CallResult[string](c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_SlowSync_MethodName, Arg: []any{ms}}))
+	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_SlowSync_MethodName, Arg: []any{ms}}))
 }
 
 // SlowSyncNR calls Probe.SlowSync without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) SlowSyncNR(ctx context.Context, ms int) error {
-	_, err := c.cc.Invoke(ctx, c.to, &runtime.Request{Fn: Probe_SlowSync_MethodName, Arg: []any{ms}, NoReply: true})
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_SlowSync_MethodName, Arg: []any{ms}, NoReply: true})
 	return err
 }

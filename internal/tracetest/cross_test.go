@@ -17,6 +17,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/rabbitmq"
 	"github.com/mqantgen/mqantgen/demo/chat"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/gate"
@@ -24,8 +26,6 @@ import (
 	"github.com/mqantgen/mqantgen/internal/rabbittest"
 	"github.com/mqantgen/mqantgen/internal/rpctest"
 	"github.com/mqantgen/mqantgen/internal/syncbuf"
-	"github.com/mqantgen/mqantgen/runtime"
-	"github.com/mqantgen/mqantgen/runtime/rabbitmq"
 )
 
 var broker *rabbittest.Broker
@@ -50,10 +50,10 @@ func TestMain(m *testing.M) {
 
 // config puts the gate in process "front" and Login, Chat and Probe in
 // process "back".
-func config() *runtime.Config {
-	return &runtime.Config{
-		RPC: runtime.RPCConfig{Timeout: 10 * time.Second},
-		Modules: []*runtime.ModuleSettings{
+func config() *core.Config {
+	return &core.Config{
+		RPC: core.RPCConfig{Timeout: 10 * time.Second},
+		Modules: []*core.ModuleSettings{
 			{Type: gate.Gate_Type, ID: "Gate1", Host: "127.0.0.1", ProcessID: "front",
 				Settings: map[string]any{"TCPAddr": "127.0.0.1:0", "SessionCloseListeners": []any{"Chat"}}},
 			{Type: "Login", ID: "Login1", Host: "127.0.0.1", ProcessID: "back"},
@@ -65,13 +65,13 @@ func config() *runtime.Config {
 
 // newApp makes the App of one process, tracing into its own in-memory
 // exporter, with RPC to the other process through the broker.
-func newApp(pid, uri string, log *slog.Logger) (*runtime.App, *sdktrace.TracerProvider, *tracetest.InMemoryExporter, **gate.Gate, error) {
+func newApp(pid, uri string, log *slog.Logger) (*core.App, *sdktrace.TracerProvider, *tracetest.InMemoryExporter, **gate.Gate, error) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	app := runtime.NewApp(config(), runtime.Options{ProcessID: pid, Logger: log, TracerProvider: tp, DrainTimeout: 3 * time.Second})
+	app := core.NewApp(config(), core.Options{ProcessID: pid, Logger: log, TracerProvider: tp, DrainTimeout: 3 * time.Second})
 	var g *gate.Gate
 	newGate := gate.New()
-	app.Register(gate.Gate_Type, func() runtime.Module { m := newGate(); g = m.(*gate.Gate); return m })
+	app.Register(gate.Gate_Type, func() core.Module { m := newGate(); g = m.(*gate.Gate); return m })
 	app.Register("Login", login.New)
 	app.Register("Chat", chat.New)
 	app.Register(rpctest.Probe_Type, rpctest.New)

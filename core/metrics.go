@@ -1,0 +1,223 @@
+package core
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics of an App, with Prometheus's Go client. Labels are bounded: a
+// module type and a method name, never a user, session or msgid. Each
+// method's series are resolved once, when it is registered, so a call
+// costs two observations and no label lookup.
+
+// rpcMetrics are the App's RPC server metrics.
+type rpcMetrics struct {
+	handled  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	running  *prometheus.Desc
+	recent   *errorRing // the console's recent failures
+
+	mu      sync.Mutex
+	methods map[[2]string]*atomic.Int64 // handlers running, by module type and method
+}
+
+// outcomes are the values of the outcome label, by error kind code
+// (ErrorCode): ok, not_found, timeout, transport, remote, panic,
+// bad_request.
+var outcomes = [...]string{"ok", "not_found", "timeout", "transport", "remote", "panic", "bad_request"}
+
+func newRPCMetrics(reg prometheus.Registerer) *rpcMetrics {
+	m := &rpcMetrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqant_rpc_handled_total",
+			Help: "Calls handled by module RPC servers, by module type, method and outcome (ok or the error kind).",
+		}, []string{"module", "method", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mqant_rpc_handler_duration_seconds",
+			Help:    "Time handlers took, by module type and method.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"module", "method"}),
+		running: prometheus.NewDesc("mqant_rpc_handlers_running",
+			"Handler calls running now, by module type and method.", []string{"module", "method"}, nil),
+		methods: map[[2]string]*atomic.Int64{},
+		recent:  &errorRing{},
+	}
+	reg.MustRegister(m.handled, m.duration, runningCollector{m})
+	return m
+}
+
+// runningCollector reads the running handlers at scrape time.
+type runningCollector struct{ m *rpcMetrics }
+
+func (c runningCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.running }
+
+func (c runningCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	for k, n := range c.m.methods {
+		ch <- prometheus.MustNewConstMetric(c.m.running, prometheus.GaugeValue, float64(n.Load()), k[0], k[1])
+	}
+}
+
+// methodMetrics are one method's series.
+type methodMetrics struct {
+	handled        [len(outcomes)]prometheus.Counter
+	duration       prometheus.Observer
+	running        *atomic.Int64 // shared by the instances of a module type in this process
+	module, method string
+	recent         *errorRing
+}
+
+func (m *rpcMetrics) forMethod(module, method string) *methodMetrics {
+	if m == nil {
+		return nil
+	}
+	mm := &methodMetrics{duration: m.duration.WithLabelValues(module, method), module: module, method: method, recent: m.recent}
+	for i, o := range outcomes {
+		mm.handled[i] = m.handled.WithLabelValues(module, method, o)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := [2]string{module, method}
+	if m.methods[k] == nil {
+		m.methods[k] = new(atomic.Int64)
+	}
+	mm.running = m.methods[k]
+	return mm
+}
+
+// begin counts a handler call running and returns its start time: start
+// when the caller read the clock just before (an inline call), else now.
+func (mm *methodMetrics) begin(start time.Time) time.Time {
+	mm.running.Add(1)
+	if start.IsZero() {
+		return time.Now()
+	}
+	return start
+}
+
+// observe records one call, begun at start or (zero start) not run at all;
+// nil records nothing.
+func (mm *methodMetrics) observe(start time.Time, err error) {
+	if mm == nil {
+		return
+	}
+	if !start.IsZero() {
+		mm.duration.Observe(time.Since(start).Seconds())
+		mm.running.Add(-1)
+	}
+	code := ErrorCode(err)
+	if code >= len(outcomes) {
+		code = ErrorCode(ErrRemote)
+	}
+	mm.handled[code].Inc()
+	// The console's recent failures: the framework's kinds. A handler's own
+	// error (remote) is an ordinary reply of the game ("wrong password");
+	// a panic is noted with its id where it is recovered.
+	if code != codeOK && code != codeRemote && code != codePanic {
+		mm.recent.add(mm.module, mm.method, outcomes[code], "", err.Error())
+	}
+}
+
+// notePanic records a recovered panic for the console, with the id the
+// client got.
+func (mm *methodMetrics) notePanic(id, text string) {
+	if mm != nil {
+		mm.recent.add(mm.module, mm.method, outcomes[codePanic], id, text)
+	}
+}
+
+// callMetrics count the calls this process makes (the gate's client
+// requests, module-to-module calls) as their caller saw them: a timeout or
+// a transport failure that never reached a handler counts here. The
+// module label is the target's type when the config names it, "unknown"
+// otherwise: a client's topic chooses the type, so it must not choose a
+// label. Counters are resolved when the App is made: a call costs a map
+// lookup and three atomic adds.
+type callMetrics struct {
+	byType   map[string]*[len(outcomes)]prometheus.Counter
+	unknown  *[len(outcomes)]prometheus.Counter
+	inFlight atomic.Int64
+}
+
+func newCallMetrics(reg prometheus.Registerer, cfg *Config) *callMetrics {
+	m := &callMetrics{byType: map[string]*[len(outcomes)]prometheus.Counter{}}
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mqant_rpc_calls_total",
+		Help: "Calls this process made (client requests through the gate, module-to-module calls), by target module type and outcome as the caller saw it (ok or the error kind).",
+	}, []string{"module", "outcome"})
+	resolve := func(typ string) *[len(outcomes)]prometheus.Counter {
+		var cs [len(outcomes)]prometheus.Counter
+		for i, o := range outcomes {
+			cs[i] = calls.WithLabelValues(typ, o)
+		}
+		return &cs
+	}
+	for _, ms := range cfg.Modules {
+		if m.byType[ms.Type] == nil {
+			m.byType[ms.Type] = resolve(ms.Type)
+		}
+	}
+	m.unknown = resolve("unknown")
+	reg.MustRegister(calls, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mqant_rpc_calls_in_flight",
+		Help: "Calls this process made that wait for their reply.",
+	}, func() float64 { return float64(m.inFlight.Load()) }))
+	return m
+}
+
+// begin counts a call in flight; nil counts nothing.
+func (m *callMetrics) begin() {
+	if m != nil {
+		m.inFlight.Add(1)
+	}
+}
+
+// end records a call begun with begin.
+func (m *callMetrics) end(typ string, err error) {
+	if m == nil {
+		return
+	}
+	m.inFlight.Add(-1)
+	cs := m.byType[typ]
+	if cs == nil {
+		cs = m.unknown
+	}
+	code := ErrorCode(err)
+	if code >= len(outcomes) {
+		code = ErrorCode(ErrRemote)
+	}
+	cs[code].Inc()
+}
+
+// newRegistry returns a registry with the Go runtime and process
+// collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Metrics returns the App's Prometheus registry: modules register their
+// own collectors on it (the gate does); the admin listener serves it at
+// /metrics. It exists also with Options.NoMetrics, without the per-call
+// metrics.
+func (a *App) Metrics() *prometheus.Registry { return a.registry }
+
+// MustRegister registers collectors on the App's registry, ignoring one
+// already registered (a module restarted in the same App).
+func (a *App) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := a.registry.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+		}
+	}
+}

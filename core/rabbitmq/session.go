@@ -1,0 +1,378 @@
+package rabbitmq
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqantgen/mqantgen/core"
+)
+
+// session is one broker connection and the channels on it. A reconnect
+// makes a new session; nothing is reused across connections.
+type session struct {
+	t    *Transport
+	conn *amqp.Connection
+
+	// callCh publishes calls that want a reply and consumes their replies
+	// (direct reply-to needs both on one channel).
+	callCh  *amqp.Channel
+	pmu     sync.Mutex
+	pending map[string]*pendingCall
+
+	// nrCh is in confirm mode: no-reply calls wait for the broker's
+	// confirm, and a basic.return before it means nobody serves the target.
+	nrCh      *amqp.Channel
+	nrPublish sync.Mutex // makes "next tag + publish" atomic
+	nrMu      sync.Mutex
+	nrWait    map[uint64]*nrWaiter
+	nrRet     map[string]bool // ids of no-reply calls the broker returned
+
+	// replyCh publishes replies of the calls this process serves.
+	replyCh *amqp.Channel
+
+	// callPub makes "remaining time, encode, publish" one step, so time a
+	// call waits here for other publishes counts against its deadline.
+	callPub sync.Mutex
+
+	smu       sync.Mutex
+	consumers map[string]*consumer // instance id -> its consuming channel
+
+	rmu      sync.Mutex
+	reportCh *amqp.Channel // publishes console reports (reports.go)
+
+	lost     chan struct{}
+	lostOnce sync.Once
+	errMu    sync.Mutex
+	err      error
+	wg       sync.WaitGroup
+}
+
+type pendingCall struct {
+	to    core.Target
+	fn    string
+	queue string
+	sent  time.Time
+	ch    chan core.Reply
+}
+
+type nrWaiter struct {
+	id string
+	to core.Target
+	ch chan error
+}
+
+func (t *Transport) connect() (*session, error) {
+	conn, err := amqp.DialConfig(t.uri, amqp.Config{Heartbeat: heartbeat, Locale: "en_US",
+		Properties: amqp.Table{"connection_name": t.name}, Dial: dialWithDeadlines})
+	if err != nil {
+		return nil, t.scrub(err)
+	}
+	s := &session{t: t, conn: conn, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrWaiter{},
+		nrRet: map[string]bool{}, consumers: map[string]*consumer{}, lost: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = conn.CloseDeadline(time.Now().Add(closeWait))
+			s.wg.Wait()
+		}
+	}()
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	s.wg.Add(1)
+	go s.watchBlocked(blocked)
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if e, open := <-connClosed; open && e != nil {
+			s.fail(e)
+		} else {
+			s.fail(nil)
+		}
+	}()
+	if s.callCh, err = s.channel(); err != nil {
+		return nil, err
+	}
+	replies, err := s.callCh.Consume(replyTo, "", true, false, false, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	callReturns := s.callCh.NotifyReturn(make(chan amqp.Return))
+	s.wg.Add(1)
+	go s.callEvents(replies, callReturns)
+
+	if s.nrCh, err = s.channel(); err != nil {
+		return nil, err
+	}
+	if err := s.nrCh.Confirm(false); err != nil {
+		return nil, err
+	}
+	// Unbuffered returns: the client library hands over a return before it
+	// processes the confirm that follows it, and one goroutine reads both,
+	// so a return is always seen before its confirm.
+	nrReturns := s.nrCh.NotifyReturn(make(chan amqp.Return))
+	confirms := s.nrCh.NotifyPublish(make(chan amqp.Confirmation, 1024))
+	s.wg.Add(1)
+	go s.nrEvents(nrReturns, confirms)
+
+	if s.replyCh, err = s.channel(); err != nil {
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.watchTargets()
+	ok = true
+	return s, nil
+}
+
+// channel opens a channel whose closing (for any reason) fails the
+// session: the supervisor then reconnects from scratch.
+func (s *session) channel() (*amqp.Channel, error) {
+	ch, err := s.conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if e, open := <-closed; open && e != nil {
+			s.fail(e)
+		}
+	}()
+	return ch, nil
+}
+
+// fail marks the session lost; the supervisor reacts.
+func (s *session) fail(err error) {
+	s.lostOnce.Do(func() {
+		s.errMu.Lock()
+		s.err = err
+		s.errMu.Unlock()
+		close(s.lost)
+	})
+}
+
+func (s *session) lostErr() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+func (s *session) close() {
+	// Bounded: a broker that stops reading must not hold a shutdown.
+	_ = s.conn.CloseDeadline(time.Now().Add(closeWait))
+	s.wg.Wait()
+}
+
+// failAll fails every call still waiting on this session.
+func (s *session) failAll(err error) {
+	s.pmu.Lock()
+	for id, p := range s.pending {
+		p.ch <- core.Reply{Err: err}
+		delete(s.pending, id)
+	}
+	s.pmu.Unlock()
+	s.nrMu.Lock()
+	for tag, w := range s.nrWait {
+		w.ch <- err
+		delete(s.nrWait, tag)
+	}
+	s.nrMu.Unlock()
+}
+
+func (s *session) take(id string) *pendingCall {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	p := s.pending[id]
+	delete(s.pending, id)
+	return p
+}
+
+// callEvents routes replies and returns of calls to their waiters.
+func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.Return) {
+	defer s.wg.Done()
+	for replies != nil || returns != nil {
+		select {
+		case d, ok := <-replies:
+			if !ok {
+				replies = nil
+				continue
+			}
+			if p := s.take(d.CorrelationId); p != nil {
+				p.ch <- decodeReply(d.Body)
+			}
+		case r, ok := <-returns:
+			if !ok {
+				returns = nil
+				continue
+			}
+			if p := s.take(r.CorrelationId); p != nil {
+				p.ch <- core.Reply{Err: notFound(p.to)}
+			} else if r.Headers[handBackHeader] != nil {
+				s.handBackReturned(r)
+			}
+		}
+	}
+}
+
+// call publishes a call and waits for its reply. The remaining time is
+// taken just before the publish, under callPub, so time spent queued here
+// counts; a call whose deadline has passed is never published.
+func (s *session) call(ctx context.Context, to core.Target, req *core.Request, arg []byte, msg amqp.Publishing) (core.Reply, error) {
+	id := msg.CorrelationId
+	q := queueFor(to)
+	p := &pendingCall{to: to, fn: req.Fn, queue: q, ch: make(chan core.Reply, 1)}
+	msg.ReplyTo = replyTo
+	s.callPub.Lock()
+	var timeoutMs uint64
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		if left <= 0 || ctx.Err() != nil {
+			s.callPub.Unlock()
+			return core.Reply{}, timeoutError(ctx, to, req.Fn)
+		}
+		ms := max(left.Milliseconds(), 1)
+		timeoutMs = uint64(ms)
+		msg.Expiration = strconv.FormatInt(ms, 10)
+	}
+	msg.Body = encodeCall(req, timeoutMs, arg)
+	p.sent = time.Now()
+	s.pmu.Lock()
+	s.pending[id] = p
+	s.pmu.Unlock()
+	err := s.callCh.Publish("", q, true, false, msg)
+	s.callPub.Unlock()
+	if err != nil {
+		s.take(id)
+		return core.Reply{}, core.Errorf(core.ErrTransport, "rabbitmq: publish %s.%s: %v", to, req.Fn, err)
+	}
+	select {
+	case r := <-p.ch:
+		return r, r.Err
+	case <-ctx.Done():
+		s.take(id)
+		return core.Reply{}, timeoutError(ctx, to, req.Fn)
+	}
+}
+
+// reply publishes the reply of a call this process served.
+func (s *session) reply(to, corrID string, rep core.Reply) error {
+	return s.replyCh.Publish("", to, false, false, amqp.Publishing{
+		ContentType: "application/x-mqant-reply", CorrelationId: corrID, Body: encodeReply(rep)})
+}
+
+// handBackHeader marks a call handed back by a stopping instance.
+const handBackHeader = "x-mqant-handed-back"
+
+var handedBack = amqp.Table{handBackHeader: true}
+
+// republish hands a call that never started back to the queue it came
+// from as a new message. Mandatory: when no instance is left there, the
+// broker returns it and callEvents answers its caller.
+func (s *session) republish(d amqp.Delivery) error {
+	s.callPub.Lock()
+	defer s.callPub.Unlock()
+	return s.callCh.Publish("", d.RoutingKey, true, false, amqp.Publishing{Headers: handedBack, ContentType: d.ContentType,
+		CorrelationId: d.CorrelationId, ReplyTo: d.ReplyTo, Expiration: d.Expiration, Body: d.Body})
+}
+
+// handBackReturned answers the caller of a handed-back call that found no
+// instance left to run it.
+func (s *session) handBackReturned(r amqp.Return) {
+	to := core.Target{Type: strings.TrimPrefix(r.RoutingKey, typePrefix)}
+	if r.ReplyTo == "" {
+		s.t.log.Warn("no-reply call lost: its instance stopped and no other serves the type", "queue", r.RoutingKey)
+		return
+	}
+	if err := s.reply(r.ReplyTo, r.CorrelationId, core.Reply{Err: notFound(to)}); err != nil {
+		s.t.log.Warn("reply not sent", "queue", r.RoutingKey, "err", err)
+	}
+}
+
+// nrEvents matches confirms to no-reply calls, noting returns first.
+func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Confirmation) {
+	defer s.wg.Done()
+	for returns != nil || confirms != nil {
+		select {
+		case r, ok := <-returns:
+			if !ok {
+				returns = nil
+				continue
+			}
+			s.nrMu.Lock()
+			s.nrRet[r.CorrelationId] = true
+			s.nrMu.Unlock()
+		case c, ok := <-confirms:
+			if !ok {
+				confirms = nil
+				continue
+			}
+			s.nrMu.Lock()
+			w := s.nrWait[c.DeliveryTag]
+			delete(s.nrWait, c.DeliveryTag)
+			var returned bool
+			if w != nil {
+				returned = s.nrRet[w.id]
+				delete(s.nrRet, w.id)
+			}
+			s.nrMu.Unlock()
+			switch {
+			case w == nil:
+			case returned:
+				s.t.stats.noReplyReturned.Add(1)
+				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: nobody serves its target", queueFor(w.to), 1)
+				w.ch <- notFound(w.to)
+			case !c.Ack:
+				s.t.stats.noReplyNacked.Add(1)
+				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: the broker refused it", queueFor(w.to), 1)
+				w.ch <- core.Errorf(core.ErrTransport, "rabbitmq: broker refused the call to %s", w.to)
+			default:
+				if w.to.ID != "" {
+					s.t.pushes.pushed(queueFor(w.to))
+				}
+				w.ch <- nil
+			}
+		}
+	}
+}
+
+func (s *session) publishNR(ctx context.Context, to core.Target, msg amqp.Publishing) error {
+	if to.ID != "" {
+		q := queueFor(to)
+		if refuse, unserved := s.t.pushes.refuse(q, s.t.instanceQueueExpiry()); refuse {
+			s.t.stats.noReplyUnserved.Add(1)
+			s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not sent: its instance queue has had no consumer for longer than its expiry (the process is gone)", q, 1,
+				"unservedFor", unserved.Round(time.Millisecond))
+			return notFound(to)
+		}
+	}
+	w := &nrWaiter{id: msg.CorrelationId, to: to, ch: make(chan error, 1)}
+	s.nrPublish.Lock()
+	tag := s.nrCh.GetNextPublishSeqNo()
+	s.nrMu.Lock()
+	s.nrWait[tag] = w
+	s.nrMu.Unlock()
+	err := s.nrCh.PublishWithContext(ctx, "", queueFor(to), true, false, msg)
+	s.nrPublish.Unlock()
+	if err != nil {
+		s.nrMu.Lock()
+		delete(s.nrWait, tag)
+		s.nrMu.Unlock()
+		return core.Errorf(core.ErrTransport, "rabbitmq: publish to %s: %v", to, err)
+	}
+	timer := time.NewTimer(confirmWait)
+	defer timer.Stop()
+	select {
+	case err := <-w.ch:
+		return err
+	case <-ctx.Done():
+		return timeoutError(ctx, to, "(no reply)")
+	case <-timer.C:
+		return core.Errorf(core.ErrTransport, "rabbitmq: no confirm from the broker for a call to %s", to)
+	}
+}

@@ -1,0 +1,233 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/rabbitmq"
+	"github.com/mqantgen/mqantgen/internal/leakcheck"
+)
+
+// blockEP is an endpoint whose "Block" call holds its delivery loop until
+// released; it records the other calls it runs and the time they had left.
+type blockEP struct {
+	mu      sync.Mutex
+	runs    map[string]int
+	left    map[string]time.Duration
+	once    sync.Once
+	blocked chan struct{}
+	release chan struct{}
+}
+
+func newBlockEP() *blockEP {
+	return &blockEP{runs: map[string]int{}, left: map[string]time.Duration{}, blocked: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (b *blockEP) Serve(ctx context.Context, req *core.Request, r core.Responder) {
+	if req.Fn == "Block" {
+		b.once.Do(func() { close(b.blocked) })
+		<-b.release
+		r.Respond(core.Reply{})
+		return
+	}
+	b.mu.Lock()
+	b.runs[req.Fn]++
+	if dl, ok := ctx.Deadline(); ok {
+		b.left[req.Fn] = time.Until(dl)
+	}
+	b.mu.Unlock()
+	r.Respond(core.Reply{})
+}
+
+func (b *blockEP) ran(fn string) (int, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.runs[fn], b.left[fn]
+}
+
+func newTransport(t *testing.T, logs *syncBuf, name string) *rabbitmq.Transport {
+	t.Helper()
+	tr := rabbitmq.New(broker.URI, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("process", name))
+	t.Cleanup(func() { _ = tr.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tr.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// A graceful stop hands back the calls from the type queue that never
+// started: not a redelivered one (its first instance died with it, it may
+// have run: it is refused, not run again elsewhere), and each with what is
+// left of its deadline after waiting at the stopping instance (none left:
+// answered with a timeout, not run).
+func TestGracefulStopHandsBackOnlyFreshCallsWithTheirTimeLeft(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	logs := &syncBuf{}
+	caller := newTransport(t, logs, "caller")
+	invoke := func(fn string, timeout time.Duration) chan error {
+		errc := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			_, err := caller.Invoke(ctx, core.Target{Type: "Blk"}, &core.Request{Fn: fn})
+			errc <- err
+		}()
+		return errc
+	}
+	result := func(what string, errc chan error) error {
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: no answer", what)
+			return nil
+		}
+	}
+
+	// A raw consumer stands for an instance that takes call X and dies.
+	raw, err := amqp.Dial(broker.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rch, err := raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const q = "mqant.t.Blk"
+	if err := rch.Qos(1, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rch.QueueDeclare(q, false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	dels, err := rch.Consume(q, "", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xErr := invoke("X", 10*time.Second)
+	select {
+	case <-dels:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the raw consumer got no call")
+	}
+
+	b1 := newTransport(t, logs, "b1")
+	ep1 := newBlockEP()
+	cl1, err := b1.Listen("Blk", "b1", ep1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blockErr := invoke("Block", 20*time.Second)
+	select {
+	case <-ep1.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b1 never got the blocking call")
+	}
+	blockedAt := time.Now()
+	const yTimeout = 6 * time.Second
+	yErr := invoke("Y", yTimeout)
+	zErr := invoke("Z", 600*time.Millisecond)
+	// The raw instance dies: X goes back, redelivered, to b1.
+	_ = rch.Close()
+	probe, err := raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "X, Y and Z wait at b1", func() bool {
+		dq, err := probe.QueueDeclarePassive(q, false, true, false, false, nil)
+		return err == nil && dq.Messages == 0 && dq.Consumers == 1
+	})
+
+	b2 := newTransport(t, logs, "b2")
+	ep2 := newBlockEP()
+	cl2, err := b2.Listen("Blk", "b2", ep2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+
+	stopping := rabbitmq.ConsumerStopping(b1, "b1")
+	closed := make(chan struct{})
+	go func() { _ = cl1.Close(); close(closed) }()
+	pollFor(t, "b1 stopping", stopping)
+	// Y and Z wait at b1 for over a second.
+	pollFor(t, "a second at b1", func() bool { return time.Since(blockedAt) > 1200*time.Millisecond })
+	held := time.Since(blockedAt)
+	close(ep1.release)
+	if err := result("Block", blockErr); err != nil {
+		t.Errorf("the blocking call: %v", err)
+	}
+
+	err = result("X", xErr)
+	xRuns, _ := ep2.ran("X")
+	if xRuns != 0 || !errors.Is(err, core.ErrTransport) {
+		t.Errorf("redelivered call X at a stopping instance: run %d times elsewhere, caller got %v; want refused", xRuns, err)
+	}
+	if err := result("Y", yErr); err != nil {
+		t.Errorf("Y: %v", err)
+	}
+	yRuns, yLeft := ep2.ran("Y")
+	if yRuns != 1 || yLeft > yTimeout-held+300*time.Millisecond {
+		t.Errorf("Y handed back after waiting %v at b1: run %d times, with %v left of %v", held, yRuns, yLeft, yTimeout)
+	}
+	err = result("Z", zErr)
+	if !errors.Is(err, core.ErrTimeout) {
+		t.Errorf("Z: %v, want a timeout", err)
+	}
+	<-closed
+	// Z's answer (a timeout) came from b1 at once; had it been handed back,
+	// b2 would run it.
+	pollFor(t, "b1's consumer gone", func() bool {
+		dq, err := probe.QueueDeclarePassive(q, false, true, false, false, nil)
+		return err == nil && dq.Consumers == 1 && dq.Messages == 0
+	})
+	if zRuns, _ := ep2.ran("Z"); zRuns != 0 {
+		t.Errorf("Z ran %d times after its deadline", zRuns)
+	}
+	t.Logf("held %v at b1: X run %d times elsewhere, Y ran with %v of %v left", held, xRuns, yLeft, yTimeout)
+}
+
+// A graceful stop is bounded by the drain time even when a handler holds
+// its delivery loop and never returns.
+func TestGracefulStopBoundedByDrain(t *testing.T) {
+	leakcheck.Check(t, "internal/rabbittest.")
+	logs := &syncBuf{}
+	caller := newTransport(t, logs, "caller")
+	b1 := newTransport(t, logs, "b1")
+	b1.SetDrainTimeout(500 * time.Millisecond)
+	ep := newBlockEP()
+	defer close(ep.release)
+	cl, err := b1.Listen("Blk2", "bd1", ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = caller.Invoke(ctx, core.Target{Type: "Blk2"}, &core.Request{Fn: "Block"})
+	}()
+	select {
+	case <-ep.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no blocking call")
+	}
+	t0 := time.Now()
+	closed := make(chan struct{})
+	go func() { _ = cl.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Logf("stop with a handler that never returns took %v (drain 500ms)", time.Since(t0))
+	case <-time.After(3 * time.Second):
+		t.Error("stop waits for a handler that never returns, beyond its drain time")
+	}
+}

@@ -1,0 +1,197 @@
+package core
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// SupportGeneratedVersion1 is referenced by generated code, so a generator
+// and a runtime that do not fit fail at compile time.
+const SupportGeneratedVersion1 = true
+
+// Target names the callee: one instance when ID is set, otherwise any
+// instance of Type (load balanced).
+type Target struct {
+	Type string
+	ID   string
+}
+
+func (t Target) String() string {
+	if t.ID != "" {
+		return t.Type + "(" + t.ID + ")"
+	}
+	return t.Type
+}
+
+// Request is one call. Ownership passes to the callee once sent: the caller
+// must not touch Arg after Invoke.
+type Request struct {
+	Fn      string       // function name, e.g. "Handler_Say"
+	Session *SessionData // snapshot of the client's session, may be nil
+	// Arg is the typed argument in-process (a []any for several positional
+	// arguments). Raw is its encoding when the call came from a client or
+	// another process. At most one is set.
+	Arg     any
+	Raw     []byte
+	NoReply bool
+	// Deadline is filled from the caller's context by the invoker; transports
+	// across processes send the remaining time, not this wall-clock value.
+	Deadline time.Time
+	// Trace is the call's trace context: the gate sets it per request, the
+	// invoker fills it from the caller's context when unset, transports
+	// carry it. The handler's ctx continues it.
+	Trace TraceContext
+	// Start is when the caller handed the call over, when it read the
+	// clock then anyway (the gate does, per request); zero: unknown. The
+	// invoker and the handler's timing use it instead of reading the clock
+	// again (a clock read costs ~180 ns on a VM's kvm-clock). It stays in
+	// the process.
+	Start time.Time
+}
+
+// Reply is the outcome of one call. Result belongs to the caller once
+// returned. Raw is the encoded result when it came from another process.
+type Reply struct {
+	Result any
+	Raw    []byte
+	Err    error
+}
+
+// Responder receives the reply of a call. It is called at most once.
+type Responder interface {
+	Respond(Reply)
+}
+
+// Endpoint is what a transport delivers calls to: a module's RPC server.
+// resp is nil for no-reply calls.
+type Endpoint interface {
+	Serve(ctx context.Context, req *Request, resp Responder)
+}
+
+// Transport carries calls to endpoints. Two implementations exist: the
+// in-process one and the RabbitMQ one; nothing above this seam knows which
+// carries a given call.
+type Transport interface {
+	// Listen makes ep reachable as instance id of module type typ until the
+	// returned closer is closed.
+	Listen(typ, id string, ep Endpoint) (io.Closer, error)
+	// Invoke delivers req to one endpoint of to and waits for the reply,
+	// until ctx is done. A no-reply call returns once delivered. Every
+	// failure is an *Error of a known kind.
+	Invoke(ctx context.Context, to Target, req *Request) (Reply, error)
+	// Reaches reports whether the transport can deliver to the target now.
+	Reaches(to Target) bool
+	Close() error
+}
+
+// Invoker is what callers (generated clients, the gate) use to make calls.
+// The App is the usual one.
+type Invoker interface {
+	Invoke(ctx context.Context, to Target, req *Request) (Reply, error)
+}
+
+// CallResult converts a reply into the typed result T: directly when the
+// callee shared this process, by decoding when it came from elsewhere.
+// Generated clients call it.
+func CallResult[T any](rep Reply, err error) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, err
+	}
+	if v, ok := rep.Result.(T); ok {
+		return v, nil
+	}
+	if rep.Result == nil && rep.Raw != nil {
+		var v T
+		if err := JSON.Unmarshal(rep.Raw, &v); err != nil {
+			return zero, Errorf(ErrBadRequest, "decode result as %T: %v", zero, err)
+		}
+		return v, nil
+	}
+	if rep.Result == nil {
+		return zero, nil
+	}
+	return zero, Errorf(ErrBadRequest, "result is %T, want %T", rep.Result, zero)
+}
+
+// RequestArg returns the request's argument as T, a pointer type: the value
+// itself in-process, decoded from Raw otherwise. fresh returns a new value to
+// decode into. Generated dispatch calls it.
+func RequestArg[T any](req *Request, fresh func() T) (T, error) {
+	if v, ok := req.Arg.(T); ok {
+		return v, nil
+	}
+	v := fresh()
+	if req.Arg != nil {
+		return v, Errorf(ErrBadRequest, "argument is %T, want %T", req.Arg, v)
+	}
+	if len(req.Raw) == 0 {
+		return v, nil
+	}
+	if err := JSON.Unmarshal(req.Raw, v); err != nil {
+		return v, badBody(err)
+	}
+	return v, nil
+}
+
+// RequestMapArg is RequestArg for map-typed arguments.
+func RequestMapArg[M ~map[string]V, V any](req *Request) (M, error) {
+	if v, ok := req.Arg.(M); ok {
+		return v, nil
+	}
+	m := M{}
+	if req.Arg != nil {
+		return m, Errorf(ErrBadRequest, "argument is %T, want %T", req.Arg, m)
+	}
+	if len(req.Raw) == 0 {
+		return m, nil
+	}
+	if err := JSON.Unmarshal(req.Raw, &m); err != nil {
+		return m, badBody(err)
+	}
+	if m == nil {
+		m = M{}
+	}
+	return m, nil
+}
+
+// RequestArgs returns the positional arguments of a multi-argument call:
+// the []any in-process (returned as is), or Raw (a JSON array) decoded into
+// ptrs (returning nil).
+func RequestArgs(req *Request, ptrs ...any) ([]any, error) {
+	if a, ok := req.Arg.([]any); ok {
+		if len(a) != len(ptrs) {
+			return nil, Errorf(ErrBadRequest, "want %d arguments, got %d", len(ptrs), len(a))
+		}
+		return a, nil
+	}
+	if req.Arg != nil {
+		return nil, Errorf(ErrBadRequest, "arguments are %T, want []any", req.Arg)
+	}
+	return nil, DecodeArgs(req.Raw, ptrs...)
+}
+
+// ArgAt stores args[i] in dst when it has dst's type; nil leaves the zero
+// value. Generated dispatch of multi-argument methods calls it.
+func ArgAt[T any](args []any, i int, dst *T) error {
+	if args[i] == nil {
+		var zero T
+		*dst = zero
+		return nil
+	}
+	v, ok := args[i].(T)
+	if !ok {
+		return Errorf(ErrBadRequest, "argument %d is %T, want %T", i, args[i], *dst)
+	}
+	*dst = v
+	return nil
+}
+
+// badBody is the error for a request body that does not decode into the
+// handler's type. The client sees only that: the decoder's text names Go
+// types and fields and quotes the body. The cause stays for errors.Is and
+// for in-process callers.
+func badBody(err error) error {
+	return &Error{Kind: ErrBadRequest, Msg: "body must be JSON format", Cause: err}
+}
