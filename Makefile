@@ -30,7 +30,7 @@ deps:
 .PHONY: test-csharp
 ## test-csharp: the C# SDK tests alone: compile with mcs -langversion:7.2, run with mono against the demo gate
 test-csharp: deps
-	$(GO) test $(RACE) -count=1 -run CSharp ./internal/gen ./internal/csharptest
+	$(GO) test $(RACE) -count=1 -run CSharp ./internal/gen ./internal/testkit/csharptest
 
 # The pinned TypeScript tools (tsc, MQTT.js and Node typings) the client SDK
 # tests check the generated TypeScript with.

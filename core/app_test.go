@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/core"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 type syncBuffer = syncbuf.Buffer

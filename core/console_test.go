@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/mqantgen/mqantgen/core"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 // get fetches path from the admin listener, with the token when given.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/core"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 )
 
 func started(t *testing.T) *fixture {

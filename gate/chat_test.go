@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 )
 
 // TestChatOverTCPAndWebSocket runs the demo's protocol with real Paho Go

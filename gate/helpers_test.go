@@ -6,7 +6,7 @@ import (
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 type (

@@ -12,8 +12,8 @@ import (
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 // mosquittoTool returns the path of a mosquitto client tool; a missing one

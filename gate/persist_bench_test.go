@@ -8,7 +8,7 @@ import (
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 // benchPush pushes b.N messages to one client through the gate's Send (the

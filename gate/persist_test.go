@@ -11,8 +11,8 @@ import (
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 type cutter = mqtttest.Cutter

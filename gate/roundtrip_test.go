@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/bench/benchmod"
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/internal/benchmod"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 // roundTrips sends n requests on topic over one connection, window at a

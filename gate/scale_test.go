@@ -10,8 +10,8 @@ import (
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 // roomClient is one raw connection of the scale test. A goroutine reads its

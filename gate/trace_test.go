@@ -8,10 +8,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/mqantgen/mqantgen/bench/benchmod"
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
-	"github.com/mqantgen/mqantgen/internal/benchmod"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 // discard is an exporter that drops what it gets: the benchmark measures

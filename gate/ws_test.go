@@ -9,8 +9,8 @@ import (
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 // connackOK reads the next packet and fails unless it is an accepting CONNACK.

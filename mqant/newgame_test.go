@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 // readmeFiles returns the files of README.md's "Start a new game"

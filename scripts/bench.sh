@@ -16,8 +16,8 @@ scripts/deps.sh
 mkdir -p bin
 go build -o bin/benchserver ./bench/benchserver
 go build -o bin/echoserver ./bench/echoserver
-go build -o bin/mqantbench ./cmd/mqantbench
-go build -o bin/rabbitbroker ./internal/rabbittest/cmd/rabbitbroker
+go build -o bin/mqantbench ./bench/mqantbench
+go build -o bin/rabbitbroker ./internal/testkit/rabbittest/cmd/rabbitbroker
 
 work="$(mktemp -d /tmp/mqant-bench.XXXXXX)"
 raw="$work/micro.txt"
@@ -31,7 +31,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- microbenchmarks ---
-micro="go test -run NONE -bench . -benchmem -count 1 ./internal/benchmod ./gate/packets ./core/rabbitmq"
+micro="go test -run NONE -bench . -benchmem -count 1 ./bench/benchmod ./gate/packets ./core/rabbitmq"
 # The gate round trip with and without the per-call metrics, side by side.
 gatemicro="go test -run NONE -bench GateRoundTrip -benchmem -count 1 ./gate"
 # Persistent sessions: memory per kept push, a push to a clean vs a

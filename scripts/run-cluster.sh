@@ -29,7 +29,7 @@ RESTART_BACKOFF=${RESTART_BACKOFF:-1}
 scripts/deps.sh
 mkdir -p "$CLUSTER_BIN"
 go build -o "$CLUSTER_BIN/server" ./demo/server
-go build -o "$CLUSTER_BIN/rabbitbroker" ./internal/rabbittest/cmd/rabbitbroker
+go build -o "$CLUSTER_BIN/rabbitbroker" ./internal/testkit/rabbittest/cmd/rabbitbroker
 if [ -n "${CLUSTER_DIR:-}" ]; then
 	dir=$CLUSTER_DIR
 	mkdir -p "$dir"

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 // TestRunClusterRestarts runs scripts/run-cluster.sh on free ports, kills

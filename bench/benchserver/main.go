@@ -19,12 +19,12 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/mqantgen/mqantgen/bench/benchmod"
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
 	"github.com/mqantgen/mqantgen/demo/chat"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/internal/benchmod"
 )
 
 func main() {

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/bench/loadgen"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/loadgen"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 func start(t *testing.T) (tcp, ws string) {

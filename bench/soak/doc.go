@@ -8,7 +8,7 @@
 //	go build -o bin/server ./demo/server
 //	go run ./bench/soak -server bin/server -duration 5m -conns 2000 -out bench/soak.md -svg bench/soak.svg
 //
-// make soak does both. The load is internal/loadgen's chat mode: every
+// make soak does both. The load is bench/loadgen's chat mode: every
 // client logs in, joins a room of -room-size and says at its share of
 // -rate; every member receives every say of its room.
 package main

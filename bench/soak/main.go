@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mqantgen/mqantgen/internal/loadgen"
+	"github.com/mqantgen/mqantgen/bench/loadgen"
 )
 
 func main() {

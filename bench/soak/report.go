@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqantgen/mqantgen/internal/loadgen"
+	"github.com/mqantgen/mqantgen/bench/loadgen"
 )
 
 // report renders a run.
@@ -60,7 +60,7 @@ func (r *report) markdown() string {
 	b.WriteString("# Soak: the chat demo under chatting clients\n\n")
 	b.WriteString("Written by `make soak` (`bench/soak`); the analysis is in REPORT.md, \"Soak\". Do not edit.\n\n")
 	fmt.Fprintf(&b, "Command: `%s`  \n", strings.TrimSpace(o.command))
-	fmt.Fprintf(&b, "Load: %d clients (internal/loadgen chat mode) in rooms of %d, %g says/s in all, over TCP to the demo server "+
+	fmt.Fprintf(&b, "Load: %d clients (bench/loadgen chat mode) in rooms of %d, %g says/s in all, over TCP to the demo server "+
 		"(`%s`, in-process RPC) on loopback; %v under load after a %v warm-up, sampled every %v. "+
 		"Server and load tool share one 2-core machine with other work.\n\n",
 		o.conns, o.roomSize, o.rate, o.conf, o.duration, o.warmup, o.every)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqantgen/mqantgen/internal/loadgen"
+	"github.com/mqantgen/mqantgen/bench/loadgen"
 )
 
 // Phases of a run, as samples are labelled.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
-	"github.com/mqantgen/mqantgen/internal/rpctest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rpctest"
 )
 
 // The RabbitMQ benchmarks compare a framework call (generated client, App,

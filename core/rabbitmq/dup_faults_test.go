@@ -13,7 +13,7 @@ import (
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 )
 
 // takenLog records OnInstanceTaken reports.
@@ -52,7 +52,7 @@ func newHeldTransport(t *testing.T, logs *syncBuf, name string) (*rabbitmq.Trans
 // Listen waits for the connection and refuses it; or, past its wait, the
 // duplicate is refused on connecting, logged and reported.
 func TestDuplicateRefusedWhenListenedDisconnected(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	logs := &syncBuf{}
 	owner := newTransport(t, logs, "owner")
 	if _, err := owner.Listen("Dup", "d1", newBlockEP()); err != nil {
@@ -102,7 +102,7 @@ func TestDuplicateRefusedWhenListenedDisconnected(t *testing.T) {
 // the broker may hold its old consumer, then says loudly that it was
 // taken over and stops trying.
 func TestInstanceTakenOverWhileReconnecting(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	old := rabbitmq.SetTakeoverAfter(1500 * time.Millisecond)
 	defer rabbitmq.SetTakeoverAfter(old)
 	logs := &syncBuf{}
@@ -159,7 +159,7 @@ func TestInstanceTakenOverWhileReconnecting(t *testing.T) {
 // duplicate: the endpoint is not refused as one, and the error names the
 // queue.
 func TestPermissionRefusedIsNotDuplicate(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	if _, err := broker.Ctl("add_user", "noread", "pw"); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestPermissionRefusedIsNotDuplicate(t *testing.T) {
 // An endpoint closed while a reconnect starts the endpoints it listed
 // does not come back as a consumer nobody closes.
 func TestEndpointClosedDuringReconnectStaysClosed(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	logs := &syncBuf{}
 	tr := newTransport(t, logs, "zmb")
 	cl, err := tr.Listen("Zmb", "z1", newBlockEP())

@@ -14,9 +14,9 @@ import (
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/rpctest"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/rpctest"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 // The faults of issue 15, each against the real broker: what an operator,
@@ -44,7 +44,7 @@ func echoOK(cl *rpctest.ProbeClient) bool {
 
 // Fault 1: an operator deletes the queues an instance consumes.
 func TestQueueDeletedRecovers(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second, "p1")
 	cl := c.client()
 	if !echoOK(cl) {
@@ -72,7 +72,7 @@ func TestQueueDeletedRecovers(t *testing.T) {
 // Fault 1: a channel error on the consuming channel reopens that channel
 // only, not the connection.
 func TestConsumerChannelErrorRecovers(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second, "p1")
 	cl := c.client().To("p1")
 	if !echoOK(cl) {
@@ -135,7 +135,7 @@ func (l *load) end() { close(l.stop); l.wg.Wait() }
 // Fault 2: a second process with an instance id already served is refused
 // at start and never takes calls from the shared type queue.
 func TestDuplicateInstanceRefused(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second, "p1")
 	cl := c.client()
 	l := startLoad(cl, 4, func(ctx context.Context) error {
@@ -189,7 +189,7 @@ func TestDuplicateInstanceRefused(t *testing.T) {
 // Fault 3: calls held by (or queued for) an instance whose connection dies
 // fail at once, not at their timeout.
 func TestTargetGoneCallsFailFast(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1")
 	cl := c.client()
 	p1 := c.probes["p1"]
@@ -232,7 +232,7 @@ func TestTargetGoneCallsFailFast(t *testing.T) {
 // Fault 4: while the broker blocks publishing, calls fail at once and are
 // never published to run later, past their callers' deadlines.
 func TestMemoryAlarmFailsFast(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second, "p1")
 	cl := c.client()
 	p1 := c.probes["p1"]
@@ -290,7 +290,7 @@ func TestMemoryAlarmFailsFast(t *testing.T) {
 
 // Fault 5: a graceful stop of one of two instances under load loses no call.
 func TestGracefulStopUnderLoad(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1", "p2")
 	cl := c.client()
 	slow := startLoad(cl, 16, func(ctx context.Context) error { _, err := cl.Slow(ctx, 40); return err })
@@ -314,7 +314,7 @@ func TestGracefulStopUnderLoad(t *testing.T) {
 // Fault 7: one handler that never returns leaves the acknowledger's state
 // bounded, and the other calls keep flowing.
 func TestAckerBoundedWhenHandlerHangs(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 30*time.Second, "p1")
 	cl := c.client().To("p1")
 	slowDone := make(chan struct{})
@@ -348,7 +348,7 @@ func TestAckerBoundedWhenHandlerHangs(t *testing.T) {
 // Fault 8: an endpoint that starts listening while the transport
 // reconnects is consumed on that connection, not the next one.
 func TestListenDuringReconnect(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second, "p1")
 	tr := rabbitmq.New(broker.URI, slog.New(slog.NewTextHandler(c.logs, nil)))
 	t.Cleanup(func() { _ = tr.Close() })
@@ -394,7 +394,7 @@ func (pong) Serve(_ context.Context, _ *core.Request, r core.Responder) {
 // Fault 8: every connection names its host and process, so an operator can
 // tell processes apart.
 func TestConnectionNames(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second, "p1")
 	names, err := broker.Connections()
 	if err != nil {
@@ -420,7 +420,7 @@ func TestConnectionNames(t *testing.T) {
 // Issue 10: a URI that does not parse is never logged, or returned, with
 // its password.
 func TestURIPasswordNeverShown(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	logs := &syncbuf.Buffer{}
 	for _, uri := range []string{
 		"amqp://guest:s3cr3t-pw@127.0.0.1:notaport/",

@@ -13,7 +13,7 @@ import (
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 )
 
 // Fault 6 of issue 15: pushes (no-reply calls addressed to a gate
@@ -140,7 +140,7 @@ func startGate(t *testing.T, logs *syncBuf, id string, expiry time.Duration) (*r
 // to it; the gate process lives on and reconnects. Every push the sender's
 // transport accepted reaches the gate, once.
 func TestPushesSurviveGateReconnect(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second)
 	gtr, sink := startGate(t, c.logs, "g1", 0)
 	to := core.Target{Type: "Gate", ID: "g1"}
@@ -191,7 +191,7 @@ func TestPushesSurviveGateReconnect(t *testing.T) {
 // reconnecting) and, when its queue expires with them, are counted and
 // logged by the sender; pushes after that fail at once.
 func TestPushesToDeadGateReported(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	const expiry = 1500 * time.Millisecond
 	c := startCluster(t, 5*time.Second)
 	sender := c.trs["caller"]
@@ -257,7 +257,7 @@ func TestPushesToDeadGateReported(t *testing.T) {
 // drops the pushes. Every push confirmed into it is counted lost, and once
 // it has been without consumer for the expiry, new pushes fail at once.
 func TestContinuousPushesToDeadGateCounted(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	const expiry = 1500 * time.Millisecond
 	c := startCluster(t, 5*time.Second)
 	sender := c.trs["caller"]

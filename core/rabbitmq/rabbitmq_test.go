@@ -14,10 +14,10 @@ import (
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
-	"github.com/mqantgen/mqantgen/internal/rpctest"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rpctest"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 // One private broker for the package's tests.
@@ -105,7 +105,7 @@ func startCluster(t *testing.T, timeout time.Duration, probeIDs ...string) *clus
 func (c *cluster) client() *rpctest.ProbeClient { return rpctest.NewProbeClient(c.apps["caller"]) }
 
 func TestCallsAcrossProcesses(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1", "p2")
 	ctx := context.Background()
 	cl := c.client()
@@ -151,7 +151,7 @@ func TestCallsAcrossProcesses(t *testing.T) {
 }
 
 func TestErrorsAcrossProcesses(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1")
 	ctx := context.Background()
 	cl := c.client()
@@ -192,7 +192,7 @@ func TestErrorsAcrossProcesses(t *testing.T) {
 }
 
 func TestTimeoutsAcrossProcesses(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1")
 	cl := c.client()
 	p1 := c.probes["p1"]
@@ -231,7 +231,7 @@ func TestTimeoutsAcrossProcesses(t *testing.T) {
 }
 
 func TestBrokerRestart(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second, "p1")
 	ctx := context.Background()
 	cl := c.client()
@@ -300,7 +300,7 @@ func pollFor(t testing.TB, what string, cond func() bool) {
 // running are acknowledged anyway, so more calls than the prefetch window
 // (512) pass while it runs.
 func TestSlowCallDoesNotHoldOthers(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 30*time.Second, "p1")
 	cl := c.client().To("p1")
 	slowDone := make(chan struct{})
@@ -343,7 +343,7 @@ func TestSlowCallDoesNotHoldOthers(t *testing.T) {
 // call to the other instance, which refuses to run it a second time (at
 // most once) and tells the caller at once, instead of leaving it to time out.
 func TestConsumerDiesMidCall(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 30*time.Second, "p1", "p2")
 	cl := c.client()
 	type result struct {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/rpctest"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/rpctest"
 )
 
 // inbox collects the reports a subscription receives.
@@ -40,7 +40,7 @@ func (in *inbox) has(s string) bool {
 // reach every subscriber, its own included; a closed transport takes no
 // subscription.
 func TestReportsReachEverySubscriber(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	logs := &syncBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	t.Cleanup(func() {
@@ -104,7 +104,7 @@ func publishUntil(t *testing.T, tr *rabbitmq.Transport, body string, done func()
 // shows lost, publishing fails at once; once the broker is back the
 // reports resume without a restart.
 func TestConsoleAcrossProcesses(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	cfg := &core.Config{RPC: core.RPCConfig{Timeout: 5 * time.Second}, Rabbitmq: &core.RabbitmqConfig{URI: broker.URI},
 		Admin: core.AdminConfig{Addr: "127.0.0.1:0"}, Modules: []*core.ModuleSettings{
 			{Type: "Idle", ID: "caller", Host: "127.0.0.1", ProcessID: "caller"},

@@ -10,8 +10,8 @@ import (
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/rpctest"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/rpctest"
 )
 
 func TestForConfigErrors(t *testing.T) {
@@ -35,7 +35,7 @@ func TestForConfigErrors(t *testing.T) {
 // point at the test broker, spelled differently, which makes two
 // connections.)
 func TestPerInstanceBroker(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	other := strings.Replace(broker.URI, "127.0.0.1", "localhost", 1)
 	cfg := &core.Config{RPC: core.RPCConfig{Timeout: 10 * time.Second}, Rabbitmq: &core.RabbitmqConfig{URI: broker.URI},
 		Modules: []*core.ModuleSettings{

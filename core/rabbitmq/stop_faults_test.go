@@ -12,7 +12,7 @@ import (
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/core/rabbitmq"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 )
 
 // blockEP is an endpoint whose "Block" call holds its delivery loop until
@@ -70,7 +70,7 @@ func newTransport(t *testing.T, logs *syncBuf, name string) *rabbitmq.Transport 
 // left of its deadline after waiting at the stopping instance (none left:
 // answered with a timeout, not run).
 func TestGracefulStopHandsBackOnlyFreshCallsWithTheirTimeLeft(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	logs := &syncBuf{}
 	caller := newTransport(t, logs, "caller")
 	invoke := func(fn string, timeout time.Duration) chan error {
@@ -200,7 +200,7 @@ func TestGracefulStopHandsBackOnlyFreshCallsWithTheirTimeLeft(t *testing.T) {
 // A graceful stop is bounded by the drain time even when a handler holds
 // its delivery loop and never returns.
 func TestGracefulStopBoundedByDrain(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	logs := &syncBuf{}
 	caller := newTransport(t, logs, "caller")
 	b1 := newTransport(t, logs, "b1")

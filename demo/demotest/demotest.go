@@ -20,7 +20,7 @@ import (
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/demo/web"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 // Demo is a running chat demo.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqantgen/mqantgen/internal/chaos"
+	"github.com/mqantgen/mqantgen/internal/testkit/chaos"
 )
 
 // chaosPushesKept makes scenario h assert that no push is lost when a

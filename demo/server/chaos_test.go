@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqantgen/mqantgen/internal/chaos"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/chaos"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
 )
 
 // chaosStrict makes TestChaos fail when a fault phase misses a goal of

@@ -10,7 +10,7 @@ import (
 	"github.com/mqantgen/mqantgen/core"
 	chatgen "github.com/mqantgen/mqantgen/generated/chat"
 	logingen "github.com/mqantgen/mqantgen/generated/login"
-	"github.com/mqantgen/mqantgen/internal/chaos"
+	"github.com/mqantgen/mqantgen/internal/testkit/chaos"
 )
 
 // Built with -tags chaoshook (the chaos test does), the server logs each

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
 )
 
 func onSays(p *mqtttest.Paho) []string {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
 )
 
 // TestClusterChat runs the chat demo as four real processes (two gates,

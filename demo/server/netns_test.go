@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
 )
 
 // TestAcrossHosts runs the chat demo on two "hosts", network namespaces the

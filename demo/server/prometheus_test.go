@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
 )
 
 // TestPrometheusScrapesCluster: a real Prometheus server (Debian's, on its

@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 // cutProxy stands between the browser and the gate's WebSocket port as a

@@ -19,8 +19,8 @@ import (
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/demo/web"
-	"github.com/mqantgen/mqantgen/internal/browsertest"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/browsertest"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 const chromiumPath = browsertest.ChromiumPath

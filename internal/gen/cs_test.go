@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqantgen/mqantgen/internal/monotest"
+	"github.com/mqantgen/mqantgen/internal/testkit/monotest"
 )
 
 // The C# SDK is compiled with Debian's mono compiler (mcs -langversion:7.2,

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqantgen/mqantgen/bench/loadgen"
 	"github.com/mqantgen/mqantgen/demo/demotest"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/loadgen"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 )
 
 // TestJSON runs the command against the chat demo and decodes its -json

@@ -12,7 +12,7 @@ import (
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/internal/gen"
-	"github.com/mqantgen/mqantgen/internal/monotest"
+	"github.com/mqantgen/mqantgen/internal/testkit/monotest"
 )
 
 // TestCSharpClientAgainstGate compiles the demo's committed C# SDK, the

@@ -22,10 +22,10 @@ import (
 	"github.com/mqantgen/mqantgen/demo/chat"
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/gate"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
-	"github.com/mqantgen/mqantgen/internal/rpctest"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rpctest"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 var broker *rabbittest.Broker

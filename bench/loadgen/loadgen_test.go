@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqantgen/mqantgen/bench/loadgen"
 	"github.com/mqantgen/mqantgen/demo/demotest"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/loadgen"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
-	"github.com/mqantgen/mqantgen/internal/syncbuf"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
 
 // short returns a quick config against url.

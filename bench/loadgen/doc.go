@@ -1,4 +1,4 @@
-// Package loadgen is the load generator behind cmd/mqantbench: many MQTT
+// Package loadgen is the load generator behind bench/mqantbench: many MQTT
 // connections over TCP or WebSocket that load a server and time it.
 //
 // Modes (Config.Mode):

@@ -1,7 +1,7 @@
 // Command mqantbench loads an MQTT server with many connections and times
 // it: request/reply through the mqantgen gate, round trips through any
 // broker, idle connections and chat-room broadcast. Its logic is in
-// internal/loadgen.
+// bench/loadgen.
 //
 //	mqantbench -conns 100 -inflight 8 -duration 10s                      # rr against make run
 //	mqantbench -mode rt -url tcp://127.0.0.1:1883 -conns 100 -inflight 8  # mosquitto
@@ -21,7 +21,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
-	"github.com/mqantgen/mqantgen/internal/loadgen"
+	"github.com/mqantgen/mqantgen/bench/loadgen"
 )
 
 func main() {

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mqantgen/mqantgen/internal/rabbittest"
+	"github.com/mqantgen/mqantgen/internal/testkit/rabbittest"
 )
 
 func main() {
