@@ -493,7 +493,7 @@ func (a *App) invoke(ctx context.Context, to Target, req *Request) (rep Reply, e
 	if a.opts.Remote != nil {
 		return a.opts.Remote.Invoke(ctx, to, req)
 	}
-	return Reply{}, notFound(to)
+	return Reply{}, NotFoundError(to)
 }
 
 // InvokeInline is Invoke for a caller that runs on a goroutine of its own

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -75,6 +76,10 @@ func (w *worker) OnInit(app *core.App, s *core.ModuleSettings) error {
 				}
 			})
 			return "slow done", nil
+		}},
+		{Name: "GiveUp", Handler: func(_ any, ctx context.Context, _ core.Invoker, _ *core.Request) (any, error) {
+			<-ctx.Done() // a handler that stops on its deadline, as context-aware code does
+			return nil, fmt.Errorf("giving up: %w", ctx.Err())
 		}},
 		{Name: "Overlap", Handler: func(any, context.Context, core.Invoker, *core.Request) (any, error) {
 			w.track(func() { <-w.release })

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -41,6 +42,28 @@ func (e *Error) Unwrap() []error {
 		return []error{e.Kind, e.Cause}
 	}
 	return []error{e.Kind}
+}
+
+// NotFoundError is the error of a call to a module type or instance that
+// no transport serves. Every transport returns it, so the text and
+// errors.Is(err, ErrNotFound) are the same in-process and across processes.
+func NotFoundError(to Target) error {
+	if to.ID != "" {
+		return Errorf(ErrNotFound, "Service(type:%s id:%s) not found", to.Type, to.ID)
+	}
+	return Errorf(ErrNotFound, "Service(type:%s) not found", to.Type)
+}
+
+// TimeoutError is the error of a call to fn whose context ended before its
+// reply came: ErrTimeout, with the context's error (DeadlineExceeded or
+// Canceled) as its cause. Every transport returns it.
+func TimeoutError(ctx context.Context, to Target, fn string) error {
+	err := ctx.Err()
+	msg := "deadline exceeded"
+	if errors.Is(err, context.Canceled) {
+		msg = "canceled"
+	}
+	return &Error{Kind: ErrTimeout, Msg: "call " + to.String() + "." + fn + ": " + msg, Cause: err}
 }
 
 // Errorf returns an *Error of the given kind.
@@ -143,5 +166,12 @@ func ErrorFromCode(code int, msg string) error {
 	if code >= len(kinds) {
 		code = codeRemote
 	}
-	return &Error{Kind: kinds[code], Msg: msg}
+	e := &Error{Kind: kinds[code], Msg: msg}
+	if e.Kind == ErrTimeout {
+		// A call times out on the serving side only when its deadline
+		// passed (the caller's cancellation does not cross processes):
+		// errors.Is(err, context.DeadlineExceeded) holds as it does in-process.
+		e.Cause = context.DeadlineExceeded
+	}
+	return e
 }

@@ -80,6 +80,9 @@ func (f closerFunc) Close() error { return f() }
 func (t *InProc) lookup(to Target) Endpoint {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	if t.closed {
+		return nil
+	}
 	if to.ID != "" {
 		return t.byID[to.ID]
 	}
@@ -108,7 +111,7 @@ var waiters = sync.Pool{New: func() any { return &waiter{ch: make(chan Reply, 1)
 func (t *InProc) Invoke(ctx context.Context, to Target, req *Request) (Reply, error) {
 	ep := t.lookup(to)
 	if ep == nil {
-		return Reply{}, notFound(to)
+		return Reply{}, t.unreachable(to)
 	}
 	if req.NoReply {
 		// The caller does not wait, so its cancellation must not reach the handler.
@@ -122,7 +125,7 @@ func (t *InProc) Invoke(ctx context.Context, to Target, req *Request) (Reply, er
 		waiters.Put(w)
 		return r, r.Err
 	case <-ctx.Done():
-		return Reply{}, timeoutError(ctx, to, req.Fn)
+		return Reply{}, TimeoutError(ctx, to, req.Fn)
 	}
 }
 
@@ -145,18 +148,14 @@ func (t *InProc) Close() error {
 	return nil
 }
 
-func notFound(to Target) error {
-	if to.ID != "" {
-		return Errorf(ErrNotFound, "Service(type:%s id:%s) not found", to.Type, to.ID)
+// unreachable is the error of a call no endpoint takes: ErrTransport once
+// the transport is closed (as on RabbitMQ), ErrNotFound before.
+func (t *InProc) unreachable(to Target) error {
+	t.mu.RLock()
+	closed := t.closed
+	t.mu.RUnlock()
+	if closed {
+		return Errorf(ErrTransport, "in-process transport closed")
 	}
-	return Errorf(ErrNotFound, "Service(type:%s) not found", to.Type)
-}
-
-func timeoutError(ctx context.Context, to Target, fn string) error {
-	err := ctx.Err()
-	msg := "deadline exceeded"
-	if err == context.Canceled {
-		msg = "canceled"
-	}
-	return &Error{Kind: ErrTimeout, Msg: "call " + to.String() + "." + fn + ": " + msg, Cause: err}
+	return NotFoundError(to)
 }

@@ -167,6 +167,38 @@ func TestDefaultTimeoutFromConfig(t *testing.T) {
 	}
 }
 
+// replyChan is a Responder that hands the reply over.
+type replyChan chan core.Reply
+
+func (c replyChan) Respond(r core.Reply) { c <- r }
+
+// TestHandlerGivingUpIsTimeout: a handler that returns its context's
+// deadline error is reported as a timeout (ErrTimeout, DeadlineExceeded,
+// code "timeout"), the error the caller's transport gives when its own
+// clock is first, not as a handler error.
+func TestHandlerGivingUpIsTimeout(t *testing.T) {
+	leakcheck.Check(t)
+	f := started(t)
+	srv := f.worker(t, "Alpha").RPCServer()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	got := make(replyChan, 1)
+	srv.Serve(ctx, &core.Request{Fn: "GiveUp"}, got)
+	var rep core.Reply
+	select {
+	case rep = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply")
+	}
+	err := rep.Err
+	if !errors.Is(err, core.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, core.ErrRemote) || core.ClientCode(err) != core.CodeTimeout {
+		t.Fatalf("reply error %v (code %s): want a timeout", err, core.ClientCode(err))
+	}
+	if !strings.Contains(err.Error(), "giving up") {
+		t.Errorf("reply error %q lost the handler's text", err)
+	}
+}
+
 func TestRegisterGOConcurrentAndSyncSerial(t *testing.T) {
 	leakcheck.Check(t)
 	f := started(t)

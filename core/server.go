@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -268,6 +269,11 @@ func (s *Server) call(t task) (res any, err error) {
 	}()
 	res, err = t.m.desc.Handler(t.m.impl, ctx, s.inv, t.req)
 	if err != nil {
+		if ce := ctx.Err(); ce == context.DeadlineExceeded && errors.Is(err, ce) && !errors.As(err, new(*Error)) {
+			// The handler gave up on the call's deadline: a timeout, as
+			// the caller's transport reports it when its clock is first.
+			return nil, &Error{Kind: ErrTimeout, Msg: err.Error(), Cause: err}
+		}
 		return nil, AsRemote(err)
 	}
 	return res, nil

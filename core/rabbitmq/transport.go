@@ -410,12 +410,12 @@ func queueFor(to core.Target) string {
 	return typePrefix + to.Type
 }
 
-func notFound(to core.Target) error {
-	if to.ID != "" {
-		return core.Errorf(core.ErrNotFound, "Service(type:%s id:%s) not found", to.Type, to.ID)
-	}
-	return core.Errorf(core.ErrNotFound, "Service(type:%s) not found", to.Type)
-}
+// The transport's not-found and timeout errors are core's, so errors.Is
+// and the texts are the same on both transports.
+var (
+	notFound     = core.NotFoundError
+	timeoutError = core.TimeoutError
+)
 
 // Invoke implements core.Transport.
 func (t *Transport) Invoke(ctx context.Context, to core.Target, req *core.Request) (core.Reply, error) {
@@ -436,14 +436,6 @@ func (t *Transport) Invoke(ctx context.Context, to core.Target, req *core.Reques
 		return core.Reply{}, s.publishNR(ctx, to, msg)
 	}
 	return s.call(ctx, to, req, arg, msg)
-}
-
-func timeoutError(ctx context.Context, to core.Target, fn string) error {
-	msg := "deadline exceeded"
-	if errors.Is(ctx.Err(), context.Canceled) {
-		msg = "canceled"
-	}
-	return &core.Error{Kind: core.ErrTimeout, Msg: "call " + to.String() + "." + fn + ": " + msg, Cause: ctx.Err()}
 }
 
 // Close implements core.Transport: stops reconnecting, closes the
