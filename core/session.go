@@ -28,23 +28,3 @@ func (s *SessionData) Clone() *SessionData {
 	}
 	return &c
 }
-
-// LegacyMap renders the session the way mqant's legacy map handlers expect:
-// keys Sessionid, Serverid, Userid, Settings.
-func (s *SessionData) LegacyMap() map[string]any {
-	m := map[string]any{"Sessionid": "", "Serverid": "", "Userid": "", "Settings": map[string]any{}}
-	if s == nil {
-		return m
-	}
-	settings := make(map[string]any, len(s.Settings))
-	for k, v := range s.Settings {
-		settings[k] = v
-	}
-	m["Sessionid"] = s.SessionID
-	m["Serverid"] = s.ServerID
-	m["Userid"] = s.UserID
-	m["Settings"] = settings
-	m["IP"] = s.RemoteAddr
-	m["Network"] = s.Network
-	return m
-}

@@ -25,6 +25,28 @@ func NewSession(inv core.Invoker, data *core.SessionData) *Session {
 	return &Session{inv: inv, data: data}
 }
 
+// LegacyMap renders session data the way mqant's legacy map handlers
+// (PROTOCOL.md, handler(session, msg map) (string, string)) expect: keys
+// Sessionid, Serverid, Userid, Settings, IP and Network; every key is
+// present, empty for a nil session. Generated dispatch calls it.
+func LegacyMap(data *core.SessionData) map[string]any {
+	m := map[string]any{"Sessionid": "", "Serverid": "", "Userid": "", "Settings": map[string]any{}}
+	if data == nil {
+		return m
+	}
+	settings := make(map[string]any, len(data.Settings))
+	for k, v := range data.Settings {
+		settings[k] = v
+	}
+	m["Sessionid"] = data.SessionID
+	m["Serverid"] = data.ServerID
+	m["Userid"] = data.UserID
+	m["Settings"] = settings
+	m["IP"] = data.RemoteAddr
+	m["Network"] = data.Network
+	return m
+}
+
 // Data returns a copy of the session's plain data; nil for a nil session.
 // It is a copy because in-process the snapshot is the gate's own: changing
 // it would change the gate's session behind its back (and race it). Set

@@ -130,7 +130,7 @@ func dispatchBody(mod *Module, m *Method) string {
 	if m.Legacy {
 		fmt.Fprintf(&b, "\tmsg, err := core.RequestMapArg[%s](req)\n", m.Params[0].Type.Go)
 		b.WriteString("\tif err != nil {\n\t\treturn nil, err\n\t}\n")
-		fmt.Fprintf(&b, "\tres, e := %s(req.Session.LegacyMap(), msg)\n", call)
+		fmt.Fprintf(&b, "\tres, e := %s(%sLegacyMap(req.Session), msg)\n", call, mod.GateQual)
 		b.WriteString("\tif e != \"\" {\n\t\treturn nil, core.NewError(e)\n\t}\n\treturn res, nil")
 		return b.String()
 	}

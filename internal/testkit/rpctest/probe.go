@@ -8,6 +8,7 @@ package rpctest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,21 @@ func (p *Probe) Notes() []string {
 func (p *Probe) Handler_Echo(ctx context.Context, s *gate.Session, req *EchoRequest) (*EchoReply, error) {
 	p.Served.Add(1)
 	return &EchoReply{Text: req.Text, Instance: p.GetServerID(), Session: s.GetSessionID(), User: s.GetUserID()}, nil
+}
+
+// Handler_Legacy is mqant's legacy map shape (PROTOCOL.md): it answers
+// with the session map and the message it got, as JSON text, or with the
+// error text msg["fail"].
+func (p *Probe) Handler_Legacy(session map[string]interface{}, msg map[string]interface{}) (string, string) {
+	p.Served.Add(1)
+	if f, ok := msg["fail"].(string); ok {
+		return "", f
+	}
+	b, err := json.Marshal(map[string]any{"session": session, "msg": msg})
+	if err != nil {
+		return "", err.Error()
+	}
+	return string(b), ""
 }
 
 // Handler_Fail returns an error with the request's text.

@@ -22,6 +22,7 @@ const (
 	Probe_Bytes_MethodName    = "Bytes"
 	Probe_Echo_MethodName     = "Handler_Echo"
 	Probe_Fail_MethodName     = "Handler_Fail"
+	Probe_Legacy_MethodName   = "Handler_Legacy"
 	Probe_Panic_MethodName    = "Handler_Panic"
 	Probe_Note_MethodName     = "Note"
 	Probe_Slow_MethodName     = "Slow"
@@ -33,6 +34,7 @@ type ProbeServer interface {
 	Bytes(ctx context.Context, b []byte, tag string) ([]byte, error)
 	Handler_Echo(ctx context.Context, s *gate.Session, in *EchoRequest) (*EchoReply, error)
 	Handler_Fail(ctx context.Context, in *EchoRequest) (*EchoReply, error)
+	Handler_Legacy(session map[string]interface{}, msg map[string]interface{}) (result string, err string)
 	Handler_Panic(ctx context.Context) error
 	Note(ctx context.Context, text string) error
 	Slow(ctx context.Context, ms int) (string, error)
@@ -76,6 +78,18 @@ func _Probe_Fail_Handler(srv any, ctx context.Context, inv core.Invoker, req *co
 		return nil, err
 	}
 	return srv.(ProbeServer).Handler_Fail(ctx, in)
+}
+
+func _Probe_Legacy_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+	msg, err := core.RequestMapArg[map[string]interface{}](req)
+	if err != nil {
+		return nil, err
+	}
+	res, e := srv.(ProbeServer).Handler_Legacy(gate.LegacyMap(req.Session), msg)
+	if e != "" {
+		return nil, core.NewError(e)
+	}
+	return res, nil
 }
 
 func _Probe_Panic_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
@@ -132,6 +146,7 @@ var Probe_ModuleDesc = core.ModuleDesc{
 		{Name: Probe_Bytes_MethodName, Handler: _Probe_Bytes_Handler},
 		{Name: Probe_Echo_MethodName, Handler: _Probe_Echo_Handler},
 		{Name: Probe_Fail_MethodName, Handler: _Probe_Fail_Handler},
+		{Name: Probe_Legacy_MethodName, Handler: _Probe_Legacy_Handler},
 		{Name: Probe_Panic_MethodName, Handler: _Probe_Panic_Handler},
 		{Name: Probe_Note_MethodName, Handler: _Probe_Note_Handler},
 		{Name: Probe_Slow_MethodName, Handler: _Probe_Slow_Handler},
@@ -192,6 +207,18 @@ func (c *ProbeClient) Fail(ctx context.Context, in *EchoRequest) (*EchoReply, er
 // fails only when the call could not be sent.
 func (c *ProbeClient) FailNR(ctx context.Context, in *EchoRequest) error {
 	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Fail_MethodName, Arg: in, NoReply: true})
+	return err
+}
+
+// Legacy calls Probe.Handler_Legacy and waits for its reply.
+func (c *ProbeClient) Legacy(ctx context.Context, s *gate.Session, in map[string]interface{}) (string, error) {
+	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Legacy_MethodName, Session: s.Data(), Arg: in}))
+}
+
+// LegacyNR calls Probe.Handler_Legacy without waiting for a reply; it
+// fails only when the call could not be sent.
+func (c *ProbeClient) LegacyNR(ctx context.Context, s *gate.Session, in map[string]interface{}) error {
+	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Legacy_MethodName, Session: s.Data(), Arg: in, NoReply: true})
 	return err
 }
 
