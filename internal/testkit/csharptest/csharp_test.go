@@ -36,7 +36,7 @@ func TestCSharpClientAgainstGate(t *testing.T) {
 	exe := filepath.Join(dir, "ChatProgram.exe")
 	monotest.MustCompile(t, monotest.Build{Out: exe, Exe: true,
 		Defines: []string{"MQANT_NEWTONSOFT"}, Refs: []string{monotest.Newtonsoft},
-		Sources: monotest.Sources(t, "../../generated/csharp", filepath.Join(dir, "slow", "Slow.cs"), "testdata/ChatProgram.cs")})
+		Sources: monotest.Sources(t, "../../../generated/csharp", filepath.Join(dir, "slow", "Slow.cs"), "testdata/ChatProgram.cs")})
 	b, err := os.ReadFile(monotest.Newtonsoft)
 	if err != nil {
 		t.Fatal(err)
