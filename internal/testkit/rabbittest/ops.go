@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -116,4 +117,20 @@ func (b *Broker) Queues() (map[string]int, error) {
 		}
 	}
 	return qs, nil
+}
+
+// MessagesReceived returns how many messages AMQP 0-9-1 clients have
+// published to the broker since it started (RabbitMQ's global counter
+// messages_received_total, kept without the management plugin).
+func (b *Broker) MessagesReceived() (int64, error) {
+	out, err := b.Ctl("-q", "eval",
+		"maps:get(messages_received_total, maps:get([{protocol,amqp091}], rabbit_global_counters:overview())).")
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("rabbittest: messages_received_total: %q: %v", out, err)
+	}
+	return n, nil
 }

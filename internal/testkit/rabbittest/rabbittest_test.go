@@ -258,3 +258,23 @@ func TestBootFailure(t *testing.T) {
 		t.Fatalf("processes left:%s", describe(left))
 	}
 }
+
+// TestMessagesReceived: the broker's count of published messages rises by
+// exactly the messages a client publishes.
+func TestMessagesReceived(t *testing.T) {
+	before, err := shared.MessagesReceived()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustDial(t, shared.URI)
+	for i := range 3 {
+		roundTrip(t, c, "rabbittest.counted", fmt.Sprint("message ", i))
+	}
+	after, err := shared.MessagesReceived()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before != 3 {
+		t.Errorf("messages received went from %d to %d after 3 publishes, want +3", before, after)
+	}
+}
