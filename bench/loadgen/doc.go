@@ -18,8 +18,10 @@
 //     Config.Rate, with its send time in the text, and every member's
 //     receipt is timed (fan-out latency).
 //   - chat: every connection logs in, joins a room of Config.RoomSize
-//     members and says in it at its share of Config.Rate; every member's
-//     receipt of every say in its room is timed. The soak runs use it.
+//     members and says in it at its share of Config.Rate (without a rate,
+//     as fast as Config.Inflight allows: the bench's Say runs); every
+//     member's receipt of every say in its room is timed. The soak runs
+//     use it.
 //
 // Requests go either at a target rate over all connections (an open loop:
 // a request's latency runs from the time it was due, so a server that

@@ -184,34 +184,43 @@ func TestBroadcast(t *testing.T) {
 }
 
 // TestChat: six members in rooms of three, each saying at its share of the
-// rate; every say reaches exactly the members of its own room, the sayer
+// rate, or as fast as its in-flight bound allows (no rate: the bench's Say
+// runs); every say reaches exactly the members of its own room, the sayer
 // included, and OnLoad runs once before the load.
 func TestChat(t *testing.T) {
 	leakcheck.Check(t)
 	d := demotest.Start(t, nil)
-	cfg := short(loadgen.ModeChat, "tcp://"+d.TCPAddr, 6)
-	cfg.RoomSize, cfg.Rate = 3, 60
-	var loads atomic.Int32
-	cfg.OnLoad = func() { loads.Add(1) }
-	s := runOK(t, cfg)
-	var text bytes.Buffer
-	_ = s.WriteText(&text)
-	t.Logf("summary:\n%s", text.String())
-	if n := loads.Load(); n != 1 {
-		t.Errorf("OnLoad ran %d times, want 1", n)
+	for _, tc := range []struct {
+		name     string
+		rate     float64
+		inflight int
+	}{{"rate", 60, 0}, {"closed loop", 0, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := short(loadgen.ModeChat, "tcp://"+d.TCPAddr, 6)
+			cfg.RoomSize, cfg.Rate, cfg.Inflight = 3, tc.rate, tc.inflight
+			var loads atomic.Int32
+			cfg.OnLoad = func() { loads.Add(1) }
+			s := runOK(t, cfg)
+			var text bytes.Buffer
+			_ = s.WriteText(&text)
+			t.Logf("summary:\n%s", text.String())
+			if n := loads.Load(); n != 1 {
+				t.Errorf("OnLoad ran %d times, want 1", n)
+			}
+			if s.Connected != 6 || s.ConnectFailed != 0 || s.ConnLost != 0 {
+				t.Errorf("members: %d set up, %d failed, %d lost", s.Connected, s.ConnectFailed, s.ConnLost)
+			}
+			if s.Requests == 0 || s.Replies != s.Requests || s.Errors != 0 || s.Timeouts != 0 {
+				t.Errorf("says %d, ok %d, errors %d (%s), timeouts %d", s.Requests, s.Replies, s.Errors, s.FirstError, s.Timeouts)
+			}
+			// Rooms of three: a say reaching other rooms would overshoot.
+			if s.ExpectedDeliveries != 3*s.Replies || s.Deliveries != s.ExpectedDeliveries {
+				t.Errorf("deliveries %d of %d expected; want 3 x %d", s.Deliveries, s.ExpectedDeliveries, s.Replies)
+			}
+			checkLatency(t, "fan-out latency", s.Latency, s.Deliveries)
+			checkLatency(t, "say latency", *s.SayLatency, s.Replies)
+		})
 	}
-	if s.Connected != 6 || s.ConnectFailed != 0 || s.ConnLost != 0 {
-		t.Errorf("members: %d set up, %d failed, %d lost", s.Connected, s.ConnectFailed, s.ConnLost)
-	}
-	if s.Requests == 0 || s.Replies != s.Requests || s.Errors != 0 || s.Timeouts != 0 {
-		t.Errorf("says %d, ok %d, errors %d (%s), timeouts %d", s.Requests, s.Replies, s.Errors, s.FirstError, s.Timeouts)
-	}
-	// Rooms of three: a say reaching other rooms would overshoot.
-	if s.ExpectedDeliveries != 3*s.Replies || s.Deliveries != s.ExpectedDeliveries {
-		t.Errorf("deliveries %d of %d expected; want 3 x %d", s.Deliveries, s.ExpectedDeliveries, s.Replies)
-	}
-	checkLatency(t, "fan-out latency", s.Latency, s.Deliveries)
-	checkLatency(t, "say latency", *s.SayLatency, s.Replies)
 }
 
 // TestConfigErrors: a bad config is refused before anything connects.
