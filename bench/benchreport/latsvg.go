@@ -8,14 +8,17 @@ import (
 
 // latencySVG plots each server's latency percentiles (p50, p90, p99,
 // p99.9; log-scaled milliseconds) for the runs with 100 and 1000
-// connections, one request in flight each.
+// connections, one request in flight each: the minimal echo server, the
+// gate with the Echo and Login handlers, Login in a cluster, mosquitto.
 func latencySVG(byLabel map[string][]e2eRun) string {
 	type series struct {
 		label, color string
 	}
 	all := []series{
-		{"echo/100/1", "#888888"}, {"gate/100/1", "#1f6feb"}, {"mosquitto/100/1", "#d4a017"},
-		{"echo/1000/1", "#bbbbbb"}, {"gate/1000/1", "#79b8ff"}, {"mosquitto/1000/1", "#f0d070"},
+		{"minecho/100/1", "#555555"}, {"gate-echo/100/1", "#1f6feb"}, {"gate-login/100/1", "#2da44e"},
+		{"cluster-login/100/1", "#cf222e"}, {"mosquitto/100/1", "#d4a017"},
+		{"minecho/1000/1", "#bbbbbb"}, {"gate-echo/1000/1", "#79b8ff"}, {"gate-login/1000/1", "#8fd19e"},
+		{"mosquitto/1000/1", "#f0d070"},
 	}
 	pcts := []struct {
 		name string
