@@ -20,6 +20,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
@@ -31,6 +33,14 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintln(os.Stderr, "minecho: listening on", ln.Addr())
+	// Scripts start it in the background, where SIGINT is ignored unless
+	// asked for: SIGINT and SIGTERM close the listener and end the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		_ = ln.Close()
+	}()
 	if err := serve(ln); err != nil {
 		fmt.Fprintln(os.Stderr, "minecho:", err)
 		os.Exit(1)
