@@ -119,12 +119,17 @@ loads() { # loads SERVER ROUND ARGS...: the server at every load of LOADS
 		load "$server/$c/$f" "$round" -conns "$c" -inflight "$f" -sources 2 "$@"
 	done
 }
-counters() { # counters: "broker-messages framework-calls" of the cluster now
-	local m c
+counters() { # counters: "broker-messages framework-calls own-messages" of the cluster now
+	# Broker messages: RabbitMQ's own count (rabbitbroker -stats). Calls:
+	# mqant_rpc_calls_total of both processes. Own messages: what the
+	# processes count themselves (mqant_rpc_broker_messages_total, from
+	# core/rabbitmq's batching; -1 while it is not exported).
+	local m c o metrics
 	m=$(curl -sf "http://127.0.0.1:$BROKER_STATS/counters" | awk '/^rabbitmq_messages_received_total / { print $2 }')
-	c=$( { curl -sf "http://127.0.0.1:$ADMIN_MODS/metrics"; curl -sf "http://127.0.0.1:$ADMIN_GATE/metrics"; } |
-		awk '/^mqant_rpc_calls_total[{ ]/ { s += $NF } END { printf "%.0f", s }')
-	echo "${m:-x} ${c:-x}"
+	metrics=$(curl -sf "http://127.0.0.1:$ADMIN_MODS/metrics"; curl -sf "http://127.0.0.1:$ADMIN_GATE/metrics")
+	c=$(awk '/^mqant_rpc_calls_total[{ ]/ { s += $NF } END { printf "%.0f", s }' <<<"$metrics")
+	o=$(awk '/^mqant_rpc_broker_messages_total[{ ]/ { s += $NF; n++ } END { if (n) printf "%.0f", s; else print -1 }' <<<"$metrics")
+	echo "${m:-x} ${c:-x} ${o:-x}"
 }
 mosq_conf="$work/mosquitto.conf"
 printf 'allow_anonymous true\npersistence false\nlistener %s 127.0.0.1\nmax_queued_messages 100000\n' "$MOSQ_PORT" >"$mosq_conf"
@@ -161,11 +166,13 @@ for r in $(seq "$ROUNDS"); do
 	mods=$srv
 	start gate-cluster $PORT bin/benchserver -rabbit "$URI" -role gate -tcp 127.0.0.1:$PORT -admin 127.0.0.1:$ADMIN_GATE
 	for f in 8 1; do
-		read -r m0 c0 <<<"$(counters)"
+		read -r m0 c0 o0 <<<"$(counters)"
 		load "cluster-login/100/$f" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight $f "${LOGIN[@]}"
-		read -r m1 c1 <<<"$(counters)"
+		read -r m1 c1 o1 <<<"$(counters)"
 		if [[ "$m0 $c0 $m1 $c1" =~ ^[0-9]+\ [0-9]+\ [0-9]+\ [0-9]+$ ]]; then
-			echo "{\"label\":\"broker/cluster-login/100/$f\",\"round\":$r,\"broker_messages\":$((m1 - m0)),\"calls\":$((c1 - c0))}" >>"$e2e"
+			own=-1
+			if [[ "$o0 $o1" =~ ^[0-9]+\ [0-9]+$ ]]; then own=$((o1 - o0)); fi
+			echo "{\"label\":\"broker/cluster-login/100/$f\",\"round\":$r,\"broker_messages\":$((m1 - m0)),\"calls\":$((c1 - c0)),\"own_messages\":$own}" >>"$e2e"
 		else
 			echo "bench: broker or call counters unreadable ($m0 $c0 / $m1 $c1)" >&2
 		fi

@@ -14,13 +14,16 @@ import (
 // e2eRun is one line of the end-to-end JSONL: an mqantbench summary with
 // the label (server/connections/in-flight) and round it was measured in.
 // Lines labelled broker/... carry no summary but the counters read around a
-// cluster run: messages published to the broker and framework calls made
-// by the cluster's processes (mqant_rpc_calls_total summed) in that run.
+// cluster run: messages published to the broker, framework calls made by
+// the cluster's processes (mqant_rpc_calls_total summed) and the messages
+// the processes say they published (mqant_rpc_broker_messages_total, when
+// core/rabbitmq exports it; -1 when not) in that run.
 type e2eRun struct {
 	Label          string `json:"label"`
 	Round          int    `json:"round"`
 	BrokerMessages int64  `json:"broker_messages"`
 	Calls          int64  `json:"calls"`
+	OwnMessages    *int64 `json:"own_messages"`
 	Summary        struct {
 		Conns            int     `json:"conns"`
 		Requests         int64   `json:"requests"`
@@ -292,14 +295,17 @@ func writeE2E(b *strings.Builder, runs []e2eRun, svgPath string) {
 		}
 	}
 	if len(brokerLabels) > 0 {
-		fmt.Fprintf(b, "\n### Broker messages per framework call\n\nRead around each cluster run: messages published to RabbitMQ (its `messages_received_total`) and framework calls made by the gate and modules processes (`mqant_rpc_calls_total` from their admin `/metrics`, all modules and outcomes), warm-up and set-up included.\n\n| run | round | broker messages | framework calls | per call |\n| --- | ---: | ---: | ---: | ---: |\n")
+		fmt.Fprintf(b, "\n### Broker messages per framework call\n\nRead around each cluster run: messages published to RabbitMQ (its `messages_received_total`), framework calls made by the gate and modules processes (`mqant_rpc_calls_total` from their admin `/metrics`, all modules and outcomes) and the messages the processes count themselves (`mqant_rpc_broker_messages_total`, \"-\" where not exported), warm-up and set-up included.\n\n| run | round | broker messages | framework calls | per call | processes' own count |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, l := range brokerLabels {
 			for _, r := range byLabel[l] {
-				per := "-"
+				per, own := "-", "-"
 				if r.Calls > 0 {
 					per = fmt.Sprintf("%.2f", float64(r.BrokerMessages)/float64(r.Calls))
 				}
-				fmt.Fprintf(b, "| %s | %d | %d | %d | %s |\n", strings.TrimPrefix(l, "broker/"), r.Round, r.BrokerMessages, r.Calls, per)
+				if r.OwnMessages != nil && *r.OwnMessages >= 0 {
+					own = strconv.FormatInt(*r.OwnMessages, 10)
+				}
+				fmt.Fprintf(b, "| %s | %d | %d | %d | %s | %s |\n", strings.TrimPrefix(l, "broker/"), r.Round, r.BrokerMessages, r.Calls, per, own)
 			}
 		}
 	}

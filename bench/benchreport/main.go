@@ -40,6 +40,8 @@ var microGoals = []microGoal{
 		"BenchmarkRabbitFramework/conc=64", "BenchmarkRabbitBare/conc=64", "calls/s", ">= 3x", func(r float64) bool { return r >= 3 }},
 	{"RabbitMQ, 1 caller: framework p50 latency / bare loop p50 latency",
 		"BenchmarkRabbitFramework/conc=1", "BenchmarkRabbitBare/conc=1", "p50-us", "<= 1.2x", func(r float64) bool { return r <= 1.2 }},
+	{"RabbitMQ, 64 concurrent callers: broker messages per framework call (replies included)",
+		"BenchmarkRabbitFramework/conc=64", "", "broker-msgs/call", "(reported)", nil},
 	{"allocations per request through the gate, Echo case (BenchmarkGateRoundTrip allocs/op)",
 		"BenchmarkGateRoundTrip", "", "allocs/op", "<= 2", func(r float64) bool { return r <= 2 }},
 	{"gate round trip, metrics on / off (ns / ns: what the per-call metrics cost)",
