@@ -11,6 +11,7 @@
 #
 #   minecho, echoserver                     100 x 8, 100 x 1, 1000 x 1
 #   gate in-process: Echo, Login, Say       100 x 8, 100 x 1, 1000 x 1 (+ Echo at half load)
+#   gate, per-call metrics off: Echo        100 x 8, 1000 x 1 (what metrics cost)
 #   cluster (gate | modules | RabbitMQ): Login  100 x 8, 100 x 1, broker messages per call
 #   mosquitto                               100 x 8, 1000 x 1
 #
@@ -159,6 +160,11 @@ for r in $(seq "$ROUNDS"); do
 	fi
 	loads gate-login "$r" -url tcp://127.0.0.1:$PORT "${LOGIN[@]}"
 	loads gate-say "$r" -url tcp://127.0.0.1:$PORT "${SAY[@]}"
+	stop "$srv"
+	# The same gate with the per-call metrics off: what metrics cost.
+	start gate-nometrics $PORT bin/benchserver -tcp 127.0.0.1:$PORT -metrics=false
+	load "gate-nometrics/1000/1" "$r" -url tcp://127.0.0.1:$PORT -conns 1000 -sources 2 "${ECHO[@]}"
+	load "gate-nometrics/100/8" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight 8 "${ECHO[@]}"
 	stop "$srv"
 
 	# The cluster: modules and gate in their own processes, one broker.

@@ -146,6 +146,8 @@ var e2eGoals = []e2eGoal{
 	{name: "cluster Login, 100 x 1: p50 latency", goal: "<= 10 ms", ok: atMost(10), value: p50("cluster-login/100/1"), unit: " ms"},
 	{name: "cluster Login, 100 x 8: broker messages per framework call", goal: "< 0.2", ok: below(0.2), value: perCall("broker/cluster-login/100/8")},
 	{name: "cluster Login, 100 x 1: broker messages per framework call", goal: "(reported)", value: perCall("broker/cluster-login/100/1")},
+	{name: "gate with per-call metrics / without (Options.NoMetrics), 1000 x 1", goal: ">= 0.95", ok: atLeast(0.95), value: ratio("gate-echo/1000/1", "gate-nometrics/1000/1")},
+	{name: "gate with metrics / without, 100 x 8", goal: ">= 0.95", ok: atLeast(0.95), value: ratio("gate-echo/100/8", "gate-nometrics/100/8")},
 	{name: "gate + Echo handler requests/s / mosquitto round trips/s, 1000 x 1", goal: ">= 1.0", ok: atLeast(1), value: ratio("gate-echo/1000/1", "mosquitto/1000/1")},
 	{name: "gate + Echo handler / mosquitto, 100 x 8", goal: ">= 1.0", ok: atLeast(1), value: ratio("gate-echo/100/8", "mosquitto/100/8")},
 }
@@ -226,6 +228,7 @@ var e2eServers = []struct{ prefix, desc, color string }{
 	{"minecho", "minimal echo server (bench/minecho): the ceiling", "#555555"},
 	{"echoserver", "bench/echoserver: the gate's connection code echoing, no routing", "#aaaaaa"},
 	{"gate-echo", "gate + bench Echo handler (`Echo/Handler_Work`), in-process RPC", "#1f6feb"},
+	{"gate-nometrics", "the same with the per-call metrics off (`benchserver -metrics=false`)", "#79b8ff"},
 	{"gate-login", "gate + the demo's `Login/Handler_Login` (calls `s.Bind`), in-process", "#2da44e"},
 	{"gate-say", "gate + the demo's `Chat/Handler_Say`, rooms of 10 (says/s; each say reaches 10 members)", "#8250df"},
 	{"cluster-login", "gate and modules in two processes, one RabbitMQ broker: Login", "#cf222e"},

@@ -110,6 +110,7 @@ func sampleE2E() string {
 			e2eLine("gate-login/100/8", r, 250000*k/1.5, 3), e2eLine("gate-login/100/1", r, 40000, 2), e2eLine("gate-login/1000/1", r, 30000, 20),
 			e2eLine("gate-say/100/8", r, 50000, 5), e2eLine("gate-say/100/1", r, 20000, 5), e2eLine("gate-say/1000/1", r, 10000, 50),
 			e2eLine("cluster-login/100/8", r, 25000*k, 30),
+			e2eLine("gate-nometrics/100/8", r, 350000*k/1.5, 2),
 			e2eLine("mosquitto/100/8", r, 100000, 4), e2eLine("mosquitto/1000/1", r, 30000, 20),
 			fmt.Sprintf(`{"label":"broker/cluster-login/100/8","round":%d,"broker_messages":%d,"calls":1000,"own_messages":%d}`, r, 100*r, 161*r-162), // round 1: -1, not exported
 		)
@@ -159,6 +160,7 @@ func TestE2EGoals(t *testing.T) {
 	check("cluster Login, 100 x 1: p50 latency", 8, 8, 8, 1, "yes")
 	// Broker messages per call: 0.1 and 0.2, median 0.15.
 	check("cluster Login, 100 x 8: broker messages per framework call", 0.15, 0.1, 0.2, 2, "yes")
+	check("gate with metrics / without, 100 x 8", 1, 1, 1, 2, "yes")
 	check("gate + Echo handler requests/s / mosquitto round trips/s, 1000 x 1", 55000.0/30000, 55000.0/30000, 55000.0/30000, 2, "yes")
 	check("resident memory per idle connection, 10000 connections asked", 9, 9, 9, 1, "yes")
 	check("resident memory per idle connection, 19000 connections asked", 11, 11, 11, 1, "no")
@@ -192,7 +194,7 @@ func TestE2EGoals(t *testing.T) {
 			t.Errorf("throughput.svg has no legend entry for %s", s.prefix)
 		}
 	}
-	if n := strings.Count(string(plot), "<rect x="); n != 7+17 {
-		t.Errorf("throughput.svg has %d bars and legend boxes, want 7 legend boxes + 17 bars (echoserver: 1 load, cluster and mosquitto: 2)", n)
+	if n := strings.Count(string(plot), "<rect x="); n != 8+18 {
+		t.Errorf("throughput.svg has %d bars and legend boxes, want 8 legend boxes + 18 bars (echoserver and gate-nometrics: 1 load, cluster and mosquitto: 2)", n)
 	}
 }
