@@ -361,6 +361,7 @@ func throughputSVG(byLabel map[string][]e2eRun) string {
 			}
 		}
 	}
+	maxY *= 1.08 // room for the top bar's label
 	const w, h, left, bottom, top, right = 760, 380, 70, 40, 30, 230
 	groupW := float64(w-left-right) / float64(len(loads))
 	barW := (groupW - 20) / float64(len(e2eServers))
