@@ -8,6 +8,10 @@
 //	benchserver -rabbit URI -role modules &      # Echo, Login, Chat
 //	benchserver -rabbit URI -role gate -tcp :3563
 //	benchserver -tcp :3563 -metrics=false          # the per-call metrics off, to measure their cost
+//
+// make bench loads Echo/Handler_Work, the demo's Login/Handler_Login and
+// Chat/Handler_Say in-process and Login across the two processes, whose
+// -admin /metrics give the framework calls made (mqant_rpc_calls_total).
 package main
 
 import (
