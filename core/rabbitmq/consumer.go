@@ -377,6 +377,10 @@ func (c *consumer) stop(drain time.Duration) {
 // left of its deadline after waiting here since at; a call with nothing
 // left is answered with a timeout instead.
 func (c *consumer) handBack(a *acker, d amqp.Delivery, at time.Time) {
+	if d.ContentType == batchContentType {
+		c.handBackBatch(a, d, at)
+		return
+	}
 	if d.Expiration != "" {
 		ms, err := strconv.ParseInt(d.Expiration, 10, 64)
 		if err == nil {
@@ -389,9 +393,7 @@ func (c *consumer) handBack(a *acker, d amqp.Delivery, at time.Time) {
 						fn = call.fn
 					}
 					rep := core.Reply{Err: core.Errorf(core.ErrTimeout, "call %s: deadline exceeded while its instance stopped", fn)}
-					if err := c.s.reply(d.ReplyTo, d.CorrelationId, rep); err != nil {
-						c.s.t.log.Warn("reply not sent", "fn", fn, "err", err)
-					}
+					c.s.reply(d.ReplyTo, d.CorrelationId, rep, fn, core.TraceContext{}, nil)
 				}
 				a.complete(d.DeliveryTag)
 				return
@@ -408,18 +410,97 @@ func (c *consumer) handBack(a *acker, d amqp.Delivery, at time.Time) {
 	a.complete(d.DeliveryTag)
 }
 
-// serve hands one delivered call to the endpoint. inst: it came from the
-// instance queue; ours: this process consumed that queue before.
+// handBackBatch hands back the calls of a batch that never started, as one
+// batch, each with what is left of its own deadline; a call with nothing
+// left is answered with a timeout instead.
+func (c *consumer) handBackBatch(a *acker, d amqp.Delivery, at time.Time) {
+	es, err := decodeBatch(d.Body)
+	if err != nil {
+		c.s.t.log.Warn("call batch not readable; dropped (its callers time out)", "id", c.e.id, "err", err)
+		a.complete(d.DeliveryTag)
+		return
+	}
+	now := time.Now()
+	waited := now.Sub(at).Milliseconds()
+	items := make([]outItem, 0, len(es))
+	for _, en := range es {
+		_, _, ms, _, err := splitCall(en.body)
+		if err != nil {
+			c.s.t.log.Warn("call in a batch not readable; dropped (its caller times out)", "id", c.e.id, "err", err)
+			continue
+		}
+		it := outItem{id: en.id, body: en.body, ms: ms}
+		if ms > 0 {
+			left := int64(ms) - waited
+			if left <= 0 {
+				if d.ReplyTo != "" {
+					rep := core.Reply{Err: core.Errorf(core.ErrTimeout, "call: deadline exceeded while its instance stopped")}
+					c.s.reply(d.ReplyTo, en.id, rep, "", core.TraceContext{}, nil)
+				}
+				continue
+			}
+			it.deadline = now.Add(time.Duration(left) * time.Millisecond)
+		}
+		items = append(items, it)
+	}
+	if len(items) == 0 {
+		a.complete(d.DeliveryTag)
+		return
+	}
+	body, longest := batchBody(items, now)
+	d.Body, d.Expiration = body, ""
+	if longest > 0 {
+		d.Expiration = strconv.FormatInt(longest, 10)
+	}
+	if err := c.s.republish(d); err != nil {
+		c.s.t.log.Warn("calls could not be handed back; the broker redelivers them", "id", c.e.id, "err", err)
+		return // left unacknowledged: the channel's close requeues it
+	}
+	a.complete(d.DeliveryTag)
+}
+
+// serve hands the calls of one delivery (one call, or a batch) to the
+// endpoint, in order; the delivery is acknowledged when all of them ran.
+// inst: it came from the instance queue; ours: this process consumed that
+// queue before.
 func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery, inst, ours bool) {
-	r := &responder{s: s, a: a, d: d}
-	c, err := decodeCall(d.Body)
+	if d.ContentType != batchContentType {
+		s.serveOne(e, a, d, d.CorrelationId, d.Body, inst, ours, nil)
+		return
+	}
+	es, err := decodeBatch(d.Body)
+	if err != nil {
+		s.t.log.Warn("call batch not readable; dropped (its callers time out)", "id", e.id, "queue", d.RoutingKey, "err", err)
+		a.complete(d.DeliveryTag)
+		return
+	}
+	g := &deliveryGroup{a: a, tag: d.DeliveryTag}
+	g.left.Store(int32(len(es)))
+	for _, en := range es {
+		s.serveOne(e, a, d, en.id, en.body, inst, ours, g)
+	}
+}
+
+// deliveryGroup acknowledges a batch's delivery once its last call ran.
+type deliveryGroup struct {
+	a    *acker
+	tag  uint64
+	left atomic.Int32
+}
+
+// serveOne hands one call (id, body) of delivery d to the endpoint. Each
+// call of a batch follows the rules of a single one: deduplicated by its
+// id, refused when redelivered and possibly run, its own deadline.
+func (s *session) serveOne(e *endpoint, a *acker, d amqp.Delivery, id string, body []byte, inst, ours bool, g *deliveryGroup) {
+	r := &responder{s: s, a: a, d: d, id: id, group: g}
+	c, err := decodeCall(body)
 	if err != nil {
 		r.Respond(core.Reply{Err: core.Errorf(core.ErrBadRequest, "rabbitmq: %v", err)})
 		return
 	}
 	r.noReply, r.fn, r.trace = c.noReply, c.fn, c.trace
 	if d.Redelivered {
-		if !ours || e.calls.started(d.CorrelationId) {
+		if !ours || e.calls.started(id) {
 			// Its first consumer died mid-call: it may have run. At most once.
 			s.t.stats.redeliveredRefused.Add(1)
 			s.t.losses.log(s.t.log, slog.LevelWarn, "redelivered call not run again: it may have run", d.RoutingKey, 1, "id", e.id, "fn", c.fn, "noReply", c.noReply,
@@ -432,7 +513,7 @@ func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery, inst, ours bool)
 		s.t.stats.redeliveredRun.Add(1)
 	}
 	if inst {
-		e.calls.start(d.CorrelationId)
+		e.calls.start(id)
 		r.calls = e.calls
 	}
 	ctx := context.Background()
@@ -449,6 +530,8 @@ type responder struct {
 	s       *session
 	a       *acker
 	d       amqp.Delivery
+	id      string         // the call's id
+	group   *deliveryGroup // the calls of d's batch; nil for a single call
 	fn      string
 	trace   core.TraceContext
 	noReply bool
@@ -461,16 +544,25 @@ func (r *responder) Respond(rep core.Reply) {
 		r.cancel()
 	}
 	if r.calls != nil {
-		r.calls.end(r.d.CorrelationId)
+		r.calls.end(r.id)
 	}
 	if r.noReply {
 		if rep.Err != nil {
 			r.s.t.log.Warn("no-reply call failed", "fn", r.fn, "err", rep.Err, "trace_id", r.trace.TraceIDString())
 		}
 	} else if r.d.ReplyTo != "" {
-		if err := r.s.reply(r.d.ReplyTo, r.d.CorrelationId, rep); err != nil {
-			r.s.t.log.Warn("reply not sent", "fn", r.fn, "err", err, "trace_id", r.trace.TraceIDString())
-		}
+		// Acknowledged once the reply is out, as before batching: a
+		// reply still queued when the process dies leaves its call
+		// unacknowledged, redelivered and refused (at most once).
+		r.s.reply(r.d.ReplyTo, r.id, rep, r.fn, r.trace, r.done)
+		return
 	}
-	r.a.complete(r.d.DeliveryTag)
+	r.done()
+}
+
+// done acknowledges the call's delivery, once every call of its batch ran.
+func (r *responder) done() {
+	if r.group == nil || r.group.left.Add(-1) == 0 {
+		r.a.complete(r.d.DeliveryTag)
+	}
 }

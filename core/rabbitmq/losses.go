@@ -49,6 +49,9 @@ type Stats struct {
 type stats struct {
 	noReplyReturned, noReplyNacked, noReplyExpired, noReplyUnserved, waited, redeliveredRefused, redeliveredRun, droppedAtStop,
 	connects atomic.Int64
+	// traffic counts AMQP messages published and the framework items
+	// (calls, replies) they carried, per kind (batch.go).
+	traffic [trafficKinds]struct{ messages, items, batches, batched atomic.Int64 }
 }
 
 // Stats returns the transport's loss counters.

@@ -57,10 +57,29 @@ func brokerLabel(uri string) string {
 	return "unparsable-uri"
 }
 
+// trafficMetrics count the framework's AMQP messages by kind (label
+// "kind": call, noreply, reply): broker messages per framework call is
+// mqant_rpc_broker_messages_total over the calls and replies carried.
+var trafficMetrics = []struct {
+	name, help string
+	value      func(*Transport, trafficKind) int64
+}{
+	{"mqant_rpc_broker_messages_total", "AMQP messages published for calls and replies (a batch is one).",
+		func(t *Transport, k trafficKind) int64 { return t.stats.traffic[k].messages.Load() }},
+	{"mqant_rpc_carried_total", "Framework calls and replies carried by those messages.",
+		func(t *Transport, k trafficKind) int64 { return t.stats.traffic[k].items.Load() }},
+	{"mqant_rpc_batched_total", "Calls and replies that travelled in a batch (a message carrying more than one).",
+		func(t *Transport, k trafficKind) int64 { return t.stats.traffic[k].batched.Load() }},
+}
+
 func (t *Transport) descs() []*prometheus.Desc {
 	t.descOnce.Do(func() {
+		broker := prometheus.Labels{"broker": brokerLabel(t.uri)}
 		for _, m := range brokerMetrics {
-			t.metricDescs = append(t.metricDescs, prometheus.NewDesc(m.name, m.help, nil, prometheus.Labels{"broker": brokerLabel(t.uri)}))
+			t.metricDescs = append(t.metricDescs, prometheus.NewDesc(m.name, m.help, nil, broker))
+		}
+		for _, m := range trafficMetrics {
+			t.metricDescs = append(t.metricDescs, prometheus.NewDesc(m.name, m.help, []string{"kind"}, broker))
 		}
 	})
 	return t.metricDescs
@@ -75,8 +94,15 @@ func (t *Transport) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (t *Transport) Collect(ch chan<- prometheus.Metric) {
-	for i, d := range t.descs() {
-		ch <- prometheus.MustNewConstMetric(d, brokerMetrics[i].kind, brokerMetrics[i].value(t))
+	descs := t.descs()
+	for i, m := range brokerMetrics {
+		ch <- prometheus.MustNewConstMetric(descs[i], m.kind, m.value(t))
+	}
+	for i, m := range trafficMetrics {
+		d := descs[len(brokerMetrics)+i]
+		for k := trafficKind(0); k < trafficKinds; k++ {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(m.value(t, k)), trafficKindNames[k])
+		}
 	}
 }
 

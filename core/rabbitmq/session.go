@@ -3,7 +3,6 @@ package rabbitmq
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,14 +29,18 @@ type session struct {
 	nrCh      *amqp.Channel
 	nrPublish sync.Mutex // makes "next tag + publish" atomic
 	nrMu      sync.Mutex
-	nrWait    map[uint64]*nrWaiter
-	nrRet     map[string]bool // ids of no-reply calls the broker returned
+	nrWait    map[uint64]*nrPublished
+	nrRet     map[string]bool // correlation ids of no-reply messages the broker returned
 
 	// replyCh publishes replies of the calls this process serves.
 	replyCh *amqp.Channel
 
-	// callPub makes "remaining time, encode, publish" one step, so time a
-	// call waits here for other publishes counts against its deadline.
+	// The outboxes batch what queues behind a publish in flight to the
+	// same routing key (batch.go). A call's remaining time is taken when
+	// it goes out, so time it waits there counts against its deadline.
+	calls, noReplies, replies *outbox
+
+	// callPub serialises hand-backs (republish) on callCh.
 	callPub sync.Mutex
 
 	smu       sync.Mutex
@@ -67,14 +70,25 @@ type nrWaiter struct {
 	ch chan error
 }
 
+// nrPublished is one no-reply message waiting for its confirm: one call,
+// or a batch of calls to one queue.
+type nrPublished struct {
+	id    string // the message's correlation id
+	queue string
+	ws    []*nrWaiter
+}
+
 func (t *Transport) connect() (*session, error) {
 	conn, err := amqp.DialConfig(t.uri, amqp.Config{Heartbeat: heartbeat, Locale: "en_US",
 		Properties: amqp.Table{"connection_name": t.name}, Dial: dialWithDeadlines})
 	if err != nil {
 		return nil, t.scrub(err)
 	}
-	s := &session{t: t, conn: conn, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrWaiter{},
+	s := &session{t: t, conn: conn, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrPublished{},
 		nrRet: map[string]bool{}, consumers: map[string]*consumer{}, lost: make(chan struct{})}
+	s.calls = newOutbox(trafficCall, s.publishCalls)
+	s.noReplies = newOutbox(trafficNoReply, s.publishNoReply)
+	s.replies = newOutbox(trafficReply, s.publishReplies)
 	ok := false
 	defer func() {
 		if !ok {
@@ -178,8 +192,10 @@ func (s *session) failAll(err error) {
 	}
 	s.pmu.Unlock()
 	s.nrMu.Lock()
-	for tag, w := range s.nrWait {
-		w.ch <- err
+	for tag, m := range s.nrWait {
+		for _, w := range m.ws {
+			w.ch <- err
+		}
 		delete(s.nrWait, tag)
 	}
 	s.nrMu.Unlock()
@@ -203,54 +219,57 @@ func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.R
 				replies = nil
 				continue
 			}
-			if p := s.take(d.CorrelationId); p != nil {
-				p.ch <- decodeReply(d.Body)
+			es, err := entries(d.ContentType, d.CorrelationId, d.Body)
+			if err != nil {
+				s.t.log.Warn("reply batch not readable; its callers time out", "err", err)
+			}
+			for _, e := range es {
+				if p := s.take(e.id); p != nil {
+					p.ch <- decodeReply(e.body)
+				}
 			}
 		case r, ok := <-returns:
 			if !ok {
 				returns = nil
 				continue
 			}
-			if p := s.take(r.CorrelationId); p != nil {
-				p.ch <- core.Reply{Err: notFound(p.to)}
-			} else if r.Headers[handBackHeader] != nil {
-				s.handBackReturned(r)
+			// A returned batch fails every call in it at once.
+			es, err := entries(r.ContentType, r.CorrelationId, r.Body)
+			if err != nil {
+				s.t.log.Warn("returned batch not readable; its callers time out", "queue", r.RoutingKey, "err", err)
+			}
+			for _, e := range es {
+				if p := s.take(e.id); p != nil {
+					p.ch <- core.Reply{Err: notFound(p.to)}
+				} else if r.Headers[handBackHeader] != nil {
+					s.handBackReturned(r, e.id)
+				}
 			}
 		}
 	}
 }
 
 // call publishes a call and waits for its reply. The remaining time is
-// taken just before the publish, under callPub, so time spent queued here
-// counts; a call whose deadline has passed is never published.
-func (s *session) call(ctx context.Context, to core.Target, req *core.Request, arg []byte, msg amqp.Publishing) (core.Reply, error) {
-	id := msg.CorrelationId
+// taken again when the call goes out (publishCalls), so time spent queued
+// behind other publishes counts; a call whose deadline has passed is never
+// published.
+func (s *session) call(ctx context.Context, to core.Target, req *core.Request, arg []byte, id string) (core.Reply, error) {
 	q := queueFor(to)
 	p := &pendingCall{to: to, fn: req.Fn, queue: q, ch: make(chan core.Reply, 1)}
-	msg.ReplyTo = replyTo
-	s.callPub.Lock()
-	var timeoutMs uint64
+	it := outItem{id: id, p: p}
 	if d, ok := ctx.Deadline(); ok {
 		left := time.Until(d)
 		if left <= 0 || ctx.Err() != nil {
-			s.callPub.Unlock()
 			return core.Reply{}, timeoutError(ctx, to, req.Fn)
 		}
-		ms := max(left.Milliseconds(), 1)
-		timeoutMs = uint64(ms)
-		msg.Expiration = strconv.FormatInt(ms, 10)
+		it.ms, it.deadline = uint64(max(left.Milliseconds(), 1)), d
 	}
-	msg.Body = encodeCall(req, timeoutMs, arg)
+	it.body = encodeCall(req, it.ms, arg)
 	p.sent = time.Now()
 	s.pmu.Lock()
 	s.pending[id] = p
 	s.pmu.Unlock()
-	err := s.callCh.Publish("", q, true, false, msg)
-	s.callPub.Unlock()
-	if err != nil {
-		s.take(id)
-		return core.Reply{}, core.Errorf(core.ErrTransport, "rabbitmq: publish %s.%s: %v", to, req.Fn, err)
-	}
+	s.calls.send(q, it)
 	select {
 	case r := <-p.ch:
 		return r, r.Err
@@ -260,10 +279,11 @@ func (s *session) call(ctx context.Context, to core.Target, req *core.Request, a
 	}
 }
 
-// reply publishes the reply of a call this process served.
-func (s *session) reply(to, corrID string, rep core.Reply) error {
-	return s.replyCh.Publish("", to, false, false, amqp.Publishing{
-		ContentType: "application/x-mqant-reply", CorrelationId: corrID, Body: encodeReply(rep)})
+// reply publishes the reply of a call this process served, batched with
+// the other replies to the same caller (publishReplies logs a failure).
+// after (if any) runs once the reply is published or failed.
+func (s *session) reply(to, corrID string, rep core.Reply, fn string, trace core.TraceContext, after func()) {
+	s.replies.send(to, outItem{id: corrID, body: encodeReply(rep), fn: fn, trace: trace, after: after})
 }
 
 // handBackHeader marks a call handed back by a stopping instance.
@@ -281,17 +301,15 @@ func (s *session) republish(d amqp.Delivery) error {
 		CorrelationId: d.CorrelationId, ReplyTo: d.ReplyTo, Expiration: d.Expiration, Body: d.Body})
 }
 
-// handBackReturned answers the caller of a handed-back call that found no
-// instance left to run it.
-func (s *session) handBackReturned(r amqp.Return) {
+// handBackReturned answers the caller of a handed-back call (id) that
+// found no instance left to run it.
+func (s *session) handBackReturned(r amqp.Return, id string) {
 	to := core.Target{Type: strings.TrimPrefix(r.RoutingKey, typePrefix)}
 	if r.ReplyTo == "" {
 		s.t.log.Warn("no-reply call lost: its instance stopped and no other serves the type", "queue", r.RoutingKey)
 		return
 	}
-	if err := s.reply(r.ReplyTo, r.CorrelationId, core.Reply{Err: notFound(to)}); err != nil {
-		s.t.log.Warn("reply not sent", "queue", r.RoutingKey, "err", err)
-	}
+	s.reply(r.ReplyTo, id, core.Reply{Err: notFound(to)}, "", core.TraceContext{}, nil)
 }
 
 // nrEvents matches confirms to no-reply calls, noting returns first.
@@ -313,35 +331,45 @@ func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Conf
 				continue
 			}
 			s.nrMu.Lock()
-			w := s.nrWait[c.DeliveryTag]
+			m := s.nrWait[c.DeliveryTag]
 			delete(s.nrWait, c.DeliveryTag)
 			var returned bool
-			if w != nil {
-				returned = s.nrRet[w.id]
-				delete(s.nrRet, w.id)
+			if m != nil {
+				returned = s.nrRet[m.id]
+				delete(s.nrRet, m.id)
 			}
 			s.nrMu.Unlock()
+			if m == nil {
+				continue
+			}
+			// One confirm, and one return, settle every call in a batch.
+			n := int64(len(m.ws))
 			switch {
-			case w == nil:
 			case returned:
-				s.t.stats.noReplyReturned.Add(1)
-				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: nobody serves its target", queueFor(w.to), 1)
-				w.ch <- notFound(w.to)
-			case !c.Ack:
-				s.t.stats.noReplyNacked.Add(1)
-				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: the broker refused it", queueFor(w.to), 1)
-				w.ch <- core.Errorf(core.ErrTransport, "rabbitmq: broker refused the call to %s", w.to)
-			default:
-				if w.to.ID != "" {
-					s.t.pushes.pushed(queueFor(w.to))
+				s.t.stats.noReplyReturned.Add(n)
+				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: nobody serves its target", m.queue, len(m.ws))
+				for _, w := range m.ws {
+					w.ch <- notFound(w.to)
 				}
-				w.ch <- nil
+			case !c.Ack:
+				s.t.stats.noReplyNacked.Add(n)
+				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: the broker refused it", m.queue, len(m.ws))
+				for _, w := range m.ws {
+					w.ch <- core.Errorf(core.ErrTransport, "rabbitmq: broker refused the call to %s", w.to)
+				}
+			default:
+				for _, w := range m.ws {
+					if w.to.ID != "" {
+						s.t.pushes.pushed(m.queue)
+					}
+					w.ch <- nil
+				}
 			}
 		}
 	}
 }
 
-func (s *session) publishNR(ctx context.Context, to core.Target, msg amqp.Publishing) error {
+func (s *session) publishNR(ctx context.Context, to core.Target, id string, body []byte) error {
 	if to.ID != "" {
 		q := queueFor(to)
 		if refuse, unserved := s.t.pushes.refuse(q, s.t.instanceQueueExpiry()); refuse {
@@ -351,20 +379,8 @@ func (s *session) publishNR(ctx context.Context, to core.Target, msg amqp.Publis
 			return notFound(to)
 		}
 	}
-	w := &nrWaiter{id: msg.CorrelationId, to: to, ch: make(chan error, 1)}
-	s.nrPublish.Lock()
-	tag := s.nrCh.GetNextPublishSeqNo()
-	s.nrMu.Lock()
-	s.nrWait[tag] = w
-	s.nrMu.Unlock()
-	err := s.nrCh.PublishWithContext(ctx, "", queueFor(to), true, false, msg)
-	s.nrPublish.Unlock()
-	if err != nil {
-		s.nrMu.Lock()
-		delete(s.nrWait, tag)
-		s.nrMu.Unlock()
-		return core.Errorf(core.ErrTransport, "rabbitmq: publish to %s: %v", to, err)
-	}
+	w := &nrWaiter{id: id, to: to, ch: make(chan error, 1)}
+	s.noReplies.send(queueFor(to), outItem{id: id, body: body, w: w})
 	timer := time.NewTimer(confirmWait)
 	defer timer.Stop()
 	select {

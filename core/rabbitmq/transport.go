@@ -430,12 +430,11 @@ func (t *Transport) Invoke(ctx context.Context, to core.Target, req *core.Reques
 	if err != nil {
 		return core.Reply{}, core.Errorf(core.ErrBadRequest, "encode argument of %s: %v", req.Fn, err)
 	}
-	msg := amqp.Publishing{ContentType: "application/x-mqant-call", CorrelationId: t.prefix + strconv.FormatUint(t.seq.Add(1), 36)}
+	id := t.prefix + strconv.FormatUint(t.seq.Add(1), 36)
 	if req.NoReply {
-		msg.Body = encodeCall(req, 0, arg)
-		return core.Reply{}, s.publishNR(ctx, to, msg)
+		return core.Reply{}, s.publishNR(ctx, to, id, encodeCall(req, 0, arg))
 	}
-	return s.call(ctx, to, req, arg, msg)
+	return s.call(ctx, to, req, arg, id)
 }
 
 // Close implements core.Transport: stops reconnecting, closes the
