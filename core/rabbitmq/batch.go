@@ -13,15 +13,17 @@ import (
 // Adaptive batching. The broker's cost is per AMQP message, not per byte,
 // so calls and replies bound for the same routing key while a publish to
 // it is in flight travel together in one message (the batch envelope,
-// envelope.go). Nothing waits for a batch to fill: the first message to
-// an idle routing key goes out at once on the sender's goroutine; what
-// queues behind it meanwhile goes out as one batch when it returns, on a
-// goroutine that keeps draining until the key is idle again. At low load
-// every message is a single one, as before; under load the number of
-// messages per call falls with the load.
+// envelope.go). Every channel that publishes calls or replies is in
+// confirm mode, and a publish is in flight from the moment it is sent
+// until the broker confirms it: the broker's own pace clocks the batches,
+// as acknowledgements clock TCP's. Nothing waits for a batch to fill: the
+// first message to an idle routing key goes out at once on the sender's
+// goroutine; what queues behind it meanwhile goes out as one batch when
+// its confirm arrives. At low load every message is a single one, as
+// before; the busier the broker, the more each message carries.
 //
-// One publisher per routing key at a time, taking the queue in order,
-// keeps the order of the messages one process sends to one queue.
+// One message per routing key in flight at a time, taking the queue in
+// order, keeps the order of the messages one process sends to one queue.
 
 const (
 	// maxBatchItems and maxBatchBytes bound one batch: a batch is one
@@ -46,68 +48,161 @@ type outItem struct {
 }
 
 // outbox sends the items of one kind (calls, no-reply calls, replies) of a
-// session, batching per routing key.
+// session on one channel in confirm mode, batching per routing key.
 type outbox struct {
-	kind    trafficKind
+	kind trafficKind
+	ch   *amqp.Channel
+	// publish builds the message of items and sends it with o.emit.
 	publish func(key string, items []outItem)
+	// take takes a call waiting for its reply (the calls outbox).
+	take func(id string) *pendingCall
 
-	mu   sync.Mutex
-	busy map[string]*outQueue // routing keys with a publish in flight
+	pub sync.Mutex // makes "next delivery tag + publish" one step
+
+	mu     sync.Mutex
+	keys   map[string]*outQueue // routing keys with a message in flight
+	tags   map[uint64]string    // delivery tag -> routing key, until confirmed
+	failed error                // the session is lost: nothing more is sent
 }
 
-type outQueue struct{ items []outItem }
+type outQueue struct {
+	inflight bool
+	items    []outItem
+}
 
-func newOutbox(kind trafficKind, publish func(string, []outItem)) *outbox {
-	return &outbox{kind: kind, publish: publish, busy: map[string]*outQueue{}}
+func newOutbox(kind trafficKind, ch *amqp.Channel, publish func(string, []outItem)) *outbox {
+	return &outbox{kind: kind, ch: ch, publish: publish, keys: map[string]*outQueue{}, tags: map[uint64]string{}}
 }
 
 // send publishes it at once when nothing is in flight to key, else queues
 // it for the next batch to key.
 func (o *outbox) send(key string, it outItem) {
 	o.mu.Lock()
-	if q := o.busy[key]; q != nil {
+	if err := o.failed; err != nil {
+		o.mu.Unlock()
+		o.fail([]outItem{it}, err)
+		return
+	}
+	q := o.keys[key]
+	if q == nil {
+		q = &outQueue{}
+		o.keys[key] = q
+	}
+	if q.inflight {
 		q.items = append(q.items, it)
 		o.mu.Unlock()
 		return
 	}
-	q := &outQueue{}
-	o.busy[key] = q
+	q.inflight = true
 	o.mu.Unlock()
 	o.publish(key, []outItem{it})
+}
+
+// emit publishes msg to key and notes its delivery tag; before (if any)
+// runs with the tag before the publish. On an error the key is no longer
+// in flight (what queued goes out next, or fails with the session).
+func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before func(tag uint64)) error {
+	o.pub.Lock()
+	tag := o.ch.GetNextPublishSeqNo()
 	o.mu.Lock()
-	if len(q.items) == 0 {
-		delete(o.busy, key)
+	o.tags[tag] = key
+	o.mu.Unlock()
+	if before != nil {
+		before(tag)
+	}
+	err := o.ch.Publish("", key, mandatory, false, msg)
+	o.pub.Unlock()
+	if err != nil {
+		o.confirmed(tag)
+	}
+	return err
+}
+
+// confirmed ends the flight of the message with this delivery tag: what
+// queued behind it goes out as the next message, on a goroutine of its
+// own (the caller reads the channel's confirms and must not block on a
+// publish). Tags the outbox did not send are ignored.
+func (o *outbox) confirmed(tag uint64) {
+	o.mu.Lock()
+	key, ok := o.tags[tag]
+	delete(o.tags, tag)
+	if !ok {
 		o.mu.Unlock()
 		return
 	}
-	o.mu.Unlock()
-	// The sender goes back to its own call; a goroutine drains what
-	// queued behind it while the load lasts.
-	go o.drain(key, q)
+	o.next(key)
 }
 
-// drain publishes what queued for key, batch after batch, until nothing
-// queued during the last publish.
-func (o *outbox) drain(key string, q *outQueue) {
-	for {
-		o.mu.Lock()
-		items := q.items
-		if len(items) == 0 {
-			delete(o.busy, key)
-			o.mu.Unlock()
-			return
-		}
-		q.items = nil
+// next sends what queued for key, or marks key idle. Called with o.mu
+// held; it releases it.
+func (o *outbox) next(key string) {
+	q := o.keys[key]
+	if q == nil {
 		o.mu.Unlock()
-		for len(items) > 0 {
-			n, size := 0, 0
-			for n < len(items) && n < maxBatchItems && (n == 0 || size+len(items[n].body) <= maxBatchBytes) {
-				size += len(items[n].body) + len(items[n].id) + 8
-				n++
+		return
+	}
+	if len(q.items) == 0 || o.failed != nil {
+		delete(o.keys, key)
+		o.mu.Unlock()
+		return
+	}
+	items := q.items
+	n, size := 0, 0
+	for n < len(items) && n < maxBatchItems && (n == 0 || size+len(items[n].body) <= maxBatchBytes) {
+		size += len(items[n].body) + len(items[n].id) + 8
+		n++
+	}
+	if n == len(items) {
+		q.items = nil
+	} else {
+		q.items = append([]outItem(nil), items[n:]...)
+	}
+	o.mu.Unlock()
+	go o.publish(key, items[:n])
+}
+
+// idle ends the flight to key when nothing was published after all (every
+// call in the batch had expired): what queued goes next.
+func (o *outbox) idle(key string) {
+	o.mu.Lock()
+	o.next(key)
+}
+
+// failQueued fails what waits in the outbox, and all that is sent to it
+// from now on: its session is lost.
+func (o *outbox) failQueued(err error) {
+	o.mu.Lock()
+	o.failed = err
+	var items []outItem
+	for key, q := range o.keys {
+		items = append(items, q.items...)
+		delete(o.keys, key)
+	}
+	o.mu.Unlock()
+	o.fail(items, err)
+}
+
+// fail tells the senders of items, which will not be published, why.
+func (o *outbox) fail(items []outItem, err error) {
+	for _, it := range items {
+		switch {
+		case it.p != nil:
+			if p := o.take(it.id); p != nil {
+				p.ch <- core.Reply{Err: err}
 			}
-			o.publish(key, items[:n])
-			items = items[n:]
+		case it.w != nil:
+			it.w.ch <- err
+		case it.after != nil:
+			it.after()
 		}
+	}
+}
+
+// confirms reads the confirms of an outbox's channel.
+func (o *outbox) confirms(wg *sync.WaitGroup, confirms <-chan amqp.Confirmation) {
+	defer wg.Done()
+	for c := range confirms {
+		o.confirmed(c.DeliveryTag)
 	}
 }
 
@@ -204,6 +299,7 @@ func (s *session) publishCalls(q string, items []outItem) {
 		live = append(live, it)
 	}
 	if len(live) == 0 {
+		s.calls.idle(q)
 		return
 	}
 	msg := amqp.Publishing{ReplyTo: replyTo, CorrelationId: live[0].id}
@@ -230,7 +326,7 @@ func (s *session) publishCalls(q string, items []outItem) {
 			msg.Expiration = strconv.FormatInt(longest, 10)
 		}
 	}
-	err := s.callCh.Publish("", q, true, false, msg)
+	err := s.calls.emit(q, msg, true, nil)
 	if err != nil {
 		for _, it := range live {
 			if p := s.take(it.id); p != nil {
@@ -249,7 +345,7 @@ func (s *session) publishReplies(to string, items []outItem) {
 		body, _ := batchBody(items, time.Time{})
 		msg.ContentType, msg.Body = batchContentType, body
 	}
-	err := s.replyCh.Publish("", to, false, false, msg)
+	err := s.replies.emit(to, msg, false, nil)
 	if err != nil {
 		for _, it := range items {
 			s.t.log.Warn("reply not sent", "fn", it.fn, "err", err, "trace_id", it.trace.TraceIDString())
@@ -277,16 +373,19 @@ func (s *session) publishNoReply(q string, items []outItem) {
 	for i := range items {
 		ws[i] = items[i].w
 	}
-	s.nrPublish.Lock()
-	tag := s.nrCh.GetNextPublishSeqNo()
-	s.nrMu.Lock()
-	s.nrWait[tag] = &nrPublished{id: msg.CorrelationId, queue: q, ws: ws}
-	s.nrMu.Unlock()
-	err := s.nrCh.Publish("", q, true, false, msg)
-	s.nrPublish.Unlock()
+	m := &nrPublished{id: msg.CorrelationId, queue: q, ws: ws}
+	err := s.noReplies.emit(q, msg, true, func(tag uint64) {
+		s.nrMu.Lock()
+		s.nrWait[tag] = m
+		s.nrMu.Unlock()
+	})
 	if err != nil {
 		s.nrMu.Lock()
-		delete(s.nrWait, tag)
+		for tag, w := range s.nrWait {
+			if w == m {
+				delete(s.nrWait, tag)
+			}
+		}
 		s.nrMu.Unlock()
 		for _, w := range ws {
 			w.ch <- core.Errorf(core.ErrTransport, "rabbitmq: publish to %s: %v", w.to, err)

@@ -68,10 +68,15 @@ func BenchmarkRabbitFramework(b *testing.B) {
 			cl := c.client()
 			ctx := context.Background()
 			req := &rpctest.EchoRequest{Text: "0123456789012345678901234567890123456789012345678901234567890123"}
+			before := c.traffic()
 			measure(b, conc, func() error {
 				_, err := cl.Echo(ctx, nil, req)
 				return err
 			})
+			// AMQP messages (calls and replies, both processes) per
+			// framework call: 2 without batching.
+			after := c.traffic()
+			b.ReportMetric(float64(after.Messages-before.Messages)/float64(b.N), "broker-msgs/call")
 		})
 	}
 }
@@ -92,7 +97,7 @@ func startClusterQuiet(b *testing.B, probeID string) *cluster {
 		{Type: "Idle", ID: "caller", Host: "127.0.0.1", ProcessID: "caller"},
 		{Type: rpctest.Probe_Type, ID: probeID, Host: "127.0.0.1", ProcessID: probeID},
 	}
-	c := &cluster{apps: map[string]*core.App{}, probes: map[string]*rpctest.Probe{}}
+	c := &cluster{apps: map[string]*core.App{}, trs: map[string]*rabbitmq.Transport{}, probes: map[string]*rpctest.Probe{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, pid := range []string{"caller", probeID} {
 		app := core.NewApp(cfg, core.Options{ProcessID: pid, Logger: log})
@@ -111,8 +116,22 @@ func startClusterQuiet(b *testing.B, probeID string) *cluster {
 		}
 		b.Cleanup(func() { app.Stop("bench end") })
 		c.apps[pid] = app
+		c.trs[pid] = tr
 	}
 	return c
+}
+
+// traffic sums the cluster's transports' message counters.
+func (c *cluster) traffic() rabbitmq.Traffic {
+	var sum rabbitmq.Traffic
+	for _, tr := range c.trs {
+		t := tr.Traffic()
+		sum.Messages += t.Messages
+		sum.Carried += t.Carried
+		sum.Batches += t.Batches
+		sum.Batched += t.Batched
+	}
+	return sum
 }
 
 // bareLoop sets up a server and a client on two connections and returns a

@@ -27,7 +27,6 @@ type session struct {
 	// nrCh is in confirm mode: no-reply calls wait for the broker's
 	// confirm, and a basic.return before it means nobody serves the target.
 	nrCh      *amqp.Channel
-	nrPublish sync.Mutex // makes "next tag + publish" atomic
 	nrMu      sync.Mutex
 	nrWait    map[uint64]*nrPublished
 	nrRet     map[string]bool // correlation ids of no-reply messages the broker returned
@@ -40,8 +39,6 @@ type session struct {
 	// it goes out, so time it waits there counts against its deadline.
 	calls, noReplies, replies *outbox
 
-	// callPub serialises hand-backs (republish) on callCh.
-	callPub sync.Mutex
 
 	smu       sync.Mutex
 	consumers map[string]*consumer // instance id -> its consuming channel
@@ -86,9 +83,6 @@ func (t *Transport) connect() (*session, error) {
 	}
 	s := &session{t: t, conn: conn, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrPublished{},
 		nrRet: map[string]bool{}, consumers: map[string]*consumer{}, lost: make(chan struct{})}
-	s.calls = newOutbox(trafficCall, s.publishCalls)
-	s.noReplies = newOutbox(trafficNoReply, s.publishNoReply)
-	s.replies = newOutbox(trafficReply, s.publishReplies)
 	ok := false
 	defer func() {
 		if !ok {
@@ -109,9 +103,18 @@ func (t *Transport) connect() (*session, error) {
 			s.fail(nil)
 		}
 	}()
+	// Every publishing channel is in confirm mode: a confirm ends a
+	// message's flight, and what queued behind it goes next (batch.go).
 	if s.callCh, err = s.channel(); err != nil {
 		return nil, err
 	}
+	if err := s.callCh.Confirm(false); err != nil {
+		return nil, err
+	}
+	s.calls = newOutbox(trafficCall, s.callCh, s.publishCalls)
+	s.calls.take = s.take
+	s.wg.Add(1)
+	go s.calls.confirms(&s.wg, s.callCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))
 	replies, err := s.callCh.Consume(replyTo, "", true, false, false, false, nil)
 	if err != nil {
 		return nil, err
@@ -131,12 +134,19 @@ func (t *Transport) connect() (*session, error) {
 	// so a return is always seen before its confirm.
 	nrReturns := s.nrCh.NotifyReturn(make(chan amqp.Return))
 	confirms := s.nrCh.NotifyPublish(make(chan amqp.Confirmation, 1024))
+	s.noReplies = newOutbox(trafficNoReply, s.nrCh, s.publishNoReply)
 	s.wg.Add(1)
 	go s.nrEvents(nrReturns, confirms)
 
 	if s.replyCh, err = s.channel(); err != nil {
 		return nil, err
 	}
+	if err := s.replyCh.Confirm(false); err != nil {
+		return nil, err
+	}
+	s.replies = newOutbox(trafficReply, s.replyCh, s.publishReplies)
+	s.wg.Add(1)
+	go s.replies.confirms(&s.wg, s.replyCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))
 	s.wg.Add(1)
 	go s.watchTargets()
 	ok = true
@@ -185,6 +195,9 @@ func (s *session) close() {
 
 // failAll fails every call still waiting on this session.
 func (s *session) failAll(err error) {
+	for _, o := range []*outbox{s.calls, s.noReplies, s.replies} {
+		o.failQueued(err)
+	}
 	s.pmu.Lock()
 	for id, p := range s.pending {
 		p.ch <- core.Reply{Err: err}
@@ -295,8 +308,9 @@ var handedBack = amqp.Table{handBackHeader: true}
 // from as a new message. Mandatory: when no instance is left there, the
 // broker returns it and callEvents answers its caller.
 func (s *session) republish(d amqp.Delivery) error {
-	s.callPub.Lock()
-	defer s.callPub.Unlock()
+	// Under the outbox's lock: its delivery tags stay in step.
+	s.calls.pub.Lock()
+	defer s.calls.pub.Unlock()
 	return s.callCh.Publish("", d.RoutingKey, true, false, amqp.Publishing{Headers: handedBack, ContentType: d.ContentType,
 		CorrelationId: d.CorrelationId, ReplyTo: d.ReplyTo, Expiration: d.Expiration, Body: d.Body})
 }
@@ -330,6 +344,7 @@ func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Conf
 				confirms = nil
 				continue
 			}
+			s.noReplies.confirmed(c.DeliveryTag)
 			s.nrMu.Lock()
 			m := s.nrWait[c.DeliveryTag]
 			delete(s.nrWait, c.DeliveryTag)
