@@ -1,6 +1,11 @@
 package rabbitmq
 
-import "time"
+import (
+	"strconv"
+	"time"
+
+	"github.com/mqantgen/mqantgen/core"
+)
 
 // AckerSize is how many entries the acknowledger of instance id holds.
 func AckerSize(t *Transport, id string) int {
@@ -91,4 +96,43 @@ func Consuming(t *Transport, id string) bool {
 	defer s.smu.Unlock()
 	_, ok := s.consumers[id]
 	return ok
+}
+
+// SendNoReplyQueued hands no-reply calls of fn with the given JSON
+// arguments to t's no-reply outbox for queue q, one after the other
+// without waiting, as concurrent senders would; the returned function
+// waits for their confirms.
+func SendNoReplyQueued(t *Transport, q, fn string, args []string) func() []error {
+	s := t.current()
+	ws := make([]*nrWaiter, len(args))
+	for i, arg := range args {
+		id := t.prefix + strconv.FormatUint(t.seq.Add(1), 36)
+		ws[i] = &nrWaiter{id: id, to: core.Target{Type: "order"}, ch: make(chan error, 1)}
+		s.noReplies.send(q, outItem{id: id, body: encodeCall(&core.Request{Fn: fn, NoReply: true}, 0, []byte(arg)), w: ws[i]})
+	}
+	return func() []error {
+		errs := make([]error, len(ws))
+		for i, w := range ws {
+			errs[i] = <-w.ch
+		}
+		return errs
+	}
+}
+
+// CallArgs decodes the calls an AMQP message carries (one, or a batch)
+// and returns their arguments.
+func CallArgs(contentType, corrID string, body []byte) ([]string, error) {
+	es, err := entries(contentType, corrID, body)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]string, len(es))
+	for i, e := range es {
+		c, err := decodeCall(e.body)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = string(c.arg)
+	}
+	return args, nil
 }

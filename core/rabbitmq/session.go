@@ -26,10 +26,10 @@ type session struct {
 
 	// nrCh is in confirm mode: no-reply calls wait for the broker's
 	// confirm, and a basic.return before it means nobody serves the target.
-	nrCh      *amqp.Channel
-	nrMu      sync.Mutex
-	nrWait    map[uint64]*nrPublished
-	nrRet     map[string]bool // correlation ids of no-reply messages the broker returned
+	nrCh   *amqp.Channel
+	nrMu   sync.Mutex
+	nrWait map[uint64]*nrPublished
+	nrRet  map[string]bool // correlation ids of no-reply messages the broker returned
 
 	// replyCh publishes replies of the calls this process serves.
 	replyCh *amqp.Channel
@@ -38,7 +38,6 @@ type session struct {
 	// same routing key (batch.go). A call's remaining time is taken when
 	// it goes out, so time it waits there counts against its deadline.
 	calls, noReplies, replies *outbox
-
 
 	smu       sync.Mutex
 	consumers map[string]*consumer // instance id -> its consuming channel
