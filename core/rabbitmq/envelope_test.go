@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqantgen/mqantgen/core"
 )
@@ -126,7 +127,7 @@ func TestReplyEnvelopeRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzEnvelope decodes arbitrary bytes as a call and as a reply envelope:
+// FuzzEnvelope decodes arbitrary bytes as a batch, a call and a reply envelope:
 // never a panic, and what decodes re-encodes to an envelope that decodes
 // the same (session and settings included). `make fuzz` runs it.
 func FuzzEnvelope(f *testing.F) {
@@ -147,7 +148,39 @@ func FuzzEnvelope(f *testing.F) {
 	f.Add(encodeReply(core.Reply{Result: map[string]int{"n": 1}}))
 	f.Add(encodeReply(core.Reply{Err: &core.Error{Kind: core.ErrRemote, Msg: "boom"}}))
 	f.Add([]byte{1, 2, 0, 1, 'F', 0xff, 0xff, 0xff, 0xff, 0x0f})
+	// Batches: of calls (timeouts rewritten on the way), of replies, and
+	// truncated or overlong ones.
+	calls := []outItem{
+		{id: "a.1", body: encodeCall(&core.Request{Fn: "Handler_Say", Session: sess, Trace: testTrace}, 9999, []byte(`{"r":1}`)), ms: 9999, deadline: time.Unix(100, 0)},
+		{id: "a.2", body: encodeCall(&core.Request{Fn: "Ping"}, 0, nil)},
+	}
+	callBatch, _ := batchBody(calls, time.Unix(99, 0))
+	f.Add(callBatch)
+	replies := []outItem{{id: "r", body: encodeReply(core.Reply{Raw: []byte(`"x"`)})}, {id: "", body: encodeReply(core.Reply{Err: &core.Error{Kind: core.ErrRemote, Msg: "boom"}})}}
+	replyBatch, _ := batchBody(replies, time.Time{})
+	f.Add(replyBatch)
+	f.Add(callBatch[:len(callBatch)-3])
+	f.Add(append(appendBatchHead(nil, 1), 0, 0, 0))
+	f.Add([]byte{batchVersion, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 'x'})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if es, err := decodeBatch(b); err == nil {
+			// What decodes re-encodes to the same batch.
+			items := make([]outItem, len(es))
+			for i, e := range es {
+				items[i] = outItem{id: e.id, body: e.body}
+			}
+			again, _ := batchBody(items, time.Time{})
+			if string(again) != string(b) {
+				es2, err := decodeBatch(again)
+				if err != nil || !reflect.DeepEqual(es, es2) {
+					t.Fatalf("batch re-encode differs: %q vs %q (%v)", b, again, err)
+				}
+			}
+			for _, e := range es {
+				_, _ = decodeCall(e.body)
+				_ = decodeReply(e.body)
+			}
+		}
 		if c, err := decodeCall(b); err == nil {
 			req := &core.Request{Fn: c.fn, NoReply: c.noReply, Session: c.session, Trace: c.trace}
 			c2, err := decodeCall(encodeCall(req, c.timeoutMs, c.arg))
@@ -184,5 +217,62 @@ func TestReplyEnvelopeCarriesErrorCode(t *testing.T) {
 		if c := core.ClientCode(got.Err); c != tc.code || got.Err.Error() != tc.err.Error() {
 			t.Errorf("%v: decoded %q code %q, want code %q", tc.err, got.Err, c, tc.code)
 		}
+	}
+}
+
+// TestBatchEnvelope: a batch carries calls and replies with their ids;
+// each call's timeout becomes the time it has left when the batch goes
+// out; every truncation is an error; a single envelope is no batch, and a
+// batch is no call (an older process refuses it, naming the marker).
+func TestBatchEnvelope(t *testing.T) {
+	now := time.Unix(1000, 0)
+	items := []outItem{
+		{id: "p.1", body: encodeCall(&core.Request{Fn: "Login", Trace: testTrace}, 5000, []byte(`{"u":"a"}`)), ms: 5000, deadline: now.Add(1500 * time.Millisecond)},
+		{id: "p.2", body: encodeCall(&core.Request{Fn: "Bind", Session: &core.SessionData{SessionID: "s"}}, 0, []byte(`[1]`))},
+		{id: "p.3", body: encodeCall(&core.Request{Fn: "Ping"}, 90, nil), ms: 90, deadline: now.Add(200 * time.Millisecond)},
+	}
+	b, longest := batchBody(items, now)
+	if longest != 0 {
+		t.Errorf("longest %d with a call without deadline in the batch, want 0 (no expiration)", longest)
+	}
+	es, err := decodeBatch(b)
+	if err != nil || len(es) != 3 {
+		t.Fatalf("decode: %d entries, %v", len(es), err)
+	}
+	for i, want := range []struct {
+		id, fn, arg string
+		ms          uint64
+	}{{"p.1", "Login", `{"u":"a"}`, 1500}, {"p.2", "Bind", `[1]`, 0}, {"p.3", "Ping", ``, 200}} {
+		c, err := decodeCall(es[i].body)
+		if err != nil || es[i].id != want.id || c.fn != want.fn || string(c.arg) != want.arg || c.timeoutMs != want.ms {
+			t.Errorf("entry %d: id %q %+v %v, want %+v", i, es[i].id, c, err, want)
+		}
+	}
+	if c, _ := decodeCall(es[0].body); c.trace != testTrace {
+		t.Errorf("trace lost in a batch: %+v", c.trace)
+	}
+	if _, longest := batchBody([]outItem{items[0], items[2]}, now); longest != 1500 {
+		t.Errorf("longest %d, want 1500 (the batch lives as long as its longest call)", longest)
+	}
+	for i := 0; i < len(b); i++ {
+		if _, err := decodeBatch(b[:i]); err == nil {
+			t.Errorf("batch truncated to %d bytes decoded without error", i)
+		}
+	}
+	if _, err := decodeBatch(append(b, 0)); err == nil {
+		t.Error("a byte after the last entry accepted")
+	}
+	if _, err := decodeBatch(appendBatchHead(nil, 0)); err == nil {
+		t.Error("an empty batch accepted")
+	}
+	if _, err := decodeCall(b); err == nil || !strings.Contains(err.Error(), "version 186") {
+		t.Errorf("a batch read as a call: %v", err)
+	}
+	single := items[0].body
+	if es, err := entries("application/x-mqant-call", "id", single); err != nil || len(es) != 1 || es[0].id != "id" || string(es[0].body) != string(single) {
+		t.Errorf("a single message read as %+v, %v", es, err)
+	}
+	if es, err := entries(batchContentType, "", b); err != nil || len(es) != 3 {
+		t.Errorf("a batch message read as %d entries, %v", len(es), err)
 	}
 }
