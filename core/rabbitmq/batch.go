@@ -11,25 +11,30 @@ import (
 )
 
 // Adaptive batching. The broker's cost is per AMQP message, not per byte,
-// so calls and replies bound for the same routing key while a publish to
-// it is in flight travel together in one message (the batch envelope,
+// so calls and replies bound for the same routing key while publishes to
+// it are in flight travel together in one message (the batch envelope,
 // envelope.go). Every channel that publishes calls or replies is in
-// confirm mode, and a publish is in flight from the moment it is sent
+// confirm mode, and a message is in flight from the moment it is sent
 // until the broker confirms it: the broker's own pace clocks the batches,
-// as acknowledgements clock TCP's. Nothing waits for a batch to fill: the
-// first message to an idle routing key goes out at once on the sender's
-// goroutine; what queues behind it meanwhile goes out as one batch when
-// its confirm arrives. At low load every message is a single one, as
-// before; the busier the broker, the more each message carries.
+// as acknowledgements clock TCP's. Nothing waits for a batch to fill: a
+// message to a routing key with fewer than window messages in flight goes
+// out at once on the sender's goroutine; what queues while window are in
+// flight goes out as one batch when a confirm arrives. A window of two
+// keeps sequential calls from ever waiting (the previous call's confirm
+// may come after its reply); at low load every message is a single one,
+// as before; the busier the broker, the more each message carries.
 //
-// One message per routing key in flight at a time, taking the queue in
-// order, keeps the order of the messages one process sends to one queue.
+// One publisher per routing key at a time, taking the queue in order,
+// keeps the order of the messages one process sends to one queue.
 
 const (
 	// maxBatchItems and maxBatchBytes bound one batch: a batch is one
 	// delivery for the receiver's prefetch, and one frame sequence.
 	maxBatchItems = 128
 	maxBatchBytes = 128 << 10
+	// window is how many messages per routing key may await their
+	// confirm before what follows waits for a batch.
+	window = 2
 )
 
 // outItem is one call or reply waiting for its routing key.
@@ -66,16 +71,17 @@ type outbox struct {
 }
 
 type outQueue struct {
-	inflight bool
-	items    []outItem
+	unconfirmed int  // messages in flight
+	publishing  bool // a goroutine publishes to the key: the others queue
+	items       []outItem
 }
 
 func newOutbox(kind trafficKind, ch *amqp.Channel, publish func(string, []outItem)) *outbox {
 	return &outbox{kind: kind, ch: ch, publish: publish, keys: map[string]*outQueue{}, tags: map[uint64]string{}}
 }
 
-// send publishes it at once when nothing is in flight to key, else queues
-// it for the next batch to key.
+// send publishes it at once when the window to key has room and nothing
+// queued before it, else queues it for the next batch to key.
 func (o *outbox) send(key string, it outItem) {
 	o.mu.Lock()
 	if err := o.failed; err != nil {
@@ -88,19 +94,83 @@ func (o *outbox) send(key string, it outItem) {
 		q = &outQueue{}
 		o.keys[key] = q
 	}
-	if q.inflight {
+	if q.publishing || q.unconfirmed >= window || len(q.items) > 0 {
 		q.items = append(q.items, it)
 		o.mu.Unlock()
 		return
 	}
-	q.inflight = true
+	q.publishing = true
+	q.unconfirmed++
 	o.mu.Unlock()
 	o.publish(key, []outItem{it})
+	o.mu.Lock()
+	q.publishing = false
+	o.next(key, q)
+}
+
+// next starts the publisher of what queued for key when the window has
+// room, or forgets an idle key. Called with o.mu held; it releases it.
+func (o *outbox) next(key string, q *outQueue) {
+	if q.publishing || o.failed != nil {
+		o.mu.Unlock()
+		return
+	}
+	if len(q.items) == 0 {
+		if q.unconfirmed == 0 && o.keys[key] == q {
+			delete(o.keys, key)
+		}
+		o.mu.Unlock()
+		return
+	}
+	if q.unconfirmed >= window {
+		o.mu.Unlock()
+		return
+	}
+	batch := o.takeBatch(q)
+	q.publishing = true
+	q.unconfirmed++
+	o.mu.Unlock()
+	// Not on the caller's goroutine: it is a sender going back to its own
+	// call, or the reader of the channel's confirms.
+	go o.publishQueued(key, q, batch)
+}
+
+// publishQueued publishes batch, and the batches after it while the
+// window has room.
+func (o *outbox) publishQueued(key string, q *outQueue, batch []outItem) {
+	for {
+		o.publish(key, batch)
+		o.mu.Lock()
+		if len(q.items) == 0 || q.unconfirmed >= window || o.failed != nil {
+			q.publishing = false
+			o.next(key, q)
+			return
+		}
+		batch = o.takeBatch(q)
+		q.unconfirmed++
+		o.mu.Unlock()
+	}
+}
+
+// takeBatch takes the next batch off q. Called with o.mu held.
+func (o *outbox) takeBatch(q *outQueue) []outItem {
+	items := q.items
+	n, size := 0, 0
+	for n < len(items) && n < maxBatchItems && (n == 0 || size+len(items[n].body) <= maxBatchBytes) {
+		size += len(items[n].body) + len(items[n].id) + 8
+		n++
+	}
+	if n == len(items) {
+		q.items = nil
+	} else {
+		q.items = append([]outItem(nil), items[n:]...)
+	}
+	return items[:n:n]
 }
 
 // emit publishes msg to key and notes its delivery tag; before (if any)
-// runs with the tag before the publish. On an error the key is no longer
-// in flight (what queued goes out next, or fails with the session).
+// runs with the tag before the publish. A failed publish leaves the
+// window at once.
 func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before func(tag uint64)) error {
 	o.pub.Lock()
 	tag := o.ch.GetNextPublishSeqNo()
@@ -119,9 +189,7 @@ func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before fu
 }
 
 // confirmed ends the flight of the message with this delivery tag: what
-// queued behind it goes out as the next message, on a goroutine of its
-// own (the caller reads the channel's confirms and must not block on a
-// publish). Tags the outbox did not send are ignored.
+// queued goes out next. Tags the outbox did not send are ignored.
 func (o *outbox) confirmed(tag uint64) {
 	o.mu.Lock()
 	key, ok := o.tags[tag]
@@ -130,42 +198,26 @@ func (o *outbox) confirmed(tag uint64) {
 		o.mu.Unlock()
 		return
 	}
-	o.next(key)
+	o.release(key)
 }
 
-// next sends what queued for key, or marks key idle. Called with o.mu
-// held; it releases it.
-func (o *outbox) next(key string) {
+// release frees a place in key's window. Called with o.mu held; it
+// releases it.
+func (o *outbox) release(key string) {
 	q := o.keys[key]
 	if q == nil {
 		o.mu.Unlock()
 		return
 	}
-	if len(q.items) == 0 || o.failed != nil {
-		delete(o.keys, key)
-		o.mu.Unlock()
-		return
-	}
-	items := q.items
-	n, size := 0, 0
-	for n < len(items) && n < maxBatchItems && (n == 0 || size+len(items[n].body) <= maxBatchBytes) {
-		size += len(items[n].body) + len(items[n].id) + 8
-		n++
-	}
-	if n == len(items) {
-		q.items = nil
-	} else {
-		q.items = append([]outItem(nil), items[n:]...)
-	}
-	o.mu.Unlock()
-	go o.publish(key, items[:n])
+	q.unconfirmed--
+	o.next(key, q)
 }
 
-// idle ends the flight to key when nothing was published after all (every
-// call in the batch had expired): what queued goes next.
+// idle frees the place in key's window of a publish that sent nothing
+// after all (every call in the batch had expired).
 func (o *outbox) idle(key string) {
 	o.mu.Lock()
-	o.next(key)
+	o.release(key)
 }
 
 // failQueued fails what waits in the outbox, and all that is sent to it
