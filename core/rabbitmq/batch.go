@@ -340,7 +340,7 @@ func batchBody(items []outItem, now time.Time) (body []byte, longest int64) {
 // call in it at once.
 func (s *session) publishCalls(q string, items []outItem) {
 	now := time.Now()
-	live := items[:0:0]
+	live := items[:0] // items is this publish's own: filtered in place
 	for _, it := range items {
 		if !it.deadline.IsZero() && !it.deadline.After(now) {
 			if p := s.take(it.id); p != nil {

@@ -33,6 +33,19 @@
 // calls go through a channel in confirm mode and wait for the broker's
 // confirm, so a no-reply call that cannot be delivered still fails.
 //
+// Calls, no-reply calls and replies bound for one queue (or one caller)
+// while two messages to it await the broker's confirm are sent together
+// as one batch message (batch.go; every publishing channel is in confirm
+// mode): no timer, so a lone call goes out at once, and the busier the
+// broker the more each message carries. A batch keeps each call's rules:
+// it is returned whole when nobody serves its queue (every call in it
+// fails with core.ErrNotFound), its expiration is its longest call's, each
+// call's own timeout bounds its handler, each is deduplicated and refused
+// when redelivered on its own, and the delivery is acknowledged when the
+// last of its calls ran. Transport.Traffic and the metrics
+// mqant_rpc_broker_messages_total, mqant_rpc_carried_total and
+// mqant_rpc_batched_total count messages and what they carried.
+//
 // Delivery is at most once: a call is acknowledged after its handler ran; a
 // call the broker redelivers (its first consumer died mid-call) is not run
 // again but answered with core.ErrTransport, so the caller learns of it
