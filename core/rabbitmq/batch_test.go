@@ -61,7 +61,7 @@ func settled(t *testing.T, c *cluster) {
 // TestBatchingUnderConcurrency: concurrent calls share broker messages, and
 // every call is answered, with its own reply, and run exactly once.
 func TestBatchingUnderConcurrency(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1")
 	cl := c.client()
 	if !echoOK(cl) {
@@ -106,7 +106,7 @@ func TestBatchingUnderConcurrency(t *testing.T) {
 // each, call and reply, never waiting for company: the first message to
 // an idle queue is published on the caller's goroutine, with no timer.
 func TestLoneCallsGoOutAlone(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1")
 	cl := c.client()
 	if !echoOK(cl) {
@@ -142,7 +142,7 @@ func TestLoneCallsGoOutAlone(t *testing.T) {
 // fails every call in it at once with ErrNotFound, while the calls to a
 // served type, sent at the same time, all succeed.
 func TestBatchToUnservedTypeFails(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1")
 	cl := c.client()
 	if !echoOK(cl) {
@@ -191,7 +191,7 @@ func TestBatchToUnservedTypeFails(t *testing.T) {
 // TestOrderPerSenderAndQueue: no-reply calls one process sends to one
 // queue arrive in the order it sent them, across batches.
 func TestOrderPerSenderAndQueue(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second)
 	tr := c.trs["caller"]
 	conn, err := amqp.Dial(broker.URI)
@@ -257,7 +257,7 @@ func TestOrderPerSenderAndQueue(t *testing.T) {
 // an error, none later than its deadline; none runs twice; calls work
 // again afterwards.
 func TestBatchesAcrossBrokerRestart(t *testing.T) {
-	leakcheck.Check(t, "internal/rabbittest.")
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 5*time.Second, "p1")
 	cl := c.client()
 	if !echoOK(cl) {
