@@ -58,7 +58,7 @@ unit:
 	$(GO) test $(RACE) -count=1 -timeout 20m ./...
 	@# Allocation guards again without the race detector, which makes
 	@# sync.Pool drop items and so counts allocations the real build avoids.
-	$(GO) test -count=1 -run 'Allocs' ./gate/...
+	$(GO) test -count=1 -run 'Allocs' ./gate/... ./core
 
 # go test fuzzes one target of one package at a time. The seed corpus
 # (f.Add and testdata/fuzz/) runs first, so a regression fails at once.

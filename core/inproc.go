@@ -129,16 +129,19 @@ func (t *InProc) Invoke(ctx context.Context, to Target, req *Request) (Reply, er
 	}
 }
 
-// InvokeInline is Invoke, except that a concurrent handler runs in the
-// caller's goroutine (see Server.ServeInline).
+// InvokeInline implements InlineTransport: it is Invoke, except that a
+// concurrent handler of an InlineEndpoint runs in the caller's goroutine
+// (see Server.ServeInline).
 func (t *InProc) InvokeInline(ctx context.Context, to Target, req *Request) (Reply, error) {
-	if srv, ok := t.lookup(to).(*Server); ok {
-		if rep, ok := srv.ServeInline(ctx, req); ok {
+	if ep, ok := t.lookup(to).(InlineEndpoint); ok {
+		if rep, ok := ep.ServeInline(ctx, req); ok {
 			return rep, rep.Err
 		}
 	}
 	return t.Invoke(ctx, to, req)
 }
+
+var _ InlineTransport = (*InProc)(nil)
 
 // Close implements Transport.
 func (t *InProc) Close() error {

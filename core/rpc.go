@@ -25,7 +25,13 @@ func (t Target) String() string {
 }
 
 // Request is one call. Ownership passes to the callee once sent: the caller
-// must not touch Arg after Invoke.
+// must not touch Arg after Invoke. The callee may use Raw and the Request
+// only until it returns (or, across processes, until the transport has
+// sent it): a caller may reuse Raw's memory once Invoke returned the
+// callee's reply, never after a timeout, when the handler may still run.
+// Generated dispatch decodes Raw into fresh values (json-iterator copies
+// strings and raw messages), so nothing a handler gets aliases it; a
+// handler that reads Raw itself and keeps it must copy it.
 type Request struct {
 	Fn      string       // function name, e.g. "Handler_Say"
 	Session *SessionData // snapshot of the client's session, may be nil
@@ -67,6 +73,25 @@ type Responder interface {
 // resp is nil for no-reply calls.
 type Endpoint interface {
 	Serve(ctx context.Context, req *Request, resp Responder)
+}
+
+// InlineEndpoint is an Endpoint that can also run a call in the caller's
+// goroutine, saving the hand-off to a worker and back (the Server does, for
+// its concurrent methods). ok false: the call must go through Serve (a
+// Sync method, an unknown one, a closing server, a no-reply call). The
+// caller must be on a goroutine of its own, so RegisterGO's promise holds:
+// a slow call never blocks another.
+type InlineEndpoint interface {
+	Endpoint
+	ServeInline(ctx context.Context, req *Request) (rep Reply, ok bool)
+}
+
+// InlineTransport is a Transport that delivers to endpoints of this process
+// and so can run a concurrent handler in the caller's goroutine (the
+// in-process transport). InvokeInline is Invoke otherwise.
+type InlineTransport interface {
+	Transport
+	InvokeInline(ctx context.Context, to Target, req *Request) (Reply, error)
 }
 
 // Transport carries calls to endpoints. Two implementations exist: the

@@ -176,6 +176,8 @@ func (s *Server) Serve(ctx context.Context, req *Request, resp Responder) {
 // The caller must be on a goroutine of its own, so the promise of RegisterGO
 // holds: a slow call never blocks another. ok is false when the call has to
 // go through Serve: a Sync method, an unknown one, a closing server.
+//
+// It implements InlineEndpoint.
 func (s *Server) ServeInline(ctx context.Context, req *Request) (rep Reply, ok bool) {
 	s.mu.RLock()
 	m := s.methods[req.Fn]
@@ -278,6 +280,8 @@ func (s *Server) call(t task) (res any, err error) {
 	}
 	return res, nil
 }
+
+var _ InlineEndpoint = (*Server)(nil)
 
 func newErrorID() string {
 	var b [6]byte

@@ -37,9 +37,24 @@ type dispatcher struct {
 
 type call struct {
 	typ, fn, msgid, topic string
-	payload               []byte
+	payload               []byte // the request's body: in ic's buf when it fits
 	rt                    reqTrace
+	ic                    *inlineCall // the call's one allocation, made by route
 }
+
+// inlineCall is what the gate allocates per request, once: the request,
+// the room for its call's context (core.InlineCall) and, for a body up to
+// inlineBody bytes (most game requests), the copy of the body the reader's
+// buffer cannot keep. Never reused (a handler may keep its ctx).
+type inlineCall struct {
+	core.InlineCall
+	body [inlineBody]byte
+}
+
+// inlineBody is the size of the body kept in an inlineCall: the object
+// (256 bytes with the request and context) then fills a 512-byte size
+// class.
+const inlineBody = 256
 
 type callQueue struct {
 	typ     string
@@ -114,8 +129,16 @@ func (c *conn) routeTraced(p *packets.Publish, now time.Time, rt reqTrace) strin
 		c.g.stats.requestsRefused[reqBadJSON].Add(1)
 		return c.replyError(topic, msgid, "body must be JSON format", core.CodeBadJSON, rt)
 	}
-	payload := append([]byte(nil), p.Payload...) // the reader reuses its buffer
-	return c.calls.dispatch(call{typ: typ, fn: fn, msgid: msgid, topic: topic, payload: payload, rt: rt})
+	// The reader reuses its buffer: the body is copied, into the call's one
+	// allocation when it fits.
+	ic := &inlineCall{}
+	var payload []byte
+	if len(p.Payload) <= inlineBody {
+		payload = ic.body[:copy(ic.body[:], p.Payload)]
+	} else {
+		payload = append([]byte(nil), p.Payload...)
+	}
+	return c.calls.dispatch(call{typ: typ, fn: fn, msgid: msgid, topic: topic, payload: payload, rt: rt, ic: ic})
 }
 
 // replyError answers a request the gate refused with text and code, and
@@ -365,8 +388,8 @@ func (r reply) release() {
 // the next call of this connection to this module runs only after it, and
 // sees the session it left (a Bind).
 func (c *conn) invoke(cl call, now time.Time) reply {
-	req := &core.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload, Trace: cl.rt.tc, Start: now}
-	rep, err := c.g.App.InvokeInline(cl.rt.ctx(c.g.ctx), core.Target{Type: cl.typ}, req)
+	cl.ic.Req = core.Request{Fn: cl.fn, Session: c.session(), Raw: cl.payload, Trace: cl.rt.tc, Start: now}
+	rep, err := c.g.App.InvokeCall(cl.rt.ctx(c.g.ctx), core.Target{Type: cl.typ}, &cl.ic.InlineCall)
 	if err != nil {
 		c.logFailure(cl, err)
 	}

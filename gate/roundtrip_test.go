@@ -78,20 +78,24 @@ func BenchmarkGateRoundTripNoMetrics(b *testing.B) {
 	roundTrips(b, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, b.N, 8)
 }
 
-// maxAllocsPerRequest guards the gate's request path (issue 11's goal is 2).
-const maxAllocsPerRequest = 6
+// maxAllocsPerRequest guards the gate's request path (issue 11's goal):
+// the call's one object (request, context, body) and the Echo handler's
+// argument. The reply is encoded into pooled buffers.
+const maxAllocsPerRequest = 2
 
 func TestGateRoundTripAllocs(t *testing.T) {
 	c := echoGate(t, false)
 	roundTrips(t, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, 1000, 8) // warm pools and workers
 	const n = 5000
 	allocs := testing.AllocsPerRun(1, func() { roundTrips(t, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, n, 8) }) / n
-	limit := float64(maxAllocsPerRequest)
+	// A few allocations per run are not per request (a writer goroutine
+	// started again, a timer): 0.01 per request is 50 of them.
+	limit := float64(maxAllocsPerRequest) + 0.01
 	if raceEnabled {
 		limit += 4 // pooled buffers and request objects are dropped at random
 	}
-	t.Logf("%.2f allocations per request (race detector %v)", allocs, raceEnabled)
+	t.Logf("%.3f allocations per request (race detector %v)", allocs, raceEnabled)
 	if allocs > limit {
-		t.Errorf("%.2f allocations per request through the gate, want at most %.0f", allocs, limit)
+		t.Errorf("%.3f allocations per request through the gate, want at most %d", allocs, maxAllocsPerRequest)
 	}
 }

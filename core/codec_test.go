@@ -1,0 +1,76 @@
+package core
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+type plainResult struct {
+	N    int               `json:"n"`
+	Text string            `json:"text,omitempty"`
+	M    map[string]string `json:"m,omitempty"`
+}
+
+type ptrMarshaler struct{ N int }
+
+func (p *ptrMarshaler) MarshalJSON() ([]byte, error) { return []byte(`"ptr"`), nil }
+
+type valMarshaler struct{ N int }
+
+func (v valMarshaler) MarshalJSON() ([]byte, error) { return []byte(`"val"`), nil }
+
+type ptrText struct{ N int }
+
+func (p *ptrText) MarshalText() ([]byte, error) { return []byte("text"), nil }
+
+type onePtr struct{ P *int }
+
+// TestAppendJSONMatchesMarshal: the pointee fast path writes exactly what
+// the codec's Marshal writes, for every shape of pointer.
+func TestAppendJSONMatchesMarshal(t *testing.T) {
+	n := 7
+	s := "s"
+	pp := &plainResult{N: 2}
+	var nilPlain *plainResult
+	var anyv any = &plainResult{N: 3}
+	m := map[string]int{"b": 2, "a": 1}
+	b := []byte("bytes")
+	tm := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	vals := []any{
+		&plainResult{N: 1, Text: "x<y", M: map[string]string{"z": "1", "a": "2"}},
+		nilPlain, &n, &s, &pp, &m, &b, &tm, &ptrMarshaler{1}, &valMarshaler{2}, valMarshaler{3},
+		&ptrText{4}, &onePtr{P: &n}, &onePtr{}, &anyv, &[]any{1, "a", nil}, &[2]int{1, 2},
+		plainResult{N: 5}, m, nil, 3,
+	}
+	for round := 0; round < 2; round++ { // the second from the cache
+		for _, v := range vals {
+			want, werr := JSON.Marshal(v)
+			got, gerr := AppendJSON([]byte("prefix:"), v)
+			if (werr != nil) != (gerr != nil) || "prefix:"+string(want) != string(got) {
+				t.Errorf("%T: AppendJSON %q (%v), Marshal %q (%v)", v, got, gerr, want, werr)
+			}
+			std, _ := json.Marshal(v)
+			if !strings.EqualFold(string(std), string(want)) && round == 0 {
+				t.Logf("%T: encoding/json %s, codec %s", v, std, want)
+			}
+		}
+	}
+}
+
+// TestAppendJSONPointerAllocs: encoding a pointer to a struct into a
+// buffer with room allocates nothing (json-iterator alone: one per call).
+func TestAppendJSONPointerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop streams: allocations are counted without it (make unit)")
+	}
+	v := any(&struct {
+		N    int    `json:"n"`
+		Text string `json:"text"`
+	}{N: 1, Text: "pong"})
+	buf := make([]byte, 0, 256)
+	if allocs := testing.AllocsPerRun(1000, func() { buf, _ = AppendJSON(buf[:0], v) }); allocs != 0 {
+		t.Errorf("AppendJSON of a *struct: %.1f allocations, want 0", allocs)
+	}
+}
