@@ -71,11 +71,16 @@ func newConn(g *Gate, nc net.Conn, network string) *conn {
 // session returns the current immutable snapshot.
 func (c *conn) session() *core.SessionData { return c.sess.Load() }
 
-// update applies f to a copy of the session and publishes the copy.
+// update applies f to a copy of the session and publishes the copy. The
+// copy shares the current snapshot's Settings map (one allocation per
+// update, not two): snapshots are immutable, so f replaces the map (Push)
+// and never writes into it, and every holder of a snapshot that changes
+// settings copies first (Session.Set, Session.Data).
 func (c *conn) update(f func(*core.SessionData)) *core.SessionData {
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	d := c.sess.Load().Clone()
+	d := new(core.SessionData)
+	*d = *c.sess.Load()
 	f(d)
 	c.sess.Store(d)
 	return d

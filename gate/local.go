@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"sync"
 
 	"github.com/mqantgen/mqantgen/core"
@@ -8,7 +9,10 @@ import (
 
 // A handler's session calls to a gate in its own process are direct calls,
 // not RPC: no request, no goroutine hand-off to the gate's RPC server and
-// back, no timer for the wait. Gates register here while they run, keyed
+// back, no timer for the wait. That holds for pushes too (Send, Broadcast):
+// they are queued on the members' connections in the sender's goroutine
+// before the call returns, so a client gets one sender's pushes in the
+// order it sent them (and before the reply of the call that sent them). Gates register here while they run, keyed
 // by their App (several Apps may share a test process) and instance id.
 
 type localKey struct {
@@ -31,4 +35,27 @@ func localGate(inv core.Invoker, id string) *Gate {
 		}
 	}
 	return nil
+}
+
+// sendLocal is Session.Send to this gate from a module of its process. As
+// SendNR, it reports no delivery failure to the sender (a session gone, a
+// topic refused): the gate counts it, and logs it as the RPC server logs a
+// failed no-reply call.
+func (g *Gate) sendLocal(ctx context.Context, sessionID, topic string, body []byte) {
+	if err := g.Send(ctx, sessionID, topic, body); err != nil {
+		g.noReplyFailed(ctx, Gate_Send_MethodName, err)
+	}
+}
+
+// broadcastLocal is Broadcast to this gate from a module of its process,
+// as BroadcastNR.
+func (g *Gate) broadcastLocal(ctx context.Context, sessionIDs []string, topic string, body []byte) {
+	if _, err := g.Broadcast(ctx, sessionIDs, topic, body); err != nil {
+		g.noReplyFailed(ctx, Gate_Broadcast_MethodName, err)
+	}
+}
+
+func (g *Gate) noReplyFailed(ctx context.Context, fn string, err error) {
+	g.log.Warn("rpc no-reply call failed", "id", g.Settings.ID, "fn", fn, "err", err,
+		"trace_id", core.TraceFromContext(ctx).TraceIDString())
 }

@@ -84,18 +84,48 @@ func BenchmarkGateRoundTripNoMetrics(b *testing.B) {
 const maxAllocsPerRequest = 2
 
 func TestGateRoundTripAllocs(t *testing.T) {
+	checkRequestAllocs(t, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, maxAllocsPerRequest)
+}
+
+// checkRequestAllocs fails when a request on topic costs more than max
+// allocations, counted over 5000 requests on one connection, 8 in flight.
+func checkRequestAllocs(t *testing.T, topic, body string, max int) {
 	c := echoGate(t, false)
-	roundTrips(t, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, 1000, 8) // warm pools and workers
+	roundTrips(t, c, topic, body, 1000, 8) // warm pools and workers
 	const n = 5000
-	allocs := testing.AllocsPerRun(1, func() { roundTrips(t, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, n, 8) }) / n
+	allocs := testing.AllocsPerRun(1, func() { roundTrips(t, c, topic, body, n, 8) }) / n
 	// A few allocations per run are not per request (a writer goroutine
 	// started again, a timer): 0.01 per request is 50 of them.
-	limit := float64(maxAllocsPerRequest) + 0.01
+	limit := float64(max) + 0.01
 	if raceEnabled {
 		limit += 4 // pooled buffers and request objects are dropped at random
 	}
-	t.Logf("%.3f allocations per request (race detector %v)", allocs, raceEnabled)
+	t.Logf("%s: %.3f allocations per request (race detector %v)", topic, allocs, raceEnabled)
 	if allocs > limit {
-		t.Errorf("%.3f allocations per request through the gate, want at most %d", allocs, maxAllocsPerRequest)
+		t.Errorf("%s: %.3f allocations per request through the gate, want at most %d", topic, allocs, max)
 	}
+}
+
+// loginBody is the demo's Login request: its handler binds the session
+// (a direct call into the gate of its process).
+const loginBody = `{"userName":"bench","passWord":"x"}`
+
+// BenchmarkGateLoginBind is one demo Login request through the gate: the
+// round trip of BenchmarkGateRoundTrip plus the handler's s.Bind.
+func BenchmarkGateLoginBind(b *testing.B) {
+	c := echoGate(b, false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	roundTrips(b, c, "Login/Handler_Login/1", loginBody, b.N, 8)
+}
+
+// maxAllocsPerLogin guards a Login with its Bind: the two of the gate's
+// request path, the Bind's new session snapshot, and what the handler and
+// its generated glue make (its argument's two strings, the Session, the
+// result string and its boxing). The Bind itself is a direct call: no
+// request, no reply, no timer.
+const maxAllocsPerLogin = 9
+
+func TestGateLoginBindAllocs(t *testing.T) {
+	checkRequestAllocs(t, "Login/Handler_Login/1", loginBody, maxAllocsPerLogin)
 }

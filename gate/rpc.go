@@ -61,10 +61,14 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*core.SessionDa
 
 // kickElsewhere asks every other gate to drop uid's sessions.
 func (g *Gate) kickElsewhere(ctx context.Context, uid, keep string) {
-	client := NewGateClient(g.App)
-	for _, id := range g.App.ServerIDs(Gate_Type) {
-		if id == g.Settings.ID {
+	var client *GateClient                     // made only when there is another gate
+	for _, m := range g.App.Config().Modules { // App.ServerIDs without its slice
+		id := m.ID
+		if m.Type != Gate_Type || id == g.Settings.ID {
 			continue
+		}
+		if client == nil {
+			client = NewGateClient(g.App)
 		}
 		if err := client.To(id).KickNR(ctx, uid, keep); err != nil {
 			g.log.Debug("kick on other gate failed", "gate", id, "err", err)

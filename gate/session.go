@@ -132,11 +132,16 @@ func (s *Session) Push(ctx context.Context) error {
 // Send pushes a message to this client on topic. It does not wait for the
 // gate to deliver, but fails when the call cannot be sent. A persistent
 // session (clean session 0) whose client is away keeps the push, bounded,
-// until the client is back (README, "Persistent sessions"). Unlike the
-// other session calls it goes through the gate's RPC server even in its
-// own process: pushes are fanned out on the gate's single goroutine, in
-// the order modules sent them, without holding up the sender.
+// until the client is back (README, "Persistent sessions"). To a gate in
+// the sender's process it is a direct call that queues the push on the
+// connection before it returns (no RPC, no goroutine hand-off); to another
+// process the gate's RPC server queues pushes in the order they arrive.
+// The client gets the pushes of one sender in the order it sent them.
 func (s *Session) Send(ctx context.Context, topic string, body []byte) error {
+	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		g.sendLocal(ctx, s.data.SessionID, topic, body)
+		return nil
+	}
 	return s.gate().SendNR(ctx, s.data.SessionID, topic, body)
 }
 
@@ -155,9 +160,11 @@ type Member struct {
 }
 
 // Broadcast sends one message to many clients with one call per gate, not
-// one per member: the gate fans out locally, on its own goroutine (a
-// thousand-member room does not hold up the sender, and concurrent
-// senders do not contend for the members' connections).
+// one per member. A gate in the sender's process is called directly: the
+// message is queued on its members' connections in the sender's goroutine
+// (a push costs a lock and a copy into the member's write buffer, about
+// the cost of handing the call to the gate; no RPC, no hand-off). Another
+// gate gets one no-reply call and fans out on its own goroutine.
 func Broadcast(ctx context.Context, inv core.Invoker, members []Member, topic string, body []byte) error {
 	byGate := map[string][]string{}
 	var order []string
@@ -170,6 +177,10 @@ func Broadcast(ctx context.Context, inv core.Invoker, members []Member, topic st
 	var first error
 	c := NewGateClient(inv)
 	for _, g := range order {
+		if lg := localGate(inv, g); lg != nil {
+			lg.broadcastLocal(ctx, byGate[g], topic, body)
+			continue
+		}
 		if err := c.To(g).BroadcastNR(ctx, byGate[g], topic, body); err != nil && first == nil {
 			first = err
 		}
