@@ -2,6 +2,9 @@ package gate_test
 
 import (
 	"bufio"
+	"net"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +20,18 @@ import (
 // request (one encoded packet, a Reader that reuses its Publish), so the
 // allocations counted around it are the server's.
 func roundTrips(tb testing.TB, c *mqtttest.Client, topic, body string, n, window int) {
+	sendRoundTrips(tb, c, topic, body, n, window, bufio.NewWriter(c.Conn))
+}
+
+// sendRoundTrips is roundTrips writing through w: a bufio.Writer sends
+// the requests written since the client last waited together, unbuffered
+// (trickle) every request is its own write, as a client that sends each
+// next request when a reply arrives.
+func sendRoundTrips(tb testing.TB, c *mqtttest.Client, topic, body string, n, window int, w interface {
+	Write([]byte) (int, error)
+	Flush() error
+}) {
 	req := (&packets.Publish{Topic: topic, Payload: []byte(body)}).AppendTo(nil)
-	w := bufio.NewWriter(c.Conn)
 	br := bufio.NewReader(c.Conn)
 	rd := packets.NewReader(br)
 	_ = c.Conn.SetDeadline(time.Now().Add(time.Minute))
@@ -128,4 +141,57 @@ const maxAllocsPerLogin = 9
 
 func TestGateLoginBindAllocs(t *testing.T) {
 	checkRequestAllocs(t, "Login/Handler_Login/1", loginBody, maxAllocsPerLogin)
+}
+
+// BenchmarkGateWrites is Echo requests on 32 connections at once, 8 in
+// flight on each: it reports the write system calls per reply and the
+// requests per read, the gate's batching (the replies of a connection
+// that are ready together should share a write). burst: the client sends
+// what it has together (a read brings several requests); trickle: every
+// request is its own write, sent as a reply arrives.
+func BenchmarkGateWrites(b *testing.B) {
+	for _, conns := range []int{1, 32} {
+		for _, mode := range []string{"burst", "trickle"} {
+			b.Run(mode+"-"+strconv.Itoa(conns), func(b *testing.B) { benchWrites(b, conns, mode == "trickle") })
+		}
+	}
+}
+
+type unbuffered struct{ net.Conn }
+
+func (unbuffered) Flush() error { return nil }
+
+func benchWrites(b *testing.B, conns int, trickle bool) {
+	const window = 8
+	d := demotest.StartWith(b, demotest.Options{Extras: []demotest.Extra{
+		{Type: benchmod.Echo_Type, New: func() core.Module { return &benchmod.Echo{} }},
+	}})
+	cs := make([]*mqtttest.Client, conns)
+	for i := range cs {
+		cs[i] = mqtttest.Connect(b, d.TCPAddr, "w"+strconv.Itoa(i), 0)
+	}
+	per := b.N/conns + 1
+	before := d.Gate.Stats()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var w interface {
+				Write([]byte) (int, error)
+				Flush() error
+			} = bufio.NewWriter(c.Conn)
+			if trickle {
+				w = unbuffered{c.Conn}
+			}
+			sendRoundTrips(b, c, "Echo/Handler_Echo/1", `{"n":1,"text":"x"}`, per, window, w)
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	after := d.Gate.Stats()
+	replies := float64(after.Replies - before.Replies)
+	b.ReportMetric(float64(after.SocketWrites-before.SocketWrites)/replies, "writes/reply")
+	b.ReportMetric(float64(after.Requests-before.Requests)/float64(after.SocketReads-before.SocketReads), "requests/read")
 }

@@ -61,8 +61,10 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*core.SessionDa
 
 // kickElsewhere asks every other gate to drop uid's sessions.
 func (g *Gate) kickElsewhere(ctx context.Context, uid, keep string) {
-	var client *GateClient                     // made only when there is another gate
-	for _, m := range g.App.Config().Modules { // App.ServerIDs without its slice
+	// App.ServerIDs without its slice, and a client made only when there
+	// is another gate: a Login on a single gate allocates neither.
+	var client *GateClient
+	for _, m := range g.App.Config().Modules {
 		id := m.ID
 		if m.Type != Gate_Type || id == g.Settings.ID {
 			continue
