@@ -2,6 +2,7 @@ package gate_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,9 @@ func (m *pusher) OnInit(app *core.App, s *core.ModuleSettings) error {
 				return nil, err
 			}
 			return "done", nil
+		}},
+		{Name: "Handler_Body", Handler: func(_ any, _ context.Context, _ core.Invoker, req *core.Request) (any, error) {
+			return string(req.Raw), nil
 		}},
 	}}, m)
 	return nil
@@ -127,5 +131,29 @@ func TestLocalSessionCallsSkipRPC(t *testing.T) {
 	}
 	if made := gateCalls(t, d, "mqant_rpc_calls_total"); made != 1 {
 		t.Errorf("%v calls to the gate counted after one SendNR, want 1", made)
+	}
+}
+
+// TestRequestBodyKeptPerCall: each call gets its own copy of its body,
+// whether it fits the call's object or not, while the reader reuses its
+// buffer for the requests sent with it in one write.
+func TestRequestBodyKeptPerCall(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil, demotest.Extra{Type: "Pusher", New: func() core.Module { return &pusher{} }})
+	c := mqtttest.Connect(t, d.TCPAddr, "bodies", 30)
+	var bodies []string
+	var buf []byte
+	for i, n := range []int{0, 1, 94, 95, 96, 97, 200, 5000, 3, 96} {
+		body := `"` + strings.Repeat(string(rune('a'+i)), n) + `"`
+		bodies = append(bodies, body)
+		buf = (&packets.Publish{Topic: "Pusher/Handler_Body/" + strconv.Itoa(i), Payload: []byte(body)}).AppendTo(buf)
+	}
+	c.Write(buf)
+	for i, body := range bodies {
+		p := c.WaitPublish("Pusher/Handler_Body/"+strconv.Itoa(i), 5*time.Second)
+		want, _ := core.AppendJSON(nil, body)
+		if got := string(p.Payload); got != `{"Error":"","Result":`+string(want)+`}` {
+			t.Errorf("request %d (%d bytes): reply %.80s", i, len(body), got)
+		}
 	}
 }
