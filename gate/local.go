@@ -59,3 +59,17 @@ func (g *Gate) noReplyFailed(ctx context.Context, fn string, err error) {
 	g.log.Warn("rpc no-reply call failed", "id", g.Settings.ID, "fn", fn, "err", err,
 		"trace_id", core.TraceFromContext(ctx).TraceIDString())
 }
+
+// expired is what a session call to the gate of the caller's process
+// returns when the caller's ctx is already done, as the RPC path does: the
+// call does not run, and the caller tells the error apart with
+// errors.Is(err, core.ErrTimeout) (or the context's error). A handler the
+// watchdog gave up on (its client told the request timed out) so binds no
+// user late. nil while ctx is live.
+func expired(ctx context.Context, fn string) error {
+	err := ctx.Err()
+	if err == nil {
+		return nil
+	}
+	return &core.Error{Kind: core.ErrTimeout, Msg: "call " + Gate_Type + "." + fn + " expired before it ran", Cause: err}
+}

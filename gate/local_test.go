@@ -2,6 +2,7 @@ package gate_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,5 +156,36 @@ func TestRequestBodyKeptPerCall(t *testing.T) {
 		if got := string(p.Payload); got != `{"Error":"","Result":`+string(want)+`}` {
 			t.Errorf("request %d (%d bytes): reply %.80s", i, len(body), got)
 		}
+	}
+}
+
+// TestLocalSessionCallsHonourDeadline: a direct session call whose ctx is
+// done does not run, and fails as through RPC: a timeout, told apart with
+// errors.Is. A live ctx binds.
+func TestLocalSessionCallsHonourDeadline(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	mqtttest.Connect(t, d.TCPAddr, "late", 30)
+	data := d.Gate.Sessions()[0]
+	s := gate.NewSession(d.App, &data)
+	done, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	checks := map[string]error{
+		"Bind":   s.Bind(done, "late-user"),
+		"UnBind": s.UnBind(done),
+		"Push":   s.Push(done),
+		"Close":  s.Close(done),
+	}
+	_, checks["Online"] = gate.Online(done, d.App, "late-user")
+	for fn, err := range checks {
+		if !errors.Is(err, core.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with a ctx past its deadline: %v, want a timeout", fn, err)
+		}
+	}
+	if got := d.Gate.Sessions(); len(got) != 1 || got[0].UserID != "" {
+		t.Fatalf("sessions after late calls: %+v", got)
+	}
+	if err := s.Bind(context.Background(), "late-user"); err != nil || s.GetUserID() != "late-user" {
+		t.Fatalf("bind with a live ctx: %v, user %q", err, s.GetUserID())
 	}
 }

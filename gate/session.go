@@ -108,6 +108,9 @@ func (s *Session) refresh(d *core.SessionData, err error) error {
 // unbound and that connection closed (one session per user).
 func (s *Session) Bind(ctx context.Context, uid string) error {
 	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		if err := expired(ctx, Gate_Bind_MethodName); err != nil {
+			return err
+		}
 		return s.refresh(g.Bind(ctx, s.data.SessionID, uid))
 	}
 	return s.refresh(s.gate().Bind(ctx, s.data.SessionID, uid))
@@ -116,6 +119,9 @@ func (s *Session) Bind(ctx context.Context, uid string) error {
 // UnBind removes the user id from the session.
 func (s *Session) UnBind(ctx context.Context) error {
 	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		if err := expired(ctx, Gate_UnBind_MethodName); err != nil {
+			return err
+		}
 		return s.refresh(g.UnBind(ctx, s.data.SessionID))
 	}
 	return s.refresh(s.gate().UnBind(ctx, s.data.SessionID))
@@ -124,6 +130,9 @@ func (s *Session) UnBind(ctx context.Context) error {
 // Push sends the snapshot's settings to the gate, replacing the session's.
 func (s *Session) Push(ctx context.Context) error {
 	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		if err := expired(ctx, Gate_Push_MethodName); err != nil {
+			return err
+		}
 		return s.refresh(g.Push(ctx, s.data.SessionID, s.data.Settings))
 	}
 	return s.refresh(s.gate().Push(ctx, s.data.SessionID, s.data.Settings))
@@ -148,6 +157,9 @@ func (s *Session) Send(ctx context.Context, topic string, body []byte) error {
 // Close closes the client's connection.
 func (s *Session) Close(ctx context.Context) error {
 	if g := localGate(s.inv, s.data.ServerID); g != nil {
+		if err := expired(ctx, Gate_Close_MethodName); err != nil {
+			return err
+		}
 		return g.Close(ctx, s.data.SessionID)
 	}
 	return s.gate().Close(ctx, s.data.SessionID)
@@ -198,7 +210,9 @@ func Online(ctx context.Context, app *core.App, uid string) (*core.SessionData, 
 		var d *core.SessionData
 		var err error
 		if g := localGate(app, id); g != nil {
-			d, err = g.Lookup(ctx, uid)
+			if err = expired(ctx, Gate_Lookup_MethodName); err == nil {
+				d, err = g.Lookup(ctx, uid)
+			}
 		} else {
 			d, err = c.To(id).Lookup(ctx, uid)
 		}
