@@ -3,7 +3,9 @@
 // "Module/Handler_X[/msgid]" to that module's handler by RPC, and publishes
 // the reply on the same topic. Modules reach clients through [Session]
 // (Bind, Push, Send, ...) and [Broadcast], which call the gate's own RPC
-// methods; clients can never call those, only Handler_ methods.
+// methods, or the gate directly when it runs in the caller's process (no
+// RPC, no goroutine hand-off, no timer: local.go); clients can never call
+// those, only Handler_ methods.
 //
 // A client that connects with clean session 0 has a persistent session: it
 // outlives the connection for SessionExpiry, keeps its user and settings,
