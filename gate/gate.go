@@ -66,6 +66,7 @@ type Gate struct {
 	log       *slog.Logger
 	auth      AuthFunc
 	onPublish PublishHandler // nil: route to modules
+	fanout    localFanout    // pushes of this process's modules handed off (local.go)
 
 	cfg        gateConfig
 	types      map[string]bool // module types of the deployment, read-only after OnInit

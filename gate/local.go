@@ -9,10 +9,12 @@ import (
 
 // A handler's session calls to a gate in its own process are direct calls,
 // not RPC: no request, no goroutine hand-off to the gate's RPC server and
-// back, no timer for the wait. That holds for pushes too (Send, Broadcast):
-// they are queued on the members' connections in the sender's goroutine
-// before the call returns, so a client gets one sender's pushes in the
-// order it sent them (and before the reply of the call that sent them). Gates register here while they run, keyed
+// back, no timer for the wait. That holds for pushes too (Send, Broadcast
+// up to directFanout members): they are queued on the members' connections
+// in the sender's goroutine before the call returns, so a client gets them
+// before the reply of the call that sent them. A larger Broadcast is
+// handed off (localFanout), and pushes sent while it runs queue behind it:
+// a client gets one sender's pushes in the order it sent them. Gates register here while they run, keyed
 // by their App (several Apps may share a test process) and instance id.
 
 type localKey struct {
@@ -37,21 +39,102 @@ func localGate(inv core.Invoker, id string) *Gate {
 	return nil
 }
 
-// sendLocal is Session.Send to this gate from a module of its process. As
-// SendNR, it reports no delivery failure to the sender (a session gone, a
-// topic refused): the gate counts it, and logs it as the RPC server logs a
-// failed no-reply call.
+// directFanout is the most members a Broadcast from a module of the gate's
+// process reaches in the sender's goroutine (a game room); a larger one is
+// handed to the gate's fan-out goroutine, so a thousand-member room does
+// not hold up its sender (nor, under load, its sender's reply).
+const directFanout = 64
+
+// localFanout runs the pushes of this process's modules that were handed
+// off, in order, on a goroutine that exists while there are some. While
+// it has work, every push from a module of the process is queued behind
+// it: a sender's pushes reach a client in the order it sent them, whether
+// they were direct or handed off.
+type localFanout struct {
+	mu      sync.Mutex
+	jobs    []pushJob
+	running bool
+}
+
+type pushJob struct {
+	ctx        context.Context
+	sessionIDs []string // a Broadcast; nil: a Send to sessionID
+	sessionID  string
+	topic      string
+	body       []byte
+}
+
+// sendLocal is Session.Send to this gate from a module of its process:
+// queued on the connection in the caller's goroutine unless pushes handed
+// off are still running. As SendNR, it reports no delivery failure to the
+// sender (a session gone, a topic refused): the gate counts it, and logs
+// it as the RPC server logs a failed no-reply call.
 func (g *Gate) sendLocal(ctx context.Context, sessionID, topic string, body []byte) {
-	if err := g.Send(ctx, sessionID, topic, body); err != nil {
-		g.noReplyFailed(ctx, Gate_Send_MethodName, err)
+	if g.handOff(pushJob{ctx: ctx, sessionID: sessionID, topic: topic, body: body}, false) {
+		return
 	}
+	g.runPush(pushJob{ctx: ctx, sessionID: sessionID, topic: topic, body: body})
 }
 
 // broadcastLocal is Broadcast to this gate from a module of its process,
-// as BroadcastNR.
+// as BroadcastNR: direct up to directFanout members, handed off beyond.
 func (g *Gate) broadcastLocal(ctx context.Context, sessionIDs []string, topic string, body []byte) {
-	if _, err := g.Broadcast(ctx, sessionIDs, topic, body); err != nil {
-		g.noReplyFailed(ctx, Gate_Broadcast_MethodName, err)
+	job := pushJob{ctx: ctx, sessionIDs: sessionIDs, topic: topic, body: body}
+	if g.handOff(job, len(sessionIDs) > directFanout) {
+		return
+	}
+	g.runPush(job)
+}
+
+// handOff queues job for the fan-out goroutine when force is set or the
+// goroutine has work (then job must wait behind it), and reports whether
+// it did. The caller runs an unqueued job itself.
+func (g *Gate) handOff(job pushJob, force bool) bool {
+	f := &g.fanout
+	f.mu.Lock()
+	if !force && !f.running {
+		f.mu.Unlock()
+		return false
+	}
+	// The sender does not wait, so its cancellation must not reach the push.
+	job.ctx = context.WithoutCancel(job.ctx)
+	f.jobs = append(f.jobs, job)
+	start := !f.running
+	f.running = true
+	f.mu.Unlock()
+	if start {
+		go g.runFanout()
+	}
+	return true
+}
+
+func (g *Gate) runFanout() {
+	f := &g.fanout
+	for {
+		f.mu.Lock()
+		if len(f.jobs) == 0 {
+			f.jobs = nil
+			f.running = false
+			f.mu.Unlock()
+			return
+		}
+		job := f.jobs[0]
+		f.jobs[0] = pushJob{}
+		f.jobs = f.jobs[1:]
+		f.mu.Unlock()
+		g.runPush(job)
+	}
+}
+
+func (g *Gate) runPush(j pushJob) {
+	if j.sessionIDs == nil {
+		if err := g.Send(j.ctx, j.sessionID, j.topic, j.body); err != nil {
+			g.noReplyFailed(j.ctx, Gate_Send_MethodName, err)
+		}
+		return
+	}
+	if _, err := g.Broadcast(j.ctx, j.sessionIDs, j.topic, j.body); err != nil {
+		g.noReplyFailed(j.ctx, Gate_Broadcast_MethodName, err)
 	}
 }
 

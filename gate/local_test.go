@@ -48,6 +48,19 @@ func (m *pusher) OnInit(app *core.App, s *core.ModuleSettings) error {
 			}
 			return "done", nil
 		}},
+		{Name: "Handler_Big", Handler: func(_ any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
+			// A broadcast too large to run in the sender (the same member
+			// 65 times), then a Send: it must not overtake the broadcast.
+			s := gate.NewSession(inv, req.Session)
+			me := make([]gate.Member, 65)
+			for i := range me {
+				me[i] = gate.Member{ServerID: s.GetServerID(), SessionID: s.GetSessionID()}
+			}
+			if err := gate.Broadcast(ctx, inv, me, "Pusher/OnCast", []byte(`"big"`)); err != nil {
+				return nil, err
+			}
+			return "big", s.Send(ctx, "Pusher/OnSend", []byte(`"after"`))
+		}},
 		{Name: "Handler_Body", Handler: func(_ any, _ context.Context, _ core.Invoker, req *core.Request) (any, error) {
 			return string(req.Raw), nil
 		}},
@@ -187,5 +200,35 @@ func TestLocalSessionCallsHonourDeadline(t *testing.T) {
 	}
 	if err := s.Bind(context.Background(), "late-user"); err != nil || s.GetUserID() != "late-user" {
 		t.Fatalf("bind with a live ctx: %v, user %q", err, s.GetUserID())
+	}
+}
+
+// TestLargeLocalBroadcastKeepsOrder: a broadcast to more members than the
+// sender reaches itself is handed off, and the sender's next push waits
+// behind it: the client gets every member's copy, then the push.
+func TestLargeLocalBroadcastKeepsOrder(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil, demotest.Extra{Type: "Pusher", New: func() core.Module { return &pusher{} }})
+	c := mqtttest.Connect(t, d.TCPAddr, "big", 30)
+	for round := 0; round < 5; round++ {
+		c.Send(&packets.Publish{Topic: "Pusher/Handler_Big/1", Payload: []byte(`{}`)})
+		casts, reply, sent := 0, false, false
+		for casts < 65 || !reply || !sent {
+			p, ok := c.Next(5 * time.Second).(*packets.Publish)
+			if !ok {
+				continue
+			}
+			switch p.Topic {
+			case "Pusher/OnCast":
+				casts++
+			case "Pusher/OnSend":
+				if casts < 65 {
+					t.Fatalf("round %d: the Send after the broadcast arrived after %d of its 65 copies", round, casts)
+				}
+				sent = true
+			case "Pusher/Handler_Big/1":
+				reply = true
+			}
+		}
 	}
 }

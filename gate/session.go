@@ -143,7 +143,8 @@ func (s *Session) Push(ctx context.Context) error {
 // session (clean session 0) whose client is away keeps the push, bounded,
 // until the client is back (README, "Persistent sessions"). To a gate in
 // the sender's process it is a direct call that queues the push on the
-// connection before it returns (no RPC, no goroutine hand-off); to another
+// connection before it returns (no RPC, no goroutine hand-off; behind a
+// large Broadcast of this process still being fanned out); to another
 // process the gate's RPC server queues pushes in the order they arrive.
 // The client gets the pushes of one sender in the order it sent them.
 func (s *Session) Send(ctx context.Context, topic string, body []byte) error {
@@ -172,11 +173,13 @@ type Member struct {
 }
 
 // Broadcast sends one message to many clients with one call per gate, not
-// one per member. A gate in the sender's process is called directly: the
-// message is queued on its members' connections in the sender's goroutine
-// (a push costs a lock and a copy into the member's write buffer, about
-// the cost of handing the call to the gate; no RPC, no hand-off). Another
-// gate gets one no-reply call and fans out on its own goroutine.
+// one per member. A gate in the sender's process is called directly: up
+// to 64 members the message is queued on their connections in the
+// sender's goroutine (no RPC, no hand-off); a larger group is handed to
+// the gate's fan-out goroutine, so a thousand-member room does not hold up
+// the sender, and the sender's later pushes wait behind it (a client gets
+// one sender's pushes in order). Another gate gets one no-reply call and
+// fans out on its own goroutine.
 func Broadcast(ctx context.Context, inv core.Invoker, members []Member, topic string, body []byte) error {
 	byGate := map[string][]string{}
 	var order []string
