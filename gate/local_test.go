@@ -14,8 +14,8 @@ import (
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	"github.com/mqantgen/mqantgen/internal/leakcheck"
-	"github.com/mqantgen/mqantgen/internal/mqtttest"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
+	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )
 
 // pusher is a module whose handler makes every session call a game
