@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/coregen"
 	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )
@@ -52,7 +53,7 @@ func (w *worker) OnInit(app *core.App, s *core.ModuleSettings) error {
 	w.Init(app, s)
 	w.RPCServer().Register(&core.ModuleDesc{Type: w.typ, Methods: []core.MethodDesc{
 		{Name: "Echo", Handler: func(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-			in, err := core.RequestArg(req, func() *string { return new(string) })
+			in, err := coregen.Arg[*string](req)
 			if err != nil {
 				return nil, err
 			}

@@ -122,22 +122,3 @@ func hasMarshaler(t reflect2.Type) bool {
 
 // RawMessage is a raw encoded JSON value, as encoding/json's.
 type RawMessage = jsoniter.RawMessage
-
-// DecodeArgs decodes a JSON array of positional arguments into ptrs, one
-// element each. Used by generated code for //mqant:rpc methods with several
-// arguments.
-func DecodeArgs(data []byte, ptrs ...any) error {
-	var raw []RawMessage
-	if err := JSON.Unmarshal(data, &raw); err != nil {
-		return Errorf(ErrBadRequest, "arguments must be a JSON array: %v", err)
-	}
-	if len(raw) != len(ptrs) {
-		return Errorf(ErrBadRequest, "want %d arguments, got %d", len(ptrs), len(raw))
-	}
-	for i, p := range ptrs {
-		if err := JSON.Unmarshal(raw[i], p); err != nil {
-			return Errorf(ErrBadRequest, "argument %d: %v", i, err)
-		}
-	}
-	return nil
-}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/coregen"
 )
 
 // Greeter is a module written by hand: mqantgen would write greeterDesc
@@ -42,7 +43,7 @@ var greeterDesc = core.ModuleDesc{
 		{Name: "Hello", Handler: func(srv any, ctx context.Context, _ core.Invoker, req *core.Request) (any, error) {
 			// In-process the argument is the caller's value; from a client
 			// or another process it is decoded from req.Raw.
-			name, err := core.RequestArg(req, func() *string { return new(string) })
+			name, err := coregen.Arg[*string](req)
 			if err != nil {
 				return nil, err
 			}

@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// SupportGeneratedVersion1 is referenced by generated code, so a generator
-// and a runtime that do not fit fail at compile time.
-const SupportGeneratedVersion1 = true
+// SupportGeneratedVersion2 is referenced by generated code, so a generator
+// and a runtime that do not fit fail at compile time. Version 2: generated
+// code calls package core/coregen (version 1 called helpers in core).
+const SupportGeneratedVersion2 = true
 
 // Target names the callee: one instance when ID is set, otherwise any
 // instance of Type (load balanced).
@@ -138,85 +139,4 @@ func CallResult[T any](rep Reply, err error) (T, error) {
 		return zero, nil
 	}
 	return zero, Errorf(ErrBadRequest, "result is %T, want %T", rep.Result, zero)
-}
-
-// RequestArg returns the request's argument as T, a pointer type: the value
-// itself in-process, decoded from Raw otherwise. fresh returns a new value to
-// decode into. Generated dispatch calls it.
-func RequestArg[T any](req *Request, fresh func() T) (T, error) {
-	if v, ok := req.Arg.(T); ok {
-		return v, nil
-	}
-	v := fresh()
-	if req.Arg != nil {
-		return v, Errorf(ErrBadRequest, "argument is %T, want %T", req.Arg, v)
-	}
-	if len(req.Raw) == 0 {
-		return v, nil
-	}
-	if err := JSON.Unmarshal(req.Raw, v); err != nil {
-		return v, badBody(err)
-	}
-	return v, nil
-}
-
-// RequestMapArg is RequestArg for map-typed arguments.
-func RequestMapArg[M ~map[string]V, V any](req *Request) (M, error) {
-	if v, ok := req.Arg.(M); ok {
-		return v, nil
-	}
-	m := M{}
-	if req.Arg != nil {
-		return m, Errorf(ErrBadRequest, "argument is %T, want %T", req.Arg, m)
-	}
-	if len(req.Raw) == 0 {
-		return m, nil
-	}
-	if err := JSON.Unmarshal(req.Raw, &m); err != nil {
-		return m, badBody(err)
-	}
-	if m == nil {
-		m = M{}
-	}
-	return m, nil
-}
-
-// RequestArgs returns the positional arguments of a multi-argument call:
-// the []any in-process (returned as is), or Raw (a JSON array) decoded into
-// ptrs (returning nil).
-func RequestArgs(req *Request, ptrs ...any) ([]any, error) {
-	if a, ok := req.Arg.([]any); ok {
-		if len(a) != len(ptrs) {
-			return nil, Errorf(ErrBadRequest, "want %d arguments, got %d", len(ptrs), len(a))
-		}
-		return a, nil
-	}
-	if req.Arg != nil {
-		return nil, Errorf(ErrBadRequest, "arguments are %T, want []any", req.Arg)
-	}
-	return nil, DecodeArgs(req.Raw, ptrs...)
-}
-
-// ArgAt stores args[i] in dst when it has dst's type; nil leaves the zero
-// value. Generated dispatch of multi-argument methods calls it.
-func ArgAt[T any](args []any, i int, dst *T) error {
-	if args[i] == nil {
-		var zero T
-		*dst = zero
-		return nil
-	}
-	v, ok := args[i].(T)
-	if !ok {
-		return Errorf(ErrBadRequest, "argument %d is %T, want %T", i, args[i], *dst)
-	}
-	*dst = v
-	return nil
-}
-
-// badBody is the error for a request body that does not decode into the
-// handler's type. The client sees only that: the decoder's text names Go
-// types and fields and quotes the body. The cause stays for errors.Is and
-// for in-process callers.
-func badBody(err error) error {
-	return &Error{Kind: ErrBadRequest, Msg: "body must be JSON format", Cause: err}
 }

@@ -27,7 +27,7 @@ func newImportSet(self string) *importSet {
 		is.taken[n] = ""
 	}
 	// The framework's own packages keep their names.
-	for _, p := range [][2]string{{"context", "context"}, {corePath, "core"}, {gatePath, "gate"}} {
+	for _, p := range [][2]string{{"context", "context"}, {corePath, "core"}, {coregenPath, "coregen"}, {gatePath, "gate"}} {
 		is.byPath[p[0]] = p[1]
 		is.taken[p[1]] = p[0]
 		is.real[p[0]] = p[1]

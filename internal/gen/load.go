@@ -18,7 +18,8 @@ import (
 const FrameworkPath = "github.com/mqantgen/mqantgen"
 
 const (
-	corePath = FrameworkPath + "/core"
+	corePath    = FrameworkPath + "/core"
+	coregenPath = FrameworkPath + "/core/coregen"
 	gatePath = FrameworkPath + "/gate"
 )
 
@@ -140,6 +141,10 @@ var knownDirectives = map[string]string{
 	// null: the client SDK types it without "| null", and the generated
 	// dispatch turns a nil result with a nil error into an error.
 	"nonnull": "on a Handler_ method of a //mqant:module struct",
+	// The typed client has a no-reply variant (NR) of the methods that
+	// return only an error; this asks for one of a method with a result,
+	// for callers that may ignore it (the gate's own Broadcast fan-out).
+	"noreply": "on a Handler_ or //mqant:rpc method with a result",
 }
 
 // directives returns the //mqant: lines of a comment group, as
@@ -197,7 +202,7 @@ func (a *analyzer) checkDirectives(pkgs []*packages.Package, imported bool) {
 					}
 					switch {
 					case !known:
-						a.errorf(c.Slash, "unknown directive //mqant:%s%s; the directives are //mqant:module, //mqant:push, //mqant:rpc, //mqant:sync and //mqant:nonnull", name, didYouMean(name))
+						a.errorf(c.Slash, "unknown directive //mqant:%s%s; the directives are //mqant:module, //mqant:push, //mqant:rpc, //mqant:sync, //mqant:nonnull and //mqant:noreply", name, didYouMean(name))
 					case name == "module" || name == "push":
 						a.errorf(c.Slash, "//mqant:%s has no effect here: it belongs in the doc comment of a struct type declaration", name)
 					default:

@@ -32,6 +32,28 @@ type Module struct {
 	// GateQual qualifies the gate package's names in this file: "gate.", or
 	// "" when generating into the gate package itself.
 	GateQual string
+	// Prefix begins the module's package-level names in the generated
+	// package ("Chat_Type", "Chat_OnJoin_Topic"): the module name, or ""
+	// when the package already says it (package chatgen or chat holding
+	// module Chat, generated with -out): chatgen.Type,
+	// chatgen.BroadcastOnJoin.
+	Prefix string
+	// Glue is what the generator writes into the module's own package so
+	// the module needs no hand-written New, GetType, OnInit or
+	// registration; nil when the struct does not embed core.BaseModule.
+	Glue *Glue
+}
+
+// Glue is the generated part of a module's own package. Each piece is
+// written only when the package does not declare it itself.
+type Glue struct {
+	GetType  bool
+	OnInit   bool
+	New      string // the constructor's name ("New", or "NewChat" in a package of several modules); "" for none
+	Register string // the typed registration's name ("Register" or "RegisterChat"); "" for none
+	NewFunc  string // the constructor Register passes to App.Register (the generated or the user's)
+	Setup    bool   // the struct declares Setup(app *core.App, settings *core.ModuleSettings) error
+	GenQual  string // qualifies the generated package's names from the module's package: "chatgen." or ""
 }
 
 // Method kinds.
@@ -47,6 +69,7 @@ type Method struct {
 	Kind       string
 	Sync       bool // run on the module's single goroutine
 	NonNull    bool // //mqant:nonnull: a nil Result with a nil error is an error
+	NoReply    bool // the typed client has an NR variant: the result is only an error, or //mqant:noreply
 	HasCtx     bool
 	HasSession bool
 	Legacy     bool    // mqant's (map, map) (string, string) shape

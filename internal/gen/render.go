@@ -11,25 +11,137 @@ import (
 	"github.com/mqantgen/mqantgen/templates"
 )
 
-var goTemplate = template.Must(template.New("go_module.tmpl").Funcs(template.FuncMap{
-	"serverParams":  serverParams,
-	"serverResults": serverResults,
-	"dispatchBody":  dispatchBody,
-	"clientParams":  clientParams,
-	"clientResults": clientResults,
-	"request":       request,
-}).ParseFS(templates.FS, "go_module.tmpl"))
+// The Go renderer: the model becomes a view of plain strings and bools
+// (goFile), and go_module.tmpl only lays them out. Decisions about Go
+// spelling are made here.
 
-// renderGo renders and gofmts one file. When the output does not parse, the
-// error carries the numbered source so the template bug can be found.
-func renderGo(f *File) ([]byte, error) {
+var goTemplate = template.Must(template.New("go_module.tmpl").ParseFS(templates.FS, "go_module.tmpl"))
+
+// goFile is what go_module.tmpl sees for one generated Go file: the
+// modules' generated code, their glue, or both (a module generated into its
+// own package).
+type goFile struct {
+	Source  string
+	Package string
+	Imports []Import // standard library
+	Others  []Import
+	Modules []goModule
+	Glue    []goGlue
+}
+
+type goModule struct {
+	Name       string // e.g. "Chat"
+	Type       string // the module type's value
+	TypeConst  string // "Type" or "Chat_Type"
+	DescVar    string // "ModuleDesc" or "Chat_ModuleDesc"
+	Server     string // "ChatServer"
+	Client     string // "ChatClient"
+	GateQual   string // "gate." or ""
+	Methods    []goMethod
+	Pushes     []goPush
+	HasMethods bool
+}
+
+type goMethod struct {
+	Name          string // Go and wire name, e.g. "Handler_Say"
+	ClientName    string // e.g. "Say"
+	NameConst     string // "Say_MethodName" or "Chat_Say_MethodName"
+	HandlerFunc   string // "_Chat_Say_Handler"
+	Sync          bool
+	ServerParams  string // "ctx context.Context, s *gate.Session, in *chatapi.SayRequest"
+	ServerResults string // "(string, error)" or "error"
+	ClientParams  string
+	ClientResults string
+	Result        string // the result type; "" when the method returns only an error
+	NoReply       bool   // the client has an NR variant
+	// Dispatch: how the generated handler takes the arguments out of the
+	// request, and the call it makes.
+	Legacy   bool
+	ArgVars  []string // positional arguments, each declared as a var: "uid string"
+	ArgSlots string // "coregen.To(&uid), coregen.To(&keep)"
+	ArgType  string // the single argument's type, decoded into "in"
+	ArgMap   bool   // ... which is a map
+	Call     string // "srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)"
+	NonNull  bool
+	// The client's request literal fields beyond Fn.
+	ReqFields string // ", Session: s.Data(), Arg: in"
+}
+
+type goPush struct {
+	Name      string // "OnSay"
+	Topic     string // "Chat/OnSay"
+	TopicVar  string // "OnSay_Topic" or "Chat_OnSay_Topic"
+	Send      string // "SendOnSay" or "SendChatOnSay"
+	Broadcast string // "BroadcastOnSay" or "BroadcastChatOnSay"
+	Type      string // "*chatapi.OnSay"
+}
+
+type goGlue struct {
+	Struct    string // "Chat"
+	TypeConst string // "chatgen.Type"
+	DescVar   string // "chatgen.ModuleDesc"
+	RegServer string // "chatgen.RegisterChatServer"
+	GetType   bool
+	OnInit    bool
+	Setup     bool
+	New       string // constructor to write; "" for none
+	Register  string // registration to write; "" for none
+	NewFunc   string // what Register passes
+}
+
+// renderGo renders and gofmts one file of generated code for the modules of
+// f, with their glue when the code goes into the module's own package.
+func renderGo(f *File, withGlue bool) ([]byte, error) {
+	v := goFile{Source: f.Source, Package: f.Package, Imports: f.Imports, Others: f.Others}
+	for _, m := range f.Modules {
+		v.Modules = append(v.Modules, goModuleView(m))
+		if withGlue && m.Glue != nil {
+			v.Glue = append(v.Glue, goGlueView(m))
+		}
+	}
+	return execGo(&v)
+}
+
+// renderGlue renders the glue file of a module whose generated code went
+// into another package (genPath); nil when the module's package declares
+// every piece itself.
+func renderGlue(f *File, pkgName, genPath string) ([]byte, error) {
+	v := goFile{Source: f.Source, Package: pkgName}
+	var needCore, needCoregen, needGen bool
+	for _, m := range f.Modules {
+		g := m.Glue
+		if g == nil || !g.GetType && !g.OnInit && g.New == "" && g.Register == "" {
+			continue
+		}
+		v.Glue = append(v.Glue, goGlueView(m))
+		needCore = needCore || g.OnInit || g.New != "" || g.Register != ""
+		needCoregen = needCoregen || g.OnInit
+		needGen = needGen || g.GetType || g.OnInit || g.Register != ""
+	}
+	if len(v.Glue) == 0 {
+		return nil, nil
+	}
+	for _, imp := range []struct {
+		need bool
+		path string
+	}{{needCore, corePath}, {needCoregen, coregenPath}, {needGen, genPath}} {
+		if imp.need {
+			v.Others = append(v.Others, Import{Path: imp.path})
+		}
+	}
+	return execGo(&v)
+}
+
+// execGo executes the template. When the output does not parse, the error
+// carries the numbered source so the template bug can be found.
+func execGo(v *goFile) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := goTemplate.Execute(&buf, f); err != nil {
-		return nil, fmt.Errorf("render %s: %w", f.Source, err)
+	if err := goTemplate.Execute(&buf, v); err != nil {
+		return nil, fmt.Errorf("render %s: %w", v.Source, err)
 	}
 	out, err := format.Source(buf.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("generated code for %s does not parse: %v\n%s", f.Source, err, numbered(buf.Bytes()))
+		return nil, fmt.Errorf("generated code for %s does not parse: %v\n%s", v.Source, err, numbered(buf.Bytes()))
 	}
 	return out, nil
 }
@@ -43,128 +155,84 @@ func numbered(src []byte) string {
 	return b.String()
 }
 
-func serverParams(mod *Module, m *Method) string {
-	var ps []string
-	if m.Legacy {
-		return "session " + m.Params[0].Type.Go + ", msg " + m.Params[0].Type.Go
+func goModuleView(mod *Module) goModule {
+	v := goModule{
+		Name: mod.GoName, Type: mod.Type, TypeConst: mod.Prefix + "Type", DescVar: mod.Prefix + "ModuleDesc",
+		Server: mod.GoName + "Server", Client: mod.GoName + "Client", GateQual: mod.GateQual,
+		HasMethods: len(mod.Methods) > 0,
 	}
-	if m.HasCtx {
-		ps = append(ps, "ctx context.Context")
+	for _, m := range mod.Methods {
+		v.Methods = append(v.Methods, goMethodView(mod, m))
 	}
-	if m.HasSession {
-		ps = append(ps, "s *"+mod.GateQual+"Session")
+	pushPrefix := strings.TrimSuffix(mod.Prefix, "_")
+	for _, p := range mod.Pushes {
+		v.Pushes = append(v.Pushes, goPush{
+			Name: p.Name, Topic: p.Topic, TopicVar: mod.Prefix + p.Name + "_Topic",
+			Send: "Send" + pushPrefix + p.Name, Broadcast: "Broadcast" + pushPrefix + p.Name, Type: p.Type.Go,
+		})
 	}
-	for _, p := range m.Params {
-		ps = append(ps, p.Name+" "+p.Type.Go)
-	}
-	return strings.Join(ps, ", ")
+	return v
 }
 
-func serverResults(m *Method) string {
+func goMethodView(mod *Module, m *Method) goMethod {
+	v := goMethod{
+		Name: m.Name, ClientName: m.ClientName, NameConst: mod.Prefix + m.ClientName + "_MethodName",
+		HandlerFunc: "_" + mod.GoName + "_" + m.ClientName + "_Handler",
+		Sync:        m.Sync, NonNull: m.NonNull, NoReply: m.NoReply, Legacy: m.Legacy,
+		ServerResults: "error", ClientResults: "error",
+	}
+	if m.Result != nil {
+		v.Result = m.Result.Go
+		v.ClientResults = "(" + m.Result.Go + ", error)"
+		v.ServerResults = v.ClientResults
+	}
+	var server, client, call, names []string
+	client = append(client, "ctx context.Context")
+	if m.HasCtx {
+		server = append(server, "ctx context.Context")
+		call = append(call, "ctx")
+	}
+	if m.HasSession || m.Legacy {
+		client = append(client, "s *"+mod.GateQual+"Session")
+		v.ReqFields += ", Session: s.Data()"
+	}
+	if m.HasSession {
+		server = append(server, "s *"+mod.GateQual+"Session")
+		call = append(call, mod.GateQual+"NewSession(inv, req.Session)")
+	}
+	var vars, slots []string
+	for _, p := range m.Params {
+		server = append(server, p.Name+" "+p.Type.Go)
+		client = append(client, p.Name+" "+p.Type.Go)
+		names = append(names, p.Name)
+		vars = append(vars, p.Name+" "+p.Type.Go)
+		slots = append(slots, "coregen.To(&"+p.Name+")")
+		call = append(call, p.Name)
+	}
 	switch {
 	case m.Legacy:
-		return "(result string, err string)"
-	case m.Result != nil:
-		return "(" + m.Result.Go + ", error)"
-	}
-	return "error"
-}
-
-func clientParams(mod *Module, m *Method) string {
-	ps := []string{"ctx context.Context"}
-	if m.HasSession || m.Legacy {
-		ps = append(ps, "s *"+mod.GateQual+"Session")
-	}
-	for _, p := range m.Params {
-		ps = append(ps, p.Name+" "+p.Type.Go)
-	}
-	return strings.Join(ps, ", ")
-}
-
-func clientResults(m *Method) string {
-	if m.Result != nil {
-		return "(" + m.Result.Go + ", error)"
-	}
-	return "error"
-}
-
-func request(mod *Module, m *Method, noReply bool) string {
-	fields := []string{"Fn: " + mod.GoName + "_" + m.ClientName + "_MethodName"}
-	if m.HasSession || m.Legacy {
-		fields = append(fields, "Session: s.Data()")
-	}
-	switch {
+		server = []string{"session " + m.Params[0].Type.Go, "msg " + m.Params[0].Type.Go}
+		v.ServerResults = "(result string, err string)"
+		v.ArgType, v.ArgMap = m.Params[0].Type.Go, true
+		call = []string{mod.GateQual + "LegacyMap(req.Session)", "in"}
+		v.ReqFields += ", Arg: " + names[0]
 	case m.Positional && len(m.Params) > 0:
-		names := make([]string, len(m.Params))
-		for i, p := range m.Params {
-			names[i] = p.Name
-		}
-		fields = append(fields, "Arg: []any{"+strings.Join(names, ", ")+"}")
+		v.ArgVars, v.ArgSlots = vars, strings.Join(slots, ", ")
+		v.ReqFields += ", Arg: []any{" + strings.Join(names, ", ") + "}"
 	case len(m.Params) == 1:
-		fields = append(fields, "Arg: "+m.Params[0].Name)
+		v.ArgType, v.ArgMap = m.Params[0].Type.Go, m.Params[0].Type.IsMap
+		v.ReqFields += ", Arg: " + names[0]
 	}
-	if noReply {
-		fields = append(fields, "NoReply: true")
-	}
-	return "&core.Request{" + strings.Join(fields, ", ") + "}"
+	v.ServerParams, v.ClientParams = strings.Join(server, ", "), strings.Join(client, ", ")
+	v.Call = "srv.(" + mod.GoName + "Server)." + m.Name + "(" + strings.Join(call, ", ") + ")"
+	return v
 }
 
-// dispatchBody is the body of a generated handler: take the argument out of
-// the request (typed in-process, decoded otherwise) and call the method.
-func dispatchBody(mod *Module, m *Method) string {
-	var b strings.Builder
-	call := "srv.(" + mod.GoName + "Server)." + m.Name
-	ret := func(args []string) {
-		if m.NonNull {
-			// The client SDK types the reply without null: keep that true.
-			fmt.Fprintf(&b, "\tres, err := %s(%s)\n", call, strings.Join(args, ", "))
-			fmt.Fprintf(&b, "\tif err == nil && res == nil {\n\t\treturn nil, core.NewError(%q)\n\t}\n\treturn res, err", m.Name+" returned no result, but it is declared //mqant:nonnull")
-			return
-		}
-		if m.Result != nil {
-			fmt.Fprintf(&b, "\treturn %s(%s)", call, strings.Join(args, ", "))
-		} else {
-			fmt.Fprintf(&b, "\treturn nil, %s(%s)", call, strings.Join(args, ", "))
-		}
+func goGlueView(mod *Module) goGlue {
+	g := mod.Glue
+	return goGlue{
+		Struct: mod.GoName, TypeConst: g.GenQual + mod.Prefix + "Type", DescVar: g.GenQual + mod.Prefix + "ModuleDesc",
+		RegServer: g.GenQual + "Register" + mod.GoName + "Server",
+		GetType:   g.GetType, OnInit: g.OnInit, Setup: g.Setup, New: g.New, Register: g.Register, NewFunc: g.NewFunc,
 	}
-	if m.Legacy {
-		fmt.Fprintf(&b, "\tmsg, err := core.RequestMapArg[%s](req)\n", m.Params[0].Type.Go)
-		b.WriteString("\tif err != nil {\n\t\treturn nil, err\n\t}\n")
-		fmt.Fprintf(&b, "\tres, e := %s(%sLegacyMap(req.Session), msg)\n", call, mod.GateQual)
-		b.WriteString("\tif e != \"\" {\n\t\treturn nil, core.NewError(e)\n\t}\n\treturn res, nil")
-		return b.String()
-	}
-	var args []string
-	if m.HasCtx {
-		args = append(args, "ctx")
-	}
-	if m.HasSession {
-		args = append(args, mod.GateQual+"NewSession(inv, req.Session)")
-	}
-	switch {
-	case m.Positional && len(m.Params) > 0:
-		var ptrs []string
-		for _, p := range m.Params {
-			fmt.Fprintf(&b, "\tvar %s %s\n", p.Name, p.Type.Go)
-			ptrs = append(ptrs, "&"+p.Name)
-			args = append(args, p.Name)
-		}
-		fmt.Fprintf(&b, "\targs, err := core.RequestArgs(req, %s)\n", strings.Join(ptrs, ", "))
-		b.WriteString("\tif err != nil {\n\t\treturn nil, err\n\t}\n\tif args != nil {\n")
-		for i, p := range m.Params {
-			fmt.Fprintf(&b, "\t\tif err := core.ArgAt(args, %d, &%s); err != nil {\n\t\t\treturn nil, err\n\t\t}\n", i, p.Name)
-		}
-		b.WriteString("\t}\n")
-	case len(m.Params) == 1:
-		p := m.Params[0]
-		if p.Type.IsMap {
-			fmt.Fprintf(&b, "\tin, err := core.RequestMapArg[%s](req)\n", p.Type.Go)
-		} else {
-			fmt.Fprintf(&b, "\tin, err := core.RequestArg(req, func() %s { return new(%s) })\n", p.Type.Go, p.Type.Elem)
-		}
-		b.WriteString("\tif err != nil {\n\t\treturn nil, err\n\t}\n")
-		args = append(args, "in")
-	}
-	ret(args)
-	return b.String()
 }

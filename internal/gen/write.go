@@ -93,6 +93,7 @@ func Generate(opts Options) ([]Output, error) {
 		if len(pkg.GoFiles) > 0 {
 			dir = filepath.Dir(pkg.GoFiles[0])
 		}
+		srcDir := dir
 		if fixed != nil {
 			tgt, dir = *fixed, outDir
 		}
@@ -102,12 +103,22 @@ func Generate(opts Options) ([]Output, error) {
 			if len(a.errs) > 0 || opts.NoGo {
 				continue
 			}
-			src, err := renderGo(f)
+			src, err := renderGo(f, tgt.path == pkg.PkgPath)
 			if err != nil {
 				return nil, err
 			}
-			name := strings.ToLower(f.Modules[0].GoName) + ".mqant.go"
-			outs = append(outs, Output{Path: filepath.Join(dir, name), Content: src})
+			name := strings.ToLower(f.Modules[0].GoName)
+			outs = append(outs, Output{Path: filepath.Join(dir, name+".mqant.go"), Content: src})
+			if tgt.path != pkg.PkgPath {
+				// The glue goes beside the module's source, in its package.
+				glue, err := renderGlue(f, pkg.Name, tgt.path)
+				if err != nil {
+					return nil, err
+				}
+				if glue != nil {
+					outs = append(outs, Output{Path: filepath.Join(srcDir, name+".glue.mqant.go"), Content: glue})
+				}
+			}
 		}
 	}
 	a.unusedPushes()
