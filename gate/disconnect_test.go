@@ -7,7 +7,7 @@ import (
 
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
-	logingen "github.com/mqantgen/mqantgen/generated/login"
+	"github.com/mqantgen/mqantgen/generated/logingen"
 	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/testkit/mqtttest"
 )

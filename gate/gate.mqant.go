@@ -7,10 +7,11 @@ import (
 	"context"
 
 	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/coregen"
 )
 
-// This file needs a runtime that supports generated code version 1.
-const _ = core.SupportGeneratedVersion1
+// This file needs a core that supports generated code version 2.
+const _ = core.SupportGeneratedVersion2
 
 // Gate_Type is the module type of Gate: the first topic level
 // clients use and the key under "Module" in the config.
@@ -50,17 +51,8 @@ func RegisterGateServer(s *core.Server, srv GateServer) {
 func _Gate_Bind_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
 	var uid string
-	args, err := core.RequestArgs(req, &sessionID, &uid)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&sessionID), coregen.To(&uid)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &sessionID); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 1, &uid); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(GateServer).Bind(ctx, sessionID, uid)
 }
@@ -69,34 +61,16 @@ func _Gate_Broadcast_Handler(srv any, ctx context.Context, inv core.Invoker, req
 	var sessionIDs []string
 	var topic string
 	var body []byte
-	args, err := core.RequestArgs(req, &sessionIDs, &topic, &body)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&sessionIDs), coregen.To(&topic), coregen.To(&body)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &sessionIDs); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 1, &topic); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 2, &body); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(GateServer).Broadcast(ctx, sessionIDs, topic, body)
 }
 
 func _Gate_Close_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
-	args, err := core.RequestArgs(req, &sessionID)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&sessionID)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &sessionID); err != nil {
-			return nil, err
-		}
 	}
 	return nil, srv.(GateServer).Close(ctx, sessionID)
 }
@@ -104,31 +78,16 @@ func _Gate_Close_Handler(srv any, ctx context.Context, inv core.Invoker, req *co
 func _Gate_Kick_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var uid string
 	var keep string
-	args, err := core.RequestArgs(req, &uid, &keep)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&uid), coregen.To(&keep)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &uid); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 1, &keep); err != nil {
-			return nil, err
-		}
 	}
 	return nil, srv.(GateServer).Kick(ctx, uid, keep)
 }
 
 func _Gate_Lookup_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var uid string
-	args, err := core.RequestArgs(req, &uid)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&uid)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &uid); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(GateServer).Lookup(ctx, uid)
 }
@@ -136,17 +95,8 @@ func _Gate_Lookup_Handler(srv any, ctx context.Context, inv core.Invoker, req *c
 func _Gate_Push_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
 	var settings map[string]string
-	args, err := core.RequestArgs(req, &sessionID, &settings)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&sessionID), coregen.To(&settings)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &sessionID); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 1, &settings); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(GateServer).Push(ctx, sessionID, settings)
 }
@@ -155,20 +105,8 @@ func _Gate_Send_Handler(srv any, ctx context.Context, inv core.Invoker, req *cor
 	var sessionID string
 	var topic string
 	var body []byte
-	args, err := core.RequestArgs(req, &sessionID, &topic, &body)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&sessionID), coregen.To(&topic), coregen.To(&body)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &sessionID); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 1, &topic); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 2, &body); err != nil {
-			return nil, err
-		}
 	}
 	return nil, srv.(GateServer).Send(ctx, sessionID, topic, body)
 }
@@ -178,37 +116,16 @@ func _Gate_TakeSession_Handler(srv any, ctx context.Context, inv core.Invoker, r
 	var username string
 	var cred []byte
 	var to string
-	args, err := core.RequestArgs(req, &clientID, &username, &cred, &to)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&clientID), coregen.To(&username), coregen.To(&cred), coregen.To(&to)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &clientID); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 1, &username); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 2, &cred); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 3, &to); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(GateServer).TakeSession(ctx, clientID, username, cred, to)
 }
 
 func _Gate_UnBind_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var sessionID string
-	args, err := core.RequestArgs(req, &sessionID)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&sessionID)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &sessionID); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(GateServer).UnBind(ctx, sessionID)
 }
@@ -252,111 +169,69 @@ func (c *GateClient) To(id string) *GateClient {
 
 // Bind calls Gate.Bind and waits for its reply.
 func (c *GateClient) Bind(ctx context.Context, sessionID string, uid string) (*core.SessionData, error) {
-	return core.CallResult[*core.SessionData](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Bind_MethodName, Arg: []any{sessionID, uid}}))
-}
-
-// BindNR calls Gate.Bind without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *GateClient) BindNR(ctx context.Context, sessionID string, uid string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Bind_MethodName, Arg: []any{sessionID, uid}, NoReply: true})
-	return err
+	return coregen.Call[*core.SessionData](ctx, c.cc, c.to, &core.Request{Fn: Gate_Bind_MethodName, Arg: []any{sessionID, uid}})
 }
 
 // Broadcast calls Gate.Broadcast and waits for its reply.
 func (c *GateClient) Broadcast(ctx context.Context, sessionIDs []string, topic string, body []byte) (int, error) {
-	return core.CallResult[int](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Broadcast_MethodName, Arg: []any{sessionIDs, topic, body}}))
+	return coregen.Call[int](ctx, c.cc, c.to, &core.Request{Fn: Gate_Broadcast_MethodName, Arg: []any{sessionIDs, topic, body}})
 }
 
 // BroadcastNR calls Gate.Broadcast without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) BroadcastNR(ctx context.Context, sessionIDs []string, topic string, body []byte) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Broadcast_MethodName, Arg: []any{sessionIDs, topic, body}, NoReply: true})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Gate_Broadcast_MethodName, Arg: []any{sessionIDs, topic, body}, NoReply: true})
 }
 
 // Close calls Gate.Close and waits for its reply.
 func (c *GateClient) Close(ctx context.Context, sessionID string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Close_MethodName, Arg: []any{sessionID}})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Gate_Close_MethodName, Arg: []any{sessionID}})
 }
 
 // CloseNR calls Gate.Close without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) CloseNR(ctx context.Context, sessionID string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Close_MethodName, Arg: []any{sessionID}, NoReply: true})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Gate_Close_MethodName, Arg: []any{sessionID}, NoReply: true})
 }
 
 // Kick calls Gate.Kick and waits for its reply.
 func (c *GateClient) Kick(ctx context.Context, uid string, keep string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Kick_MethodName, Arg: []any{uid, keep}})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Gate_Kick_MethodName, Arg: []any{uid, keep}})
 }
 
 // KickNR calls Gate.Kick without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) KickNR(ctx context.Context, uid string, keep string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Kick_MethodName, Arg: []any{uid, keep}, NoReply: true})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Gate_Kick_MethodName, Arg: []any{uid, keep}, NoReply: true})
 }
 
 // Lookup calls Gate.Lookup and waits for its reply.
 func (c *GateClient) Lookup(ctx context.Context, uid string) (*core.SessionData, error) {
-	return core.CallResult[*core.SessionData](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Lookup_MethodName, Arg: []any{uid}}))
-}
-
-// LookupNR calls Gate.Lookup without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *GateClient) LookupNR(ctx context.Context, uid string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Lookup_MethodName, Arg: []any{uid}, NoReply: true})
-	return err
+	return coregen.Call[*core.SessionData](ctx, c.cc, c.to, &core.Request{Fn: Gate_Lookup_MethodName, Arg: []any{uid}})
 }
 
 // Push calls Gate.Push and waits for its reply.
 func (c *GateClient) Push(ctx context.Context, sessionID string, settings map[string]string) (*core.SessionData, error) {
-	return core.CallResult[*core.SessionData](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Push_MethodName, Arg: []any{sessionID, settings}}))
-}
-
-// PushNR calls Gate.Push without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *GateClient) PushNR(ctx context.Context, sessionID string, settings map[string]string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Push_MethodName, Arg: []any{sessionID, settings}, NoReply: true})
-	return err
+	return coregen.Call[*core.SessionData](ctx, c.cc, c.to, &core.Request{Fn: Gate_Push_MethodName, Arg: []any{sessionID, settings}})
 }
 
 // Send calls Gate.Send and waits for its reply.
 func (c *GateClient) Send(ctx context.Context, sessionID string, topic string, body []byte) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}})
 }
 
 // SendNR calls Gate.Send without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *GateClient) SendNR(ctx context.Context, sessionID string, topic string, body []byte) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}, NoReply: true})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Gate_Send_MethodName, Arg: []any{sessionID, topic, body}, NoReply: true})
 }
 
 // TakeSession calls Gate.TakeSession and waits for its reply.
 func (c *GateClient) TakeSession(ctx context.Context, clientID string, username string, cred []byte, to string) (*Handoff, error) {
-	return core.CallResult[*Handoff](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}}))
-}
-
-// TakeSessionNR calls Gate.TakeSession without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *GateClient) TakeSessionNR(ctx context.Context, clientID string, username string, cred []byte, to string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}, NoReply: true})
-	return err
+	return coregen.Call[*Handoff](ctx, c.cc, c.to, &core.Request{Fn: Gate_TakeSession_MethodName, Arg: []any{clientID, username, cred, to}})
 }
 
 // UnBind calls Gate.UnBind and waits for its reply.
 func (c *GateClient) UnBind(ctx context.Context, sessionID string) (*core.SessionData, error) {
-	return core.CallResult[*core.SessionData](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_UnBind_MethodName, Arg: []any{sessionID}}))
-}
-
-// UnBindNR calls Gate.UnBind without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *GateClient) UnBindNR(ctx context.Context, sessionID string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Gate_UnBind_MethodName, Arg: []any{sessionID}, NoReply: true})
-	return err
+	return coregen.Call[*core.SessionData](ctx, c.cc, c.to, &core.Request{Fn: Gate_UnBind_MethodName, Arg: []any{sessionID}})
 }

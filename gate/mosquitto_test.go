@@ -11,7 +11,7 @@ import (
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate"
-	logingen "github.com/mqantgen/mqantgen/generated/login"
+	"github.com/mqantgen/mqantgen/generated/logingen"
 	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/testkit/syncbuf"
 )

@@ -44,8 +44,8 @@ func startTwoGates(t *testing.T, extra map[string]any) (g1, g2 *gate.Gate) {
 		gates = append(gates, m.(*gate.Gate))
 		return m
 	})
-	app.Register("Login", login.New)
-	app.Register("Chat", chat.New)
+	login.Register(app)
+	chat.Register(app)
 	if err := app.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -174,6 +174,7 @@ func (g *Gate) Send(ctx context.Context, sessionID, topic string, body []byte) e
 //
 //mqant:rpc
 //mqant:sync
+//mqant:noreply
 func (g *Gate) Broadcast(ctx context.Context, sessionIDs []string, topic string, body []byte) (int, error) {
 	g.stats.broadcastCalls.Add(1)
 	if err := checkPushTopic(topic); err != nil {

@@ -7,11 +7,12 @@ import (
 	"context"
 
 	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/coregen"
 	"github.com/mqantgen/mqantgen/gate"
 )
 
-// This file needs a runtime that supports generated code version 1.
-const _ = core.SupportGeneratedVersion1
+// This file needs a core that supports generated code version 2.
+const _ = core.SupportGeneratedVersion2
 
 // Echo_Type is the module type of Echo: the first topic level
 // clients use and the key under "Module" in the config.
@@ -35,7 +36,7 @@ func RegisterEchoServer(s *core.Server, srv EchoServer) {
 }
 
 func _Echo_Echo_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := core.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+	in, err := coregen.Arg[*EchoRequest](req)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,7 @@ func _Echo_Echo_Handler(srv any, ctx context.Context, inv core.Invoker, req *cor
 }
 
 func _Echo_Work_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := core.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+	in, err := coregen.Arg[*EchoRequest](req)
 	if err != nil {
 		return nil, err
 	}
@@ -82,24 +83,16 @@ func (c *EchoClient) To(id string) *EchoClient {
 
 // Echo calls Echo.Handler_Echo and waits for its reply.
 func (c *EchoClient) Echo(ctx context.Context, in *EchoRequest) (*EchoReply, error) {
-	return core.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Echo_Echo_MethodName, Arg: in}))
-}
-
-// EchoNR calls Echo.Handler_Echo without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *EchoClient) EchoNR(ctx context.Context, in *EchoRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Echo_Echo_MethodName, Arg: in, NoReply: true})
-	return err
+	return coregen.Call[*EchoReply](ctx, c.cc, c.to, &core.Request{Fn: Echo_Echo_MethodName, Arg: in})
 }
 
 // Work calls Echo.Handler_Work and waits for its reply.
 func (c *EchoClient) Work(ctx context.Context, s *gate.Session, in *EchoRequest) (*EchoReply, error) {
-	return core.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in}))
+	return coregen.Call[*EchoReply](ctx, c.cc, c.to, &core.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in})
 }
 
-// WorkNR calls Echo.Handler_Work without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *EchoClient) WorkNR(ctx context.Context, s *gate.Session, in *EchoRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in, NoReply: true})
-	return err
-}
+// New returns a new Echo module.
+func New() core.Module { return new(Echo) }
+
+// Register registers the Echo module type with app.
+func Register(app *core.App) { app.Register(Echo_Type, New) }

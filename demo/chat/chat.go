@@ -2,7 +2,7 @@
 // leaving when a connection closes.
 package chat
 
-//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/chat .
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/chatgen .
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/chat/chatapi"
 	"github.com/mqantgen/mqantgen/gate"
-	chatgen "github.com/mqantgen/mqantgen/generated/chat"
-	logingen "github.com/mqantgen/mqantgen/generated/login"
+	"github.com/mqantgen/mqantgen/generated/chatgen"
+	"github.com/mqantgen/mqantgen/generated/logingen"
 )
 
 // Chat is the Chat module.
@@ -28,18 +28,10 @@ type Chat struct {
 	rooms map[string]*gate.Group // by room name
 }
 
-// New returns a Chat module; register it with App.Register.
-func New() core.Module { return &Chat{} }
-
-// GetType implements core.Module.
-func (c *Chat) GetType() string { return chatgen.Chat_Type }
-
-// OnInit implements core.Module.
-func (c *Chat) OnInit(app *core.App, settings *core.ModuleSettings) error {
-	c.Init(app, settings)
+// Setup prepares Chat; the generated OnInit calls it.
+func (c *Chat) Setup(app *core.App, _ *core.ModuleSettings) error {
 	c.rooms = map[string]*gate.Group{}
 	c.login = logingen.NewLoginClient(app)
-	chatgen.RegisterChatServer(c.RPCServer(), c)
 	return nil
 }
 
@@ -71,7 +63,7 @@ func (c *Chat) Handler_JoinChat(ctx context.Context, s *gate.Session, req *chata
 	if !added {
 		return "", errors.New("Already in this chat room")
 	}
-	c.pushed(chatgen.Chat_OnJoin_Topic, chatgen.BroadcastChatOnJoin(ctx, c.App, members, &chatapi.OnJoin{RoomName: req.RoomName, UserName: s.GetUserID()}))
+	c.pushed(chatgen.OnJoin_Topic, chatgen.BroadcastOnJoin(ctx, c.App, members, &chatapi.OnJoin{RoomName: req.RoomName, UserName: s.GetUserID()}))
 	return "join success", nil
 }
 
@@ -92,7 +84,7 @@ func (c *Chat) Handler_Say(ctx context.Context, s *gate.Session, req *chatapi.Sa
 	if !room.Has(s) {
 		return "", errors.New("You haven't been in the room yet")
 	}
-	c.pushed(chatgen.Chat_OnSay_Topic, chatgen.BroadcastChatOnSay(ctx, c.App, room.Members(), &chatapi.OnSay{RoomName: req.RoomName, Say: req.Say, UserName: s.GetUserID()}))
+	c.pushed(chatgen.OnSay_Topic, chatgen.BroadcastOnSay(ctx, c.App, room.Members(), &chatapi.OnSay{RoomName: req.RoomName, Say: req.Say, UserName: s.GetUserID()}))
 	return "say success", nil
 }
 
@@ -124,7 +116,7 @@ func (c *Chat) OnSessionClosed(ctx context.Context, s *gate.Session) error {
 	c.mu.Unlock()
 	sort.Slice(leaves, func(i, j int) bool { return leaves[i].room < leaves[j].room })
 	for _, l := range leaves {
-		c.pushed(chatgen.Chat_OnLeave_Topic, chatgen.BroadcastChatOnLeave(ctx, c.App, l.members, &chatapi.OnLeave{RoomName: l.room, UserName: l.user}))
+		c.pushed(chatgen.OnLeave_Topic, chatgen.BroadcastOnLeave(ctx, c.App, l.members, &chatapi.OnLeave{RoomName: l.room, UserName: l.user}))
 	}
 	return nil
 }

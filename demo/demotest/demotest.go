@@ -122,8 +122,8 @@ func start(t testing.TB, o Options) (*Demo, error) {
 		g = m.(*gate.Gate)
 		return m
 	})
-	app.Register("Login", login.New)
-	app.Register("Chat", chat.New)
+	login.Register(app)
+	chat.Register(app)
 	for _, e := range extras {
 		app.Register(e.Type, e.New)
 	}

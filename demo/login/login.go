@@ -2,7 +2,7 @@
 // password and binds the client's session to the user.
 package login
 
-//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/login .
+//go:generate go run github.com/mqantgen/mqantgen/cmd/mqantgen -out ../../generated/logingen .
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/login/loginapi"
 	"github.com/mqantgen/mqantgen/gate"
-	logingen "github.com/mqantgen/mqantgen/generated/login"
 )
 
 // Login is the Login module.
@@ -25,17 +24,9 @@ type Login struct {
 	users map[string]*loginapi.User
 }
 
-// New returns a Login module; register it with App.Register.
-func New() core.Module { return &Login{} }
-
-// GetType implements core.Module.
-func (l *Login) GetType() string { return logingen.Login_Type }
-
-// OnInit implements core.Module.
-func (l *Login) OnInit(app *core.App, settings *core.ModuleSettings) error {
-	l.Init(app, settings)
+// Setup prepares Login; the generated OnInit calls it.
+func (l *Login) Setup(*core.App, *core.ModuleSettings) error {
 	l.users = map[string]*loginapi.User{}
-	logingen.RegisterLoginServer(l.RPCServer(), l)
 	return nil
 }
 

@@ -8,8 +8,8 @@ import (
 	"log/slog"
 
 	"github.com/mqantgen/mqantgen/core"
-	chatgen "github.com/mqantgen/mqantgen/generated/chat"
-	logingen "github.com/mqantgen/mqantgen/generated/login"
+	"github.com/mqantgen/mqantgen/generated/chatgen"
+	"github.com/mqantgen/mqantgen/generated/logingen"
 	"github.com/mqantgen/mqantgen/internal/testkit/chaos"
 )
 
@@ -20,8 +20,8 @@ import (
 // of processes it killed, to find calls that ran twice. The handlers ignore
 // the extra field. Normal builds do not contain this file.
 func init() {
-	logExecutions(&logingen.Login_ModuleDesc, logingen.Login_Login_MethodName)
-	logExecutions(&chatgen.Chat_ModuleDesc, chatgen.Chat_Say_MethodName)
+	logExecutions(&logingen.ModuleDesc, logingen.Login_MethodName)
+	logExecutions(&chatgen.ModuleDesc, chatgen.Say_MethodName)
 }
 
 func logExecutions(d *core.ModuleDesc, fn string) {

@@ -63,8 +63,8 @@ func run() error {
 	}
 	return mqant.Run(context.Background(), o, func(app *core.App) {
 		app.Register(gate.Gate_Type, gate.New())
-		app.Register("Login", login.New)
-		app.Register("Chat", chat.New)
+		login.Register(app)
+		chat.Register(app)
 	})
 }
 

@@ -7,10 +7,11 @@ import (
 	"context"
 
 	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/coregen"
 )
 
-// This file needs a runtime that supports generated code version 1.
-const _ = core.SupportGeneratedVersion1
+// This file needs a core that supports generated code version 2.
+const _ = core.SupportGeneratedVersion2
 
 // Slow_Type is the module type of Slow: the first topic level
 // clients use and the key under "Module" in the config.
@@ -32,7 +33,7 @@ func RegisterSlowServer(s *core.Server, srv SlowServer) {
 }
 
 func _Slow_Wait_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := core.RequestArg(req, func() *WaitRequest { return new(WaitRequest) })
+	in, err := coregen.Arg[*WaitRequest](req)
 	if err != nil {
 		return nil, err
 	}
@@ -70,12 +71,8 @@ func (c *SlowClient) To(id string) *SlowClient {
 
 // Wait calls Slow.Handler_Wait and waits for its reply.
 func (c *SlowClient) Wait(ctx context.Context, in *WaitRequest) (*WaitReply, error) {
-	return core.CallResult[*WaitReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Slow_Wait_MethodName, Arg: in}))
+	return coregen.Call[*WaitReply](ctx, c.cc, c.to, &core.Request{Fn: Slow_Wait_MethodName, Arg: in})
 }
 
-// WaitNR calls Slow.Handler_Wait without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *SlowClient) WaitNR(ctx context.Context, in *WaitRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Slow_Wait_MethodName, Arg: in, NoReply: true})
-	return err
-}
+// Register registers the Slow module type with app.
+func Register(app *core.App) { app.Register(Slow_Type, New) }

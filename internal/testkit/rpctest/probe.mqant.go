@@ -7,11 +7,12 @@ import (
 	"context"
 
 	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/coregen"
 	"github.com/mqantgen/mqantgen/gate"
 )
 
-// This file needs a runtime that supports generated code version 1.
-const _ = core.SupportGeneratedVersion1
+// This file needs a core that supports generated code version 2.
+const _ = core.SupportGeneratedVersion2
 
 // Probe_Type is the module type of Probe: the first topic level
 // clients use and the key under "Module" in the config.
@@ -49,23 +50,14 @@ func RegisterProbeServer(s *core.Server, srv ProbeServer) {
 func _Probe_Bytes_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var b []byte
 	var tag string
-	args, err := core.RequestArgs(req, &b, &tag)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&b), coregen.To(&tag)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &b); err != nil {
-			return nil, err
-		}
-		if err := core.ArgAt(args, 1, &tag); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(ProbeServer).Bytes(ctx, b, tag)
 }
 
 func _Probe_Echo_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := core.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+	in, err := coregen.Arg[*EchoRequest](req)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +65,7 @@ func _Probe_Echo_Handler(srv any, ctx context.Context, inv core.Invoker, req *co
 }
 
 func _Probe_Fail_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := core.RequestArg(req, func() *EchoRequest { return new(EchoRequest) })
+	in, err := coregen.Arg[*EchoRequest](req)
 	if err != nil {
 		return nil, err
 	}
@@ -98,42 +90,24 @@ func _Probe_Panic_Handler(srv any, ctx context.Context, inv core.Invoker, req *c
 
 func _Probe_Note_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var text string
-	args, err := core.RequestArgs(req, &text)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&text)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &text); err != nil {
-			return nil, err
-		}
 	}
 	return nil, srv.(ProbeServer).Note(ctx, text)
 }
 
 func _Probe_Slow_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var ms int
-	args, err := core.RequestArgs(req, &ms)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&ms)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &ms); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(ProbeServer).Slow(ctx, ms)
 }
 
 func _Probe_SlowSync_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	var ms int
-	args, err := core.RequestArgs(req, &ms)
-	if err != nil {
+	if err := coregen.Args(req, coregen.To(&ms)); err != nil {
 		return nil, err
-	}
-	if args != nil {
-		if err := core.ArgAt(args, 0, &ms); err != nil {
-			return nil, err
-		}
 	}
 	return srv.(ProbeServer).SlowSync(ctx, ms)
 }
@@ -176,38 +150,17 @@ func (c *ProbeClient) To(id string) *ProbeClient {
 
 // Bytes calls Probe.Bytes and waits for its reply.
 func (c *ProbeClient) Bytes(ctx context.Context, b []byte, tag string) ([]byte, error) {
-	return core.CallResult[[]byte](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Bytes_MethodName, Arg: []any{b, tag}}))
-}
-
-// BytesNR calls Probe.Bytes without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *ProbeClient) BytesNR(ctx context.Context, b []byte, tag string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Bytes_MethodName, Arg: []any{b, tag}, NoReply: true})
-	return err
+	return coregen.Call[[]byte](ctx, c.cc, c.to, &core.Request{Fn: Probe_Bytes_MethodName, Arg: []any{b, tag}})
 }
 
 // Echo calls Probe.Handler_Echo and waits for its reply.
 func (c *ProbeClient) Echo(ctx context.Context, s *gate.Session, in *EchoRequest) (*EchoReply, error) {
-	return core.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Echo_MethodName, Session: s.Data(), Arg: in}))
-}
-
-// EchoNR calls Probe.Handler_Echo without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *ProbeClient) EchoNR(ctx context.Context, s *gate.Session, in *EchoRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Echo_MethodName, Session: s.Data(), Arg: in, NoReply: true})
-	return err
+	return coregen.Call[*EchoReply](ctx, c.cc, c.to, &core.Request{Fn: Probe_Echo_MethodName, Session: s.Data(), Arg: in})
 }
 
 // Fail calls Probe.Handler_Fail and waits for its reply.
 func (c *ProbeClient) Fail(ctx context.Context, in *EchoRequest) (*EchoReply, error) {
-	return core.CallResult[*EchoReply](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Fail_MethodName, Arg: in}))
-}
-
-// FailNR calls Probe.Handler_Fail without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *ProbeClient) FailNR(ctx context.Context, in *EchoRequest) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Fail_MethodName, Arg: in, NoReply: true})
-	return err
+	return coregen.Call[*EchoReply](ctx, c.cc, c.to, &core.Request{Fn: Probe_Fail_MethodName, Arg: in})
 }
 
 // Legacy calls Probe.Handler_Legacy and waits for its reply.
@@ -224,50 +177,35 @@ func (c *ProbeClient) LegacyNR(ctx context.Context, s *gate.Session, in map[stri
 
 // Panic calls Probe.Handler_Panic and waits for its reply.
 func (c *ProbeClient) Panic(ctx context.Context) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Panic_MethodName})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Probe_Panic_MethodName})
 }
 
 // PanicNR calls Probe.Handler_Panic without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) PanicNR(ctx context.Context) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Panic_MethodName, NoReply: true})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Probe_Panic_MethodName, NoReply: true})
 }
 
 // Note calls Probe.Note and waits for its reply.
 func (c *ProbeClient) Note(ctx context.Context, text string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Note_MethodName, Arg: []any{text}})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Probe_Note_MethodName, Arg: []any{text}})
 }
 
 // NoteNR calls Probe.Note without waiting for a reply; it
 // fails only when the call could not be sent.
 func (c *ProbeClient) NoteNR(ctx context.Context, text string) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Note_MethodName, Arg: []any{text}, NoReply: true})
-	return err
+	return coregen.Do(ctx, c.cc, c.to, &core.Request{Fn: Probe_Note_MethodName, Arg: []any{text}, NoReply: true})
 }
 
 // Slow calls Probe.Slow and waits for its reply.
 func (c *ProbeClient) Slow(ctx context.Context, ms int) (string, error) {
-	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Slow_MethodName, Arg: []any{ms}}))
-}
-
-// SlowNR calls Probe.Slow without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *ProbeClient) SlowNR(ctx context.Context, ms int) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Slow_MethodName, Arg: []any{ms}, NoReply: true})
-	return err
+	return coregen.Call[string](ctx, c.cc, c.to, &core.Request{Fn: Probe_Slow_MethodName, Arg: []any{ms}})
 }
 
 // SlowSync calls Probe.SlowSync and waits for its reply.
 func (c *ProbeClient) SlowSync(ctx context.Context, ms int) (string, error) {
-	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_SlowSync_MethodName, Arg: []any{ms}}))
+	return coregen.Call[string](ctx, c.cc, c.to, &core.Request{Fn: Probe_SlowSync_MethodName, Arg: []any{ms}})
 }
 
-// SlowSyncNR calls Probe.SlowSync without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *ProbeClient) SlowSyncNR(ctx context.Context, ms int) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_SlowSync_MethodName, Arg: []any{ms}, NoReply: true})
-	return err
-}
+// Register registers the Probe module type with app.
+func Register(app *core.App) { app.Register(Probe_Type, New) }

@@ -1,4 +1,4 @@
-package login_test
+package logingen_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/mqantgen/mqantgen/demo/login"
 	"github.com/mqantgen/mqantgen/demo/login/loginapi"
 	"github.com/mqantgen/mqantgen/gate"
-	logingen "github.com/mqantgen/mqantgen/generated/login"
+	"github.com/mqantgen/mqantgen/generated/logingen"
 )
 
 // The generated LoginClient is how other modules call Login: one typed
@@ -34,7 +34,7 @@ func ExampleLoginClient() {
 	var g *gate.Gate
 	newGate := gate.New()
 	app.Register(gate.Gate_Type, func() core.Module { m := newGate(); g = m.(*gate.Gate); return m })
-	app.Register(logingen.Login_Type, login.New)
+	login.Register(app)
 	if err := app.Start(); err != nil {
 		fmt.Println(err)
 		return
