@@ -83,7 +83,7 @@ func startApp(tb testing.TB) *core.App {
 	cfg := &core.Config{RPC: core.RPCConfig{Timeout: 10 * time.Second},
 		Modules: []*core.ModuleSettings{{Type: Echo_Type, ID: "echo1", Host: "127.0.0.1"}}}
 	app := core.NewApp(cfg, core.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	app.Register(Echo_Type, func() core.Module { return &Echo{} })
+	Register(app)
 	if err := app.Start(); err != nil {
 		tb.Fatal(err)
 	}

@@ -33,14 +33,9 @@ type Echo struct {
 	reply EchoReply
 }
 
-// GetType implements core.Module.
-func (e *Echo) GetType() string { return Echo_Type }
-
-// OnInit implements core.Module.
-func (e *Echo) OnInit(app *core.App, s *core.ModuleSettings) error {
-	e.Init(app, s)
+// Setup prepares the shared reply; the generated OnInit calls it.
+func (e *Echo) Setup(*core.App, *core.ModuleSettings) error {
 	e.reply = EchoReply{N: 1, Text: "pong"}
-	RegisterEchoServer(e.RPCServer(), e)
 	return nil
 }
 

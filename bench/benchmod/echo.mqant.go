@@ -91,6 +91,21 @@ func (c *EchoClient) Work(ctx context.Context, s *gate.Session, in *EchoRequest)
 	return coregen.Call[*EchoReply](ctx, c.cc, c.to, &core.Request{Fn: Echo_Work_MethodName, Session: s.Data(), Arg: in})
 }
 
+// GetType implements core.Module: Echo's module type.
+func (*Echo) GetType() string { return Echo_Type }
+
+// OnInit implements core.Module: it initialises the embedded
+// core.BaseModule, checks that the generated code knows every Handler_
+// method, registers the generated server and calls Setup.
+func (m *Echo) OnInit(app *core.App, settings *core.ModuleSettings) error {
+	m.Init(app, settings)
+	if err := coregen.CheckHandlers(m, &Echo_ModuleDesc); err != nil {
+		return err
+	}
+	RegisterEchoServer(m.RPCServer(), m)
+	return m.Setup(app, settings)
+}
+
 // New returns a new Echo module.
 func New() core.Module { return new(Echo) }
 

@@ -35,7 +35,7 @@ func CheckHandlers(module any, desc *core.ModuleDesc) error {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("module %s: method %s.%s is not in the generated code: run go generate", desc.Type, name, missing[0])
+		return fmt.Errorf("method %s.%s is not in the generated code of module type %s: run go generate", name, missing[0], desc.Type)
 	}
-	return fmt.Errorf("module %s: methods %s of %s are not in the generated code: run go generate", desc.Type, strings.Join(missing, ", "), name)
+	return fmt.Errorf("methods %s of %s are not in the generated code of module type %s: run go generate", strings.Join(missing, ", "), name, desc.Type)
 }

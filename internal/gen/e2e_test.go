@@ -61,20 +61,22 @@ import (
 	"context"
 	"errors"
 
-	"example.com/e2e/gen/hello"
 	"example.com/e2e/hello/helloapi"
 	"github.com/mqantgen/mqantgen/gate"
 	"github.com/mqantgen/mqantgen/core"
 )
 
+// Hello is all a module needs: the generator writes GetType, OnInit, New
+// and Register; OnInit calls Setup.
+//
 //mqant:module
-type Hello struct{ core.BaseModule }
+type Hello struct {
+	core.BaseModule
+	greeting string
+}
 
-func (h *Hello) GetType() string { return hello.Hello_Type }
-
-func (h *Hello) OnInit(app *core.App, s *core.ModuleSettings) error {
-	h.Init(app, s)
-	hello.RegisterHelloServer(h.RPCServer(), h)
+func (h *Hello) Setup(app *core.App, s *core.ModuleSettings) error {
+	h.greeting = "hello "
 	return nil
 }
 
@@ -82,7 +84,7 @@ func (h *Hello) Handler_Greet(ctx context.Context, s *gate.Session, req *helloap
 	if req.Name == "" {
 		return nil, errors.New("name cannot be empty")
 	}
-	return &helloapi.GreetReply{Text: "hello " + req.Name + " from session " + s.GetSessionID()}, nil
+	return &helloapi.GreetReply{Text: h.greeting + req.Name + " from session " + s.GetSessionID()}, nil
 }
 
 // Handler_Find's reply is declared never null; a nil one is an error.
@@ -115,7 +117,7 @@ import (
 func main() {
 	cfg := &core.Config{Modules: []*core.ModuleSettings{{Type: "Hello", ID: "h1", Host: "127.0.0.1"}}}
 	app := core.NewApp(cfg, core.Options{})
-	app.Register("Hello", func() core.Module { return &hello.Hello{} })
+	hello.Register(app)
 	if err := app.Start(); err != nil {
 		fmt.Println("start:", err)
 		os.Exit(1)
@@ -140,8 +142,8 @@ func main() {
 	fmt.Println("positional:", rep.Result, err)
 	// Typed pushes: no members, nothing to send; one session whose gate
 	// does not exist, an error that says so.
-	fmt.Println("broadcast:", genhello.BroadcastHelloOnGreeted(ctx, app, nil, &helloapi.OnGreeted{By: "x"}), genhello.Hello_OnGreeted_Topic)
-	err = genhello.SendHelloOnGreeted(ctx, s, &helloapi.OnGreeted{By: "x"})
+	fmt.Println("broadcast:", genhello.BroadcastOnGreeted(ctx, app, nil, &helloapi.OnGreeted{By: "x"}), genhello.OnGreeted_Topic)
+	err = genhello.SendOnGreeted(ctx, s, &helloapi.OnGreeted{By: "x"})
 	fmt.Println("send fails without a gate:", err != nil)
 }
 `)
@@ -179,5 +181,30 @@ func main() {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "hello", "hello.glue.mqant.go")); err != nil {
+		t.Errorf("the glue is not beside the module: %v", err)
+	}
+
+	// A handler added without regenerating: the start fails, naming the
+	// method and the fix, instead of each call failing at run time.
+	f, err := os.OpenFile(filepath.Join(dir, "hello", "hello.go"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("\nfunc (h *Hello) Handler_Late(ctx context.Context) error { return nil }\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command("go", "run", ".")
+	cmd.Dir = dir
+	out, err = cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a module with a Handler_ method the generated code lacks started:\n%s", out)
+	}
+	if want := "OnInit: method Hello.Handler_Late is not in the generated code of module type Hello: run go generate"; !strings.Contains(string(out), want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
 	}
 }

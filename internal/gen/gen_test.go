@@ -31,6 +31,13 @@ var goldenCases = []struct {
 	// typed pushes: every mapped Go type, embedded structs, name clashes.
 	{"web", "./testdata/src/web/...", "testdata/out/web", "testdata/out/webclient", "testdata/out/csclient"},
 	{"webrejected", "./testdata/src/webrejected", "", "testdata/out/webrejected", ""}, // every client SDK and push rule
+	// The module glue: written beside the generated code in the module's
+	// own package, or into a file of its own beside the module when the
+	// code goes elsewhere; with and without the package's own GetType,
+	// OnInit and constructor; a setup hook of the wrong shape.
+	{"glue", "./testdata/src/glue/...", "", "", ""},
+	{"glue_out", "./testdata/src/glue/plain", "testdata/out/plaingen", "", ""},
+	{"gluebad", "./testdata/src/gluebad", "", "", ""},
 	// C# only: wire names C# cannot spell, keywords, anonymous objects.
 	{"csharp", "./testdata/src/csharp", "", "", "testdata/out/csharp"},
 }

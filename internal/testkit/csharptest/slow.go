@@ -26,19 +26,6 @@ type Slow struct {
 	core.BaseModule
 }
 
-// New returns a Slow for App.Register.
-func New() core.Module { return &Slow{} }
-
-// GetType implements core.Module.
-func (s *Slow) GetType() string { return Slow_Type }
-
-// OnInit implements core.Module.
-func (s *Slow) OnInit(app *core.App, settings *core.ModuleSettings) error {
-	s.Init(app, settings)
-	RegisterSlowServer(s.RPCServer(), s)
-	return nil
-}
-
 // Handler_Wait answers after req.Ms milliseconds, or fails when the call's
 // deadline comes first.
 func (s *Slow) Handler_Wait(ctx context.Context, req *WaitRequest) (*WaitReply, error) {

@@ -74,5 +74,23 @@ func (c *SlowClient) Wait(ctx context.Context, in *WaitRequest) (*WaitReply, err
 	return coregen.Call[*WaitReply](ctx, c.cc, c.to, &core.Request{Fn: Slow_Wait_MethodName, Arg: in})
 }
 
+// GetType implements core.Module: Slow's module type.
+func (*Slow) GetType() string { return Slow_Type }
+
+// OnInit implements core.Module: it initialises the embedded
+// core.BaseModule, checks that the generated code knows every Handler_
+// method, registers the generated server.
+func (m *Slow) OnInit(app *core.App, settings *core.ModuleSettings) error {
+	m.Init(app, settings)
+	if err := coregen.CheckHandlers(m, &Slow_ModuleDesc); err != nil {
+		return err
+	}
+	RegisterSlowServer(m.RPCServer(), m)
+	return nil
+}
+
+// New returns a new Slow module.
+func New() core.Module { return new(Slow) }
+
 // Register registers the Slow module type with app.
 func Register(app *core.App) { app.Register(Slow_Type, New) }

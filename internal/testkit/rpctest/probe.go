@@ -43,19 +43,6 @@ type Probe struct {
 	notes   []string
 }
 
-// New returns a Probe for App.Register.
-func New() core.Module { return &Probe{} }
-
-// GetType implements core.Module.
-func (p *Probe) GetType() string { return Probe_Type }
-
-// OnInit implements core.Module.
-func (p *Probe) OnInit(app *core.App, s *core.ModuleSettings) error {
-	p.Init(app, s)
-	RegisterProbeServer(p.RPCServer(), p)
-	return nil
-}
-
 // Notes returns the texts Note received.
 func (p *Probe) Notes() []string {
 	p.mu.Lock()

@@ -207,5 +207,23 @@ func (c *ProbeClient) SlowSync(ctx context.Context, ms int) (string, error) {
 	return coregen.Call[string](ctx, c.cc, c.to, &core.Request{Fn: Probe_SlowSync_MethodName, Arg: []any{ms}})
 }
 
+// GetType implements core.Module: Probe's module type.
+func (*Probe) GetType() string { return Probe_Type }
+
+// OnInit implements core.Module: it initialises the embedded
+// core.BaseModule, checks that the generated code knows every Handler_
+// method, registers the generated server.
+func (m *Probe) OnInit(app *core.App, settings *core.ModuleSettings) error {
+	m.Init(app, settings)
+	if err := coregen.CheckHandlers(m, &Probe_ModuleDesc); err != nil {
+		return err
+	}
+	RegisterProbeServer(m.RPCServer(), m)
+	return nil
+}
+
+// New returns a new Probe module.
+func New() core.Module { return new(Probe) }
+
 // Register registers the Probe module type with app.
 func Register(app *core.App) { app.Register(Probe_Type, New) }
