@@ -20,7 +20,7 @@ const FrameworkPath = "github.com/mqantgen/mqantgen"
 const (
 	corePath    = FrameworkPath + "/core"
 	coregenPath = FrameworkPath + "/core/coregen"
-	gatePath = FrameworkPath + "/gate"
+	gatePath    = FrameworkPath + "/gate"
 )
 
 // load loads and type-checks the packages named by patterns, and with them

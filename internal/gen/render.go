@@ -58,10 +58,10 @@ type goMethod struct {
 	// request, and the call it makes.
 	Legacy   bool
 	ArgVars  []string // positional arguments, each declared as a var: "uid string"
-	ArgSlots string // "coregen.To(&uid), coregen.To(&keep)"
-	ArgType  string // the single argument's type, decoded into "in"
-	ArgMap   bool   // ... which is a map
-	Call     string // "srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)"
+	ArgSlots string   // "coregen.To(&uid), coregen.To(&keep)"
+	ArgType  string   // the single argument's type, decoded into "in"
+	ArgMap   bool     // ... which is a map
+	Call     string   // "srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)"
 	NonNull  bool
 	// The client's request literal fields beyond Fn.
 	ReqFields string // ", Session: s.Data(), Arg: in"
