@@ -1,7 +1,10 @@
 // Command mqantgen generates typed dispatch and typed clients for mqantgen
 // modules: structs marked //mqant:module whose Handler_ methods clients call
 // through the gate and whose //mqant:rpc methods other modules call, and
-// typed senders for the push types marked //mqant:push Module/Name. With
+// typed senders for the push types marked //mqant:push Module/Name, and
+// the module glue (GetType, OnInit, New, Register) in the module's own
+// package, in <module>.glue.mqant.go beside it when -out points
+// elsewhere. With
 // -web it also writes a client SDK for game clients: TypeScript, plain
 // JavaScript with .d.ts, and a route manifest with JSON Schemas; with
 // -csharp a C# client SDK for Unity and Godot .NET games (one file per
