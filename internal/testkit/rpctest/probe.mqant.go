@@ -73,11 +73,11 @@ func _Probe_Fail_Handler(srv any, ctx context.Context, inv core.Invoker, req *co
 }
 
 func _Probe_Legacy_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	msg, err := core.RequestMapArg[map[string]interface{}](req)
+	in, err := coregen.MapArg[map[string]interface{}](req)
 	if err != nil {
 		return nil, err
 	}
-	res, e := srv.(ProbeServer).Handler_Legacy(gate.LegacyMap(req.Session), msg)
+	res, e := srv.(ProbeServer).Handler_Legacy(gate.LegacyMap(req.Session), in)
 	if e != "" {
 		return nil, core.NewError(e)
 	}
@@ -165,14 +165,7 @@ func (c *ProbeClient) Fail(ctx context.Context, in *EchoRequest) (*EchoReply, er
 
 // Legacy calls Probe.Handler_Legacy and waits for its reply.
 func (c *ProbeClient) Legacy(ctx context.Context, s *gate.Session, in map[string]interface{}) (string, error) {
-	return core.CallResult[string](c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Legacy_MethodName, Session: s.Data(), Arg: in}))
-}
-
-// LegacyNR calls Probe.Handler_Legacy without waiting for a reply; it
-// fails only when the call could not be sent.
-func (c *ProbeClient) LegacyNR(ctx context.Context, s *gate.Session, in map[string]interface{}) error {
-	_, err := c.cc.Invoke(ctx, c.to, &core.Request{Fn: Probe_Legacy_MethodName, Session: s.Data(), Arg: in, NoReply: true})
-	return err
+	return coregen.Call[string](ctx, c.cc, c.to, &core.Request{Fn: Probe_Legacy_MethodName, Session: s.Data(), Arg: in})
 }
 
 // Panic calls Probe.Handler_Panic and waits for its reply.
