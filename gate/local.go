@@ -14,8 +14,9 @@ import (
 // in the sender's goroutine before the call returns, so a client gets them
 // before the reply of the call that sent them. A larger Broadcast is
 // handed off (localFanout), and pushes sent while it runs queue behind it:
-// a client gets one sender's pushes in the order it sent them. Gates register here while they run, keyed
-// by their App (several Apps may share a test process) and instance id.
+// a client gets one sender's pushes in the order it sent them. Gates
+// register here while they run, keyed by their App (several Apps may share
+// a test process) and instance id.
 
 type localKey struct {
 	app core.Invoker
@@ -70,10 +71,11 @@ type pushJob struct {
 // sender (a session gone, a topic refused): the gate counts it, and logs
 // it as the RPC server logs a failed no-reply call.
 func (g *Gate) sendLocal(ctx context.Context, sessionID, topic string, body []byte) {
-	if g.handOff(pushJob{ctx: ctx, sessionID: sessionID, topic: topic, body: body}, false) {
+	job := pushJob{ctx: ctx, sessionID: sessionID, topic: topic, body: body}
+	if g.handOff(job, false) {
 		return
 	}
-	g.runPush(pushJob{ctx: ctx, sessionID: sessionID, topic: topic, body: body})
+	g.runPush(job)
 }
 
 // broadcastLocal is Broadcast to this gate from a module of its process,
