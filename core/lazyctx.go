@@ -15,10 +15,18 @@ type lazyDeadline struct {
 	d               time.Time
 	trace           TraceContext // valid: the trace Value reports to TraceFromContext
 
+	ended time.Time // when an inline handler ended, as its metrics read it (Server.call)
+
 	mu     sync.Mutex
 	timed  context.Context // created by the first Done
 	cancel context.CancelFunc
 }
+
+// Ended is when the call's handler returned, as the server's metrics read
+// the clock then; zero when it was not timed (or did not run inline). A
+// caller that makes calls one after another (the gate's dispatcher) starts
+// the next one then instead of reading the clock again.
+func (c *InlineCall) Ended() time.Time { return c.ctx.ended }
 
 func withLazyDeadline(parent context.Context, d time.Time) *lazyDeadline {
 	return &lazyDeadline{Context: parent, d: d}
@@ -42,7 +50,11 @@ func (c *lazyDeadline) Done() <-chan struct{} {
 	return c.timed.Done()
 }
 
-func (c *lazyDeadline) Err() error {
+func (c *lazyDeadline) Err() error { return c.errAt(time.Time{}) }
+
+// errAt is Err at now, a clock read the caller made just before; zero:
+// read the clock.
+func (c *lazyDeadline) errAt(now time.Time) error {
 	c.mu.Lock()
 	timed := c.timed
 	c.mu.Unlock()
@@ -52,7 +64,10 @@ func (c *lazyDeadline) Err() error {
 	if err := c.Context.Err(); err != nil {
 		return err
 	}
-	if !time.Now().Before(c.d) {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if !now.Before(c.d) {
 		return context.DeadlineExceeded
 	}
 	return nil

@@ -102,13 +102,15 @@ func (mm *methodMetrics) begin(start time.Time) time.Time {
 }
 
 // observe records one call, begun at start or (zero start) not run at all;
-// nil records nothing.
-func (mm *methodMetrics) observe(start time.Time, err error) {
+// nil records nothing. It returns the time it read as the call's end (zero
+// when it read none), for a caller that starts its next call then.
+func (mm *methodMetrics) observe(start time.Time, err error) (end time.Time) {
 	if mm == nil {
-		return
+		return end
 	}
 	if !start.IsZero() {
-		mm.duration.Observe(time.Since(start).Seconds())
+		end = time.Now()
+		mm.duration.Observe(end.Sub(start).Seconds())
 		mm.running.Add(-1)
 	}
 	code := ErrorCode(err)
@@ -122,6 +124,7 @@ func (mm *methodMetrics) observe(start time.Time, err error) {
 	if code != codeOK && code != codeRemote && code != codePanic {
 		mm.recent.add(mm.module, mm.method, outcomes[code], "", err.Error())
 	}
+	return end
 }
 
 // notePanic records a recovered panic for the console, with the id the

@@ -188,13 +188,20 @@ func (s *Server) ServeInline(ctx context.Context, req *Request) (rep Reply, ok b
 	s.inflight.Add(1)
 	s.mu.RUnlock()
 	defer s.inflight.Done()
-	if err := ctx.Err(); err != nil {
+	lc, _ := ctx.(*lazyDeadline)
+	var err error
+	if lc != nil && !req.Start.IsZero() {
+		err = lc.errAt(req.Start) // the caller's clock read is now (below): no second read
+	} else {
+		err = ctx.Err()
+	}
+	if err != nil {
 		rep := s.drop(req, err)
 		m.metrics.observe(time.Time{}, rep.Err)
 		return rep, true
 	}
 	// Inline, the handler runs now: the caller's clock read is its start.
-	res, err := s.call(task{m: m, ctx: ctx, req: req, start: req.Start})
+	res, err := s.call(task{m: m, ctx: ctx, req: req, start: req.Start, inline: lc})
 	return Reply{Result: res, Err: err}, true
 }
 
@@ -247,7 +254,12 @@ func (s *Server) run(t task) {
 func (s *Server) call(t task) (res any, err error) {
 	if t.m.metrics != nil { // servers made without an App are not measured, nor timed
 		start := t.m.metrics.begin(t.start)
-		defer func() { t.m.metrics.observe(start, err) }()
+		defer func() {
+			end := t.m.metrics.observe(start, err)
+			if t.inline != nil {
+				t.inline.ended = end // read by the caller after the call, on this goroutine
+			}
+		}()
 	}
 	ctx := t.ctx
 	if s.tracer != nil {
@@ -255,7 +267,9 @@ func (s *Server) call(t task) (res any, err error) {
 		ctx, span = s.tracer.Start(withParent(ctx, t.req.Trace), "rpc.handle", trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(AttrInstance.String(s.id)))
 		defer func() { EndSpan(span, s.typ, t.req.Fn, err) }()
-	} else if tc := t.req.Trace; tc.Valid() && TraceFromContext(ctx) != tc {
+	} else if tc := t.req.Trace; tc.Valid() && (t.inline == nil || t.inline.trace != tc) && TraceFromContext(ctx) != tc {
+		// (An inline call's lazy context carries tc already: wrapping it
+		// again could change nothing TraceFromContext reports.)
 		// Not in ctx (a call from another process, or made without a
 		// traced context): the handler's own calls continue it.
 		ctx = ContextWithTrace(ctx, tc)

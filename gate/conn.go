@@ -97,6 +97,7 @@ type deadlineReader struct {
 	limit   time.Duration
 	last    time.Time // end of the last complete packet (or accept)
 	set     time.Time // deadline currently set
+	readAt  time.Time // when the last socket read returned data: the arrival of what it read
 	stats   *gateStats
 	packets int // read since the last socket read, counted then: one atomic add per read, not per packet
 }
@@ -108,6 +109,11 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	r.countPackets()
 	n, err := r.nc.Read(p)
+	if n > 0 {
+		// One clock read per socket read, not per packet: the packets a
+		// read brought arrived then.
+		r.readAt = time.Now()
+	}
 	r.stats.bytesIn.Add(int64(n))
 	r.stats.socketReads.Add(1)
 	return n, err
@@ -154,14 +160,15 @@ func (c *conn) serve() {
 	rd.SetMaxSize(c.g.cfg.maxMsgLen)
 	dr.limit = c.idleLimit
 	dr.packets++ // the CONNECT
+	dr.last = time.Now() // once accepted (authentication may have taken a while)
 	for {
-		dr.last = time.Now()
 		p, err := rd.ReadPacket()
 		if err != nil {
 			c.readFailed(err, false)
 			return
 		}
 		dr.packets++
+		dr.last = dr.readAt // the read that completed p
 		if !c.handle(p, dr.last) {
 			return
 		}

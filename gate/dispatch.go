@@ -208,8 +208,13 @@ func runDrain(j drainJob) { j.c.calls.drain(j.q) }
 func (d *dispatcher) drain(q *callQueue) {
 	c := d.c
 	armed := false // flushT runs for a reply of this burst
+	// now is the start of the next call: the clock is read for the first
+	// call of the activation, and each call starts when the one before it
+	// ended, as the handler's metrics read it (one clock read per call, not
+	// two).
+	var now time.Time
+	d.mu.Lock()
 	for {
-		d.mu.Lock()
 		if q.head == len(q.calls) {
 			q.running = false
 			// Kept, with its capacity, for the next burst: queues exist
@@ -227,7 +232,9 @@ func (d *dispatcher) drain(q *callQueue) {
 		cl := q.calls[q.head]
 		q.calls[q.head] = call{}
 		q.head++
-		now := time.Now()
+		if now.IsZero() {
+			now = time.Now()
+		}
 		q.deadline = d.deadline(now)
 		if !now.Before(q.deadline) {
 			// Its connection closed more than the RPC timeout ago: nobody
@@ -239,13 +246,13 @@ func (d *dispatcher) drain(q *callQueue) {
 			cl.rt.refused(core.CodeTimeout)
 			d.mu.Lock()
 			d.finishLocked()
-			d.mu.Unlock()
 			continue
 		}
 		q.cur = cl
 		d.mu.Unlock()
 
 		rep := c.invoke(cl, now)
+		now = cl.ic.Ended() // zero when the handler was not timed: the next call reads the clock
 
 		d.mu.Lock()
 		if q.abandoned {
@@ -278,9 +285,9 @@ func (d *dispatcher) drain(q *callQueue) {
 				armed = true
 			}
 		}
+		// The call is accounted for under the lock that takes the next.
 		d.mu.Lock()
 		d.finishLocked()
-		d.mu.Unlock()
 	}
 }
 
