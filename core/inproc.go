@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -11,7 +13,15 @@ import (
 // function calls plus one channel hand-off for the reply, and typed
 // arguments and results are passed as values, never encoded.
 type InProc struct {
-	mu     sync.RWMutex
+	mu  sync.Mutex // serialises the writers of tab
+	tab atomic.Pointer[inprocTable]
+}
+
+// inprocTable is the transport's routing table, never changed once
+// published: a call looks its endpoint up with one atomic load, no lock
+// (two lookups per call on the gate's path); Listen and a listener's
+// Close, rare, publish a new table.
+type inprocTable struct {
 	byID   map[string]Endpoint
 	byType map[string]*typeGroup
 	closed bool
@@ -20,57 +30,65 @@ type InProc struct {
 type typeGroup struct {
 	ids  []string
 	eps  []Endpoint
-	next atomic.Uint32
+	next *atomic.Uint32 // shared by the group's versions, so the rotation goes on
 }
 
 // NewInProc returns an empty in-process transport.
 func NewInProc() *InProc {
-	return &InProc{byID: map[string]Endpoint{}, byType: map[string]*typeGroup{}}
+	t := &InProc{}
+	t.tab.Store(&inprocTable{byID: map[string]Endpoint{}, byType: map[string]*typeGroup{}})
+	return t
+}
+
+// clone returns a copy of the table to change and publish.
+func (tab *inprocTable) clone() *inprocTable {
+	return &inprocTable{byID: maps.Clone(tab.byID), byType: maps.Clone(tab.byType), closed: tab.closed}
 }
 
 // Listen implements Transport.
 func (t *InProc) Listen(typ, id string, ep Endpoint) (io.Closer, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
+	tab := t.tab.Load()
+	if tab.closed {
 		return nil, Errorf(ErrTransport, "in-process transport closed")
 	}
-	if _, dup := t.byID[id]; dup {
+	if _, dup := tab.byID[id]; dup {
 		return nil, Errorf(ErrTransport, "instance %s already listening", id)
 	}
-	t.byID[id] = ep
-	g := t.byType[typ]
-	if g == nil {
-		g = &typeGroup{}
-		t.byType[typ] = g
+	tab = tab.clone()
+	tab.byID[id] = ep
+	ng := &typeGroup{next: new(atomic.Uint32)}
+	if g := tab.byType[typ]; g != nil {
+		ng.ids, ng.eps, ng.next = slices.Clone(g.ids), slices.Clone(g.eps), g.next
 	}
-	// Readers hold the read lock while they pick an endpoint, so the group
-	// can grow in place.
-	g.ids = append(g.ids, id)
-	g.eps = append(g.eps, ep)
+	ng.ids = append(ng.ids, id)
+	ng.eps = append(ng.eps, ep)
+	tab.byType[typ] = ng
+	t.tab.Store(tab)
 	return closerFunc(func() error { t.remove(typ, id); return nil }), nil
 }
 
 func (t *InProc) remove(typ, id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.byID, id)
-	g := t.byType[typ]
-	if g == nil {
-		return
-	}
-	ng := &typeGroup{}
-	for i, x := range g.ids {
-		if x != id {
-			ng.ids = append(ng.ids, x)
-			ng.eps = append(ng.eps, g.eps[i])
+	tab := t.tab.Load().clone()
+	delete(tab.byID, id)
+	if g := tab.byType[typ]; g != nil {
+		ng := &typeGroup{next: g.next}
+		for i, x := range g.ids {
+			if x != id {
+				ng.ids = append(ng.ids, x)
+				ng.eps = append(ng.eps, g.eps[i])
+			}
+		}
+		if len(ng.ids) == 0 {
+			delete(tab.byType, typ)
+		} else {
+			tab.byType[typ] = ng
 		}
 	}
-	if len(ng.ids) == 0 {
-		delete(t.byType, typ)
-		return
-	}
-	t.byType[typ] = ng
+	t.tab.Store(tab)
 }
 
 type closerFunc func() error
@@ -78,15 +96,14 @@ type closerFunc func() error
 func (f closerFunc) Close() error { return f() }
 
 func (t *InProc) lookup(to Target) Endpoint {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if t.closed {
+	tab := t.tab.Load()
+	if tab.closed {
 		return nil
 	}
 	if to.ID != "" {
-		return t.byID[to.ID]
+		return tab.byID[to.ID]
 	}
-	g := t.byType[to.Type]
+	g := tab.byType[to.Type]
 	if g == nil || len(g.eps) == 0 {
 		return nil
 	}
@@ -146,7 +163,9 @@ var _ InlineTransport = (*InProc)(nil)
 // Close implements Transport.
 func (t *InProc) Close() error {
 	t.mu.Lock()
-	t.closed = true
+	tab := t.tab.Load().clone()
+	tab.closed = true
+	t.tab.Store(tab)
 	t.mu.Unlock()
 	return nil
 }
@@ -154,10 +173,7 @@ func (t *InProc) Close() error {
 // unreachable is the error of a call no endpoint takes: ErrTransport once
 // the transport is closed (as on RabbitMQ), ErrNotFound before.
 func (t *InProc) unreachable(to Target) error {
-	t.mu.RLock()
-	closed := t.closed
-	t.mu.RUnlock()
-	if closed {
+	if t.tab.Load().closed {
 		return Errorf(ErrTransport, "in-process transport closed")
 	}
 	return NotFoundError(to)

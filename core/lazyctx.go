@@ -65,7 +65,13 @@ func (c *lazyDeadline) errAt(now time.Time) error {
 		return err
 	}
 	if now.IsZero() {
-		now = time.Now()
+		// time.Until reads only the monotonic clock (d has its reading),
+		// half of what time.Now reads: a handler's session calls check
+		// their ctx before they run (gate.Session.Bind).
+		if time.Until(c.d) <= 0 {
+			return context.DeadlineExceeded
+		}
+		return nil
 	}
 	if !now.Before(c.d) {
 		return context.DeadlineExceeded
