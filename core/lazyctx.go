@@ -15,7 +15,10 @@ type lazyDeadline struct {
 	d               time.Time
 	trace           TraceContext // valid: the trace Value reports to TraceFromContext
 
-	ended time.Time // when an inline handler ended, as its metrics read it (Server.call)
+	// took is how long an inline handler ran from its request's Start, as
+	// its metrics measured it (Server.call); 0: not timed. A duration, not
+	// a time: the gate's per-request object stays in its size class.
+	took time.Duration
 
 	mu     sync.Mutex
 	timed  context.Context // created by the first Done
@@ -26,7 +29,12 @@ type lazyDeadline struct {
 // the clock then; zero when it was not timed (or did not run inline). A
 // caller that makes calls one after another (the gate's dispatcher) starts
 // the next one then instead of reading the clock again.
-func (c *InlineCall) Ended() time.Time { return c.ctx.ended }
+func (c *InlineCall) Ended() time.Time {
+	if c.ctx.took == 0 {
+		return time.Time{}
+	}
+	return c.Req.Start.Add(c.ctx.took)
+}
 
 func withLazyDeadline(parent context.Context, d time.Time) *lazyDeadline {
 	return &lazyDeadline{Context: parent, d: d}

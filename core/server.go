@@ -256,8 +256,8 @@ func (s *Server) call(t task) (res any, err error) {
 		start := t.m.metrics.begin(t.start)
 		defer func() {
 			end := t.m.metrics.observe(start, err)
-			if t.inline != nil {
-				t.inline.ended = end // read by the caller after the call, on this goroutine
+			if t.inline != nil && !t.start.IsZero() {
+				t.inline.took = end.Sub(t.start) // read by the caller after the call, on this goroutine
 			}
 		}()
 	}

@@ -159,7 +159,7 @@ func (c *conn) serve() {
 	}()
 	rd.SetMaxSize(c.g.cfg.maxMsgLen)
 	dr.limit = c.idleLimit
-	dr.packets++ // the CONNECT
+	dr.packets++         // the CONNECT
 	dr.last = time.Now() // once accepted (authentication may have taken a while)
 	for {
 		p, err := rd.ReadPacket()

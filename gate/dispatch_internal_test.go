@@ -3,6 +3,7 @@ package gate
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mqantgen/mqantgen/internal/workpool"
 )
@@ -33,5 +34,14 @@ func TestCallQueueStaysSmall(t *testing.T) {
 	q := d.queues["M"]
 	if n := cap(q.calls); n > 256 {
 		t.Fatalf("after 300,000 calls, at most 3 waiting at a time, the queue's slice holds %d", n)
+	}
+}
+
+// TestInlineCallSize: the per-request object fills its size class (352
+// bytes) and does not spill into the next; a field added to core.Request
+// or core.InlineCall takes room from inlineBody.
+func TestInlineCallSize(t *testing.T) {
+	if n := unsafe.Sizeof(inlineCall{}); n != 352 {
+		t.Fatalf("inlineCall is %d bytes, want 352 (adjust inlineBody)", n)
 	}
 }
