@@ -24,12 +24,9 @@ func (g *Gate) Bind(ctx context.Context, sessionID, uid string) (*core.SessionDa
 	if uid == "" {
 		return nil, errors.New("bind: empty user id")
 	}
-	c, err := g.conn(sessionID)
-	if err != nil {
-		return nil, err
-	}
-	g.mu.Lock()
-	if c = g.byID[sessionID]; c == nil { // unregistered since the lookup (or resumed: then the new connection)
+	g.mu.Lock() // one lookup, under the lock that binds (a resumed session's is its new connection)
+	c := g.byID[sessionID]
+	if c == nil {
 		g.mu.Unlock()
 		return nil, core.Errorf(core.ErrNotFound, "session %s not found on %s", sessionID, g.Settings.ID)
 	}
