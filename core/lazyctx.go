@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,8 +21,16 @@ type lazyDeadline struct {
 	// a time: the gate's per-request object stays in its size class.
 	took time.Duration
 
-	mu     sync.Mutex
-	timed  context.Context // created by the first Done
+	// timed is made by the first Done; read with one atomic load, so a
+	// call whose handler never waits on its ctx takes no lock (the gate
+	// checks Err before the call, releases after it).
+	mu    sync.Mutex // serialises making timed
+	timed atomic.Pointer[timedCtx]
+}
+
+// timedCtx is the real deadline context of a lazyDeadline someone waits on.
+type timedCtx struct {
+	ctx    context.Context
 	cancel context.CancelFunc
 }
 
@@ -50,12 +59,18 @@ func (c *lazyDeadline) Value(key any) any {
 }
 
 func (c *lazyDeadline) Done() <-chan struct{} {
+	if t := c.timed.Load(); t != nil {
+		return t.ctx.Done()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.timed == nil {
-		c.timed, c.cancel = context.WithDeadline(c.Context, c.d)
+	t := c.timed.Load()
+	if t == nil {
+		t = &timedCtx{}
+		t.ctx, t.cancel = context.WithDeadline(c.Context, c.d)
+		c.timed.Store(t)
 	}
-	return c.timed.Done()
+	return t.ctx.Done()
 }
 
 func (c *lazyDeadline) Err() error { return c.errAt(time.Time{}) }
@@ -63,11 +78,8 @@ func (c *lazyDeadline) Err() error { return c.errAt(time.Time{}) }
 // errAt is Err at now, a clock read the caller made just before; zero:
 // read the clock.
 func (c *lazyDeadline) errAt(now time.Time) error {
-	c.mu.Lock()
-	timed := c.timed
-	c.mu.Unlock()
-	if timed != nil {
-		return timed.Err()
+	if t := c.timed.Load(); t != nil {
+		return t.ctx.Err()
 	}
 	if err := c.Context.Err(); err != nil {
 		return err
@@ -89,10 +101,7 @@ func (c *lazyDeadline) errAt(now time.Time) error {
 
 // release stops the timer, if one was made.
 func (c *lazyDeadline) release() {
-	c.mu.Lock()
-	cancel := c.cancel
-	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if t := c.timed.Load(); t != nil {
+		t.cancel()
 	}
 }

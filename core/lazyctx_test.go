@@ -17,15 +17,15 @@ func TestLazyDeadline(t *testing.T) {
 	if c.Err() != nil {
 		t.Fatal("Err before the deadline")
 	}
-	if c.timed != nil {
+	if c.timed.Load() != nil {
 		t.Fatal("a timer was made before anybody asked for Done")
 	}
 	// Err turns into DeadlineExceeded with no timer at all.
 	for c.Err() == nil {
 		time.Sleep(5 * time.Millisecond) // polling the clock is what is under test
 	}
-	if !errors.Is(c.Err(), context.DeadlineExceeded) || c.timed != nil {
-		t.Fatalf("Err = %v, timer %v", c.Err(), c.timed != nil)
+	if !errors.Is(c.Err(), context.DeadlineExceeded) || c.timed.Load() != nil {
+		t.Fatalf("Err = %v, timer %v", c.Err(), c.timed.Load() != nil)
 	}
 	// Done made after the deadline is closed at once.
 	select {

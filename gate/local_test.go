@@ -157,7 +157,7 @@ func TestRequestBodyKeptPerCall(t *testing.T) {
 	c := mqtttest.Connect(t, d.TCPAddr, "bodies", 30)
 	var bodies []string
 	var buf []byte
-	for i, n := range []int{0, 1, 86, 87, 88, 89, 200, 5000, 3, 88} { // bodies of n+2 bytes about inlineBody (88)
+	for i, n := range []int{0, 1, 102, 103, 104, 105, 200, 5000, 3, 104} { // bodies of n+2 bytes about inlineBody (104)
 		body := `"` + strings.Repeat(string(rune('a'+i)), n) + `"`
 		bodies = append(bodies, body)
 		buf = (&packets.Publish{Topic: "Pusher/Handler_Body/" + strconv.Itoa(i), Payload: []byte(body)}).AppendTo(buf)
