@@ -276,19 +276,23 @@ func (d *dispatcher) drain(q *callQueue) {
 			// the burst of calls it belongs to is done.
 			c.enqueueReply(cl.topic, rep.result, rep.errText, rep.code, false)
 			rep.release()
-			if !armed || q.fired.Load() {
-				q.fired.Store(false)
-				if q.flushT == nil {
-					q.flushT = time.AfterFunc(replyHold, func() { q.fired.Store(true); c.out.flush() })
-				} else {
-					q.flushT.Reset(replyHold)
-				}
-				armed = true
-			}
 		}
 		// The call is accounted for under the lock that takes the next.
 		d.mu.Lock()
 		d.finishLocked()
+		if rep.send && q.head < len(q.calls) && (!armed || q.fired.Load()) {
+			// The reply waits while the next call runs: flushT writes it
+			// if that call is slow. (With no call waiting, the loop's top,
+			// under this same lock, ends the burst and writes it now: no
+			// timer for a burst of one.)
+			q.fired.Store(false)
+			if q.flushT == nil {
+				q.flushT = time.AfterFunc(replyHold, func() { q.fired.Store(true); c.out.flush() })
+			} else {
+				q.flushT.Reset(replyHold)
+			}
+			armed = true
+		}
 	}
 }
 
