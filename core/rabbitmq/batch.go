@@ -68,12 +68,19 @@ type outbox struct {
 	keys   map[string]*outQueue // routing keys with a message in flight
 	tags   map[uint64]string    // delivery tag -> routing key, until confirmed
 	failed error                // the session is lost: nothing more is sent
+	free   *outQueue            // a forgotten key's queue, for the next key
 }
 
+// outQueue is one routing key's. The publisher of the key (one at a time:
+// publishing) owns one and the batch it took; the rest is o.mu's.
 type outQueue struct {
 	unconfirmed int  // messages in flight
 	publishing  bool // a goroutine publishes to the key: the others queue
 	items       []outItem
+	// spare is the array of a batch already published, for items to
+	// queue in next: a steady flow of batches allocates no queue.
+	spare []outItem
+	one   [1]outItem // a message sent at once
 }
 
 func newOutbox(kind trafficKind, ch *amqp.Channel, publish func(string, []outItem)) *outbox {
@@ -91,10 +98,17 @@ func (o *outbox) send(key string, it outItem) {
 	}
 	q := o.keys[key]
 	if q == nil {
-		q = &outQueue{}
+		if q = o.free; q != nil {
+			o.free = nil
+		} else {
+			q = &outQueue{}
+		}
 		o.keys[key] = q
 	}
 	if q.publishing || q.unconfirmed >= window || len(q.items) > 0 {
+		if q.items == nil {
+			q.items, q.spare = q.spare, nil
+		}
 		q.items = append(q.items, it)
 		o.mu.Unlock()
 		return
@@ -102,7 +116,9 @@ func (o *outbox) send(key string, it outItem) {
 	q.publishing = true
 	q.unconfirmed++
 	o.mu.Unlock()
-	o.publish(key, []outItem{it})
+	q.one[0] = it
+	o.publish(key, q.one[:])
+	q.one[0] = outItem{}
 	o.mu.Lock()
 	q.publishing = false
 	o.next(key, q)
@@ -118,6 +134,11 @@ func (o *outbox) next(key string, q *outQueue) {
 	if len(q.items) == 0 {
 		if q.unconfirmed == 0 && o.keys[key] == q {
 			delete(o.keys, key)
+			if o.free == nil {
+				// Nobody holds q any more: the caller returns now.
+				*q = outQueue{spare: q.spare}
+				o.free = q
+			}
 		}
 		o.mu.Unlock()
 		return
@@ -140,7 +161,11 @@ func (o *outbox) next(key string, q *outQueue) {
 func (o *outbox) publishQueued(key string, q *outQueue, batch []outItem) {
 	for {
 		o.publish(key, batch)
+		clear(batch[:cap(batch)])
 		o.mu.Lock()
+		if cap(batch) > cap(q.spare) {
+			q.spare = batch[:0]
+		}
 		if len(q.items) == 0 || q.unconfirmed >= window || o.failed != nil {
 			q.publishing = false
 			o.next(key, q)
@@ -161,11 +186,13 @@ func (o *outbox) takeBatch(q *outQueue) []outItem {
 		n++
 	}
 	if n == len(items) {
-		q.items = nil
+		q.items, q.spare = q.spare, nil
 	} else {
-		q.items = append([]outItem(nil), items[n:]...)
+		q.items, q.spare = append(q.spare[:0], items[n:]...), nil
 	}
-	return items[:n:n]
+	// The whole array goes with the batch: publishQueued hands it back
+	// as q.spare once published.
+	return items[:n]
 }
 
 // emit publishes msg to key and notes its delivery tag; before (if any)

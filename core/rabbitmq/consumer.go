@@ -492,7 +492,7 @@ type deliveryGroup struct {
 // call of a batch follows the rules of a single one: deduplicated by its
 // id, refused when redelivered and possibly run, its own deadline.
 func (s *session) serveOne(e *endpoint, a *acker, d amqp.Delivery, id string, body []byte, inst, ours bool, g *deliveryGroup) {
-	r := &responder{s: s, a: a, d: d, id: id, group: g}
+	r := &responder{s: s, a: a, replyTo: d.ReplyTo, tag: d.DeliveryTag, id: id, group: g}
 	c, err := decodeCall(body)
 	if err != nil {
 		r.Respond(core.Reply{Err: core.Errorf(core.ErrBadRequest, "rabbitmq: %v", err)})
@@ -529,7 +529,8 @@ func (s *session) serveOne(e *endpoint, a *acker, d amqp.Delivery, id string, bo
 type responder struct {
 	s       *session
 	a       *acker
-	d       amqp.Delivery
+	replyTo string         // the delivery's reply address
+	tag     uint64         // the delivery's tag
 	id      string         // the call's id
 	group   *deliveryGroup // the calls of d's batch; nil for a single call
 	fn      string
@@ -550,11 +551,11 @@ func (r *responder) Respond(rep core.Reply) {
 		if rep.Err != nil {
 			r.s.t.log.Warn("no-reply call failed", "fn", r.fn, "err", rep.Err, "trace_id", r.trace.TraceIDString())
 		}
-	} else if r.d.ReplyTo != "" {
+	} else if r.replyTo != "" {
 		// Acknowledged once the reply is out, as before batching: a
 		// reply still queued when the process dies leaves its call
 		// unacknowledged, redelivered and refused (at most once).
-		r.s.reply(r.d.ReplyTo, r.id, rep, r.fn, r.trace, r.done)
+		r.s.reply(r.replyTo, r.id, rep, r.fn, r.trace, r.done)
 		return
 	}
 	r.done()
@@ -563,6 +564,6 @@ func (r *responder) Respond(rep core.Reply) {
 // done acknowledges the call's delivery, once every call of its batch ran.
 func (r *responder) done() {
 	if r.group == nil || r.group.left.Add(-1) == 0 {
-		r.a.complete(r.d.DeliveryTag)
+		r.a.complete(r.tag)
 	}
 }
