@@ -140,3 +140,14 @@ func CallResult[T any](rep Reply, err error) (T, error) {
 	}
 	return zero, Errorf(ErrBadRequest, "result is %T, want %T", rep.Result, zero)
 }
+
+// DeadlineContext returns a child of parent that ends at d, for a transport
+// serving a call that came with a deadline: as with the in-process inline
+// path, its timer is made only when somebody asks for Done (most handlers
+// never do), where context.WithDeadline makes one per call. release stops
+// that timer, if one was made; unlike a CancelFunc it does not end the
+// context before d.
+func DeadlineContext(parent context.Context, d time.Time) (ctx context.Context, release func()) {
+	c := withLazyDeadline(parent, d)
+	return c, c.release
+}

@@ -518,7 +518,8 @@ func (s *session) serveOne(e *endpoint, a *acker, d amqp.Delivery, id string, bo
 	}
 	ctx := context.Background()
 	if c.timeoutMs > 0 {
-		ctx, r.cancel = context.WithTimeout(ctx, time.Duration(c.timeoutMs)*time.Millisecond)
+		// No timer unless the handler waits on its context.
+		ctx, r.cancel = core.DeadlineContext(ctx, time.Now().Add(time.Duration(c.timeoutMs)*time.Millisecond))
 	}
 	// The server answers even no-reply calls here, so the delivery is
 	// acknowledged after the handler ran; the responder sends nothing back.
@@ -536,7 +537,7 @@ type responder struct {
 	fn      string
 	trace   core.TraceContext
 	noReply bool
-	cancel  context.CancelFunc
+	cancel  func() // releases the handler context's timer
 	calls   *callLog // set for calls from the instance queue
 }
 
