@@ -537,7 +537,7 @@ type responder struct {
 	fn      string
 	trace   core.TraceContext
 	noReply bool
-	cancel  func() // releases the handler context's timer
+	cancel  func()   // releases the handler context's timer
 	calls   *callLog // set for calls from the instance queue
 }
 
