@@ -210,3 +210,38 @@ func bareLoop(b *testing.B) func() error {
 		}
 	}
 }
+
+// BenchmarkRabbitPaired makes framework and bare calls alternately, one
+// caller, against the same broker: both see the same machine load, so the
+// ratio of their p50s holds on a loaded machine where two runs' figures
+// do not. One op is one framework call and one bare call.
+func BenchmarkRabbitPaired(b *testing.B) {
+	c := startClusterQuiet(b, "bpp")
+	cl := c.client()
+	bare := bareLoop(b)
+	ctx := context.Background()
+	req := &rpctest.EchoRequest{Text: "0123456789012345678901234567890123456789012345678901234567890123"}
+	fw, bl := make([]time.Duration, b.N), make([]time.Duration, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := cl.Echo(ctx, nil, req); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := bare(); err != nil {
+			b.Fatal(err)
+		}
+		fw[i], bl[i] = t1.Sub(t0), time.Since(t1)
+	}
+	b.StopTimer()
+	p50 := func(l []time.Duration) float64 {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		return float64(l[(len(l)-1)/2].Microseconds())
+	}
+	f, r := p50(fw), p50(bl)
+	b.ReportMetric(f, "fw-p50-us")
+	b.ReportMetric(r, "bare-p50-us")
+	b.ReportMetric(f/r, "p50-ratio")
+}
