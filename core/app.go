@@ -477,9 +477,18 @@ func (a *App) invoke(ctx context.Context, to Target, req *Request) (rep Reply, e
 	} else {
 		stampTrace(ctx, req)
 	}
+	local := a.local.Reaches(to)
 	if !req.NoReply {
 		d, ok := ctx.Deadline()
-		if !ok {
+		switch {
+		case ok:
+		case !local && a.opts.Remote != nil:
+			// The remote transport waits for the deadline with a timer of
+			// its own (DeadlineOnly): no context timer per call.
+			lc := withLazyDeadline(ctx, time.Now().Add(a.timeout))
+			defer lc.release()
+			ctx, d = lc, lc.d
+		default:
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, a.timeout)
 			defer cancel()
@@ -487,7 +496,7 @@ func (a *App) invoke(ctx context.Context, to Target, req *Request) (rep Reply, e
 		}
 		req.Deadline = d
 	}
-	if a.local.Reaches(to) {
+	if local {
 		return a.local.Invoke(ctx, to, req)
 	}
 	if a.opts.Remote != nil {

@@ -151,3 +151,17 @@ func DeadlineContext(parent context.Context, d time.Time) (ctx context.Context, 
 	c := withLazyDeadline(parent, d)
 	return c, c.release
 }
+
+// DeadlineOnly reports whether ctx can end only at its deadline: the RPC
+// timeout an App gave a call whose context had none, with no parent that
+// can be cancelled. A transport may then wait for that deadline with a
+// timer of its own, which it can reuse, instead of ctx.Done.
+func DeadlineOnly(ctx context.Context) bool {
+	c, ok := ctx.(*lazyDeadline)
+	if !ok || c.Context.Done() != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timed == nil
+}

@@ -282,6 +282,21 @@ func (s *session) call(ctx context.Context, to core.Target, req *core.Request, a
 	s.pending[id] = p
 	s.pmu.Unlock()
 	s.calls.send(q, it)
+	if !it.deadline.IsZero() && core.DeadlineOnly(ctx) {
+		// Only the deadline can end ctx: a pooled timer, not ctx's own.
+		t := timers.Get().(*time.Timer)
+		t.Reset(time.Until(it.deadline))
+		select {
+		case r := <-p.ch:
+			t.Stop()
+			timers.Put(t)
+			return r, r.Err
+		case <-t.C:
+			timers.Put(t)
+			s.take(id)
+			return core.Reply{}, timeoutError(ctx, to, req.Fn)
+		}
+	}
 	select {
 	case r := <-p.ch:
 		return r, r.Err
@@ -290,6 +305,15 @@ func (s *session) call(ctx context.Context, to core.Target, req *core.Request, a
 		return core.Reply{}, timeoutError(ctx, to, req.Fn)
 	}
 }
+
+// timers are stopped timers for calls that wait for their deadline alone
+// (since Go 1.23 a stopped or fired timer can be reset without a stale
+// value in its channel).
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // reply publishes the reply of a call this process served, batched with
 // the other replies to the same caller (publishReplies logs a failure).
