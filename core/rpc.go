@@ -161,7 +161,5 @@ func DeadlineOnly(ctx context.Context) bool {
 	if !ok || c.Context.Done() != nil {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.timed == nil
+	return c.timed.Load() == nil
 }
