@@ -105,3 +105,26 @@ func (c *lazyDeadline) release() {
 		t.cancel()
 	}
 }
+
+// DeadlineContext returns a child of parent that ends at d, for a transport
+// serving a call that came with a deadline: as with the in-process inline
+// path, its timer is made only when somebody asks for Done (most handlers
+// never do), where context.WithDeadline makes one per call. release stops
+// that timer, if one was made; unlike a CancelFunc it does not end the
+// context before d.
+func DeadlineContext(parent context.Context, d time.Time) (ctx context.Context, release func()) {
+	c := withLazyDeadline(parent, d)
+	return c, c.release
+}
+
+// DeadlineOnly reports whether ctx can end only at its deadline: the RPC
+// timeout an App gave a call whose context had none, with no parent that
+// can be cancelled. A transport may then wait for that deadline with a
+// timer of its own, which it can reuse, instead of ctx.Done.
+func DeadlineOnly(ctx context.Context) bool {
+	c, ok := ctx.(*lazyDeadline)
+	if !ok || c.Context.Done() != nil {
+		return false
+	}
+	return c.timed.Load() == nil
+}
