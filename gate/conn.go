@@ -132,6 +132,7 @@ func (c *conn) serve() {
 	defer dr.countPackets()
 	br := bufio.NewReaderSize(dr, 2048)
 	rd := packets.NewReader(br)
+	rd.RawTopics(true) // route copies the topic into its call's allocation
 	rd.SetMaxSize(min(DefaultConnectMsgLen, c.g.cfg.maxMsgLen))
 	p, err := rd.ReadPacket()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/gate/packets"
@@ -82,6 +83,9 @@ const replyHold = 2 * time.Millisecond
 func (c *conn) route(p *packets.Publish, now time.Time) {
 	c.g.stats.requests.Add(1)
 	if c.g.onPublish != nil {
+		if p.Topic == "" {
+			p.Topic = string(p.RawTopic)
+		}
 		c.g.onPublish(c, p)
 		return
 	}
@@ -94,10 +98,29 @@ func (c *conn) route(p *packets.Publish, now time.Time) {
 // routeTraced is route once the request has its trace. It returns why the
 // request was refused, "" when it was queued.
 func (c *conn) routeTraced(p *packets.Publish, now time.Time, rt reqTrace) string {
-	topic := p.Topic
-	if len(topic) > c.g.cfg.maxTopicLen {
+	// The reader reuses its buffer: the topic and the body are copied,
+	// into the call's one allocation when they fit (a topic carries a
+	// msgid, different every time: its own string would be an allocation
+	// per request).
+	ic := &inlineCall{}
+	raw := p.RawTopic
+	var topic string
+	var payload []byte
+	switch {
+	case p.Topic != "": // a reader that made the string
+		topic = p.Topic
+	case len(raw) > c.g.cfg.maxTopicLen:
+		topic = string(raw[:c.g.cfg.maxTopicLen]) // for the log line; refused below
+	case len(raw)+len(p.Payload) <= inlineBody:
+		n := copy(ic.body[:], raw)
+		topic = unsafe.String(&ic.body[0], n) // ic.body is never written again
+		payload = ic.body[n : n+copy(ic.body[n:], p.Payload)]
+	default:
+		topic = string(raw)
+	}
+	if len(raw) > c.g.cfg.maxTopicLen || len(topic) > c.g.cfg.maxTopicLen {
 		c.g.stats.dropped.Add(1)
-		c.warn("dropping message: topic too long", "topic", clip(topic), "len", len(topic), "limit", c.g.cfg.maxTopicLen,
+		c.warn("dropping message: topic too long", "topic", clip(topic), "len", max(len(raw), len(topic)), "limit", c.g.cfg.maxTopicLen,
 			"trace_id", rt.id())
 		return "topic too long"
 	}
@@ -131,14 +154,12 @@ func (c *conn) routeTraced(p *packets.Publish, now time.Time, rt reqTrace) strin
 		c.g.stats.requestsRefused[reqBadJSON].Add(1)
 		return c.replyError(topic, msgid, "body must be JSON format", core.CodeBadJSON, rt)
 	}
-	// The reader reuses its buffer: the body is copied, into the call's one
-	// allocation when it fits.
-	ic := &inlineCall{}
-	var payload []byte
-	if len(p.Payload) <= inlineBody {
-		payload = ic.body[:copy(ic.body[:], p.Payload)]
-	} else {
-		payload = append([]byte(nil), p.Payload...)
+	if payload == nil {
+		if len(p.Payload) <= inlineBody {
+			payload = ic.body[:copy(ic.body[:], p.Payload)]
+		} else {
+			payload = append([]byte(nil), p.Payload...)
+		}
 	}
 	return c.calls.dispatch(call{typ: typ, fn: fn, msgid: msgid, topic: topic, payload: payload, rt: rt, ic: ic})
 }

@@ -20,20 +20,24 @@ func TestChatPublishPayloadSize(t *testing.T) {
 }
 
 // TestReadPublishAllocs guards the hot path: reading a QoS 0 PUBLISH
-// allocates at most the topic string, and nothing when the topic repeats.
+// allocates at most the topic string, nothing when the topic repeats, and
+// nothing when the reader is told RawTopics.
 func TestReadPublishAllocs(t *testing.T) {
 	other := AppendPublish(nil, "Chat/Handler_JoinChat/2", []byte(`{"roomName":"abc"}`), 0, 0)
 	tests := []struct {
 		name   string
 		stream []byte
+		raw    bool
 		max    float64
 	}{
-		{"same topic", chatPublish, 0},
-		{"alternating topics", append(bytes.Clone(chatPublish), other...), 1},
+		{"same topic", chatPublish, false, 0},
+		{"alternating topics", append(bytes.Clone(chatPublish), other...), false, 1},
+		{"alternating topics, RawTopics", append(bytes.Clone(chatPublish), other...), true, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rd := NewReader(&repeatReader{data: tt.stream})
+			rd.RawTopics(tt.raw)
 			rd.ReadPacket() // size the buffer
 			allocs := testing.AllocsPerRun(200, func() {
 				if _, err := rd.ReadPacket(); err != nil {

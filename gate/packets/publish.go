@@ -15,8 +15,8 @@ const (
 // Publish is the PUBLISH packet.
 //
 // A *Publish returned by Reader.ReadPacket belongs to the Reader and its
-// Payload aliases the Reader's buffer: both change on the next ReadPacket.
-// Use Clone to keep one.
+// Payload and RawTopic alias the Reader's buffer: all change on the next
+// ReadPacket. Use Clone to keep one.
 type Publish struct {
 	Dup      bool
 	QoS      byte // 0, 1 or 2
@@ -24,6 +24,10 @@ type Publish struct {
 	Topic    string
 	PacketID uint16 // only with QoS 1 and 2 [MQTT-2.3.1-5]
 	Payload  []byte
+	// RawTopic is the topic name as read (set by Reader.ReadPacket only).
+	// A Reader told RawTopics(true) leaves Topic empty: a reader that
+	// copies the topic into memory of its own saves the string.
+	RawTopic []byte
 }
 
 // Type returns TypePublish.
@@ -33,6 +37,10 @@ func (*Publish) Type() byte { return TypePublish }
 func (p *Publish) Clone() *Publish {
 	c := *p
 	c.Payload = clone(p.Payload)
+	if c.Topic == "" && len(p.RawTopic) > 0 {
+		c.Topic = string(p.RawTopic)
+	}
+	c.RawTopic = nil
 	return &c
 }
 
@@ -84,7 +92,7 @@ func appendPublish(dst []byte, flags byte, topic string, payload []byte, qos byt
 // already refused QoS 3 and DUP with QoS 0. Payload aliases body. When the
 // topic equals p.Topic, p keeps its string, so a Reader that sees the same
 // topic again allocates nothing.
-func decodePublish(flags byte, body []byte, p *Publish) error {
+func decodePublish(flags byte, body []byte, p *Publish, rawTopic bool) error {
 	d := decoder{b: body}
 	topic, err := d.str("topic name") // [MQTT-3.3.2-1]
 	if err != nil {
@@ -96,7 +104,11 @@ func decodePublish(flags byte, body []byte, p *Publish) error {
 	p.Dup = flags&flagDup != 0
 	p.QoS = flags & flagQoS >> 1
 	p.Retain = flags&flagRetain != 0
-	if p.Topic != string(topic) {
+	p.RawTopic = topic
+	switch {
+	case rawTopic:
+		p.Topic = ""
+	case p.Topic != string(topic): // a repeated topic keeps its string
 		p.Topic = string(topic)
 	}
 	p.PacketID = 0

@@ -33,6 +33,8 @@ type Reader struct {
 	max int
 	buf []byte
 	pub Publish
+	// rawTopic: PUBLISH topics only as Publish.RawTopic (RawTopics).
+	rawTopic bool
 }
 
 // NewReader returns a Reader reading from r with DefaultMaxSize. When r does
@@ -68,6 +70,12 @@ func (r *Reader) SetMaxSize(n int) {
 	}
 	r.max = n
 }
+
+// RawTopics(true) makes ReadPacket give a PUBLISH's topic only as
+// RawTopic, leaving Topic empty: a server that copies the topic into
+// memory it allocates anyway (with the request) saves a string per
+// PUBLISH. Kept by Reset.
+func (r *Reader) RawTopics(on bool) { r.rawTopic = on }
 
 // MaxSize returns the current limit set by SetMaxSize.
 func (r *Reader) MaxSize() int { return r.max }
@@ -128,7 +136,7 @@ func (r *Reader) body(n int) []byte {
 func (r *Reader) decode(h fixedHeader, body []byte) (Packet, error) {
 	switch h.typ {
 	case TypePublish:
-		if err := decodePublish(h.flags, body, &r.pub); err != nil {
+		if err := decodePublish(h.flags, body, &r.pub, r.rawTopic); err != nil {
 			return nil, err
 		}
 		return &r.pub, nil

@@ -207,6 +207,36 @@ func TestPublishReuse(t *testing.T) {
 	}
 }
 
+// TestRawTopics: a Reader told RawTopics gives the topic only as
+// RawTopic, and Clone still makes a Publish with its Topic.
+func TestRawTopics(t *testing.T) {
+	stream := append(AppendPublish(nil, "a/b/1", []byte("x"), 0, 0), AppendPublish(nil, "a/b/2", []byte("y"), 0, 0)...)
+	rd := NewReader(bytes.NewReader(stream))
+	rd.RawTopics(true)
+	for _, want := range []string{"a/b/1", "a/b/2"} {
+		pk, err := rd.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := pk.(*Publish)
+		if p.Topic != "" || string(p.RawTopic) != want {
+			t.Errorf("Topic %q RawTopic %q, want \"\" and %q", p.Topic, p.RawTopic, want)
+		}
+		if c := p.Clone(); c.Topic != want || c.RawTopic != nil {
+			t.Errorf("Clone: Topic %q RawTopic %q, want %q and nil", c.Topic, c.RawTopic, want)
+		}
+	}
+	rd.RawTopics(false)
+	rd.Reset(bytes.NewReader(stream))
+	pk, err := rd.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := pk.(*Publish); p.Topic != "a/b/1" || string(p.RawTopic) != "a/b/1" {
+		t.Errorf("without RawTopics: Topic %q RawTopic %q", p.Topic, p.RawTopic)
+	}
+}
+
 // TestReset reuses a Reader on a new stream.
 func TestReset(t *testing.T) {
 	rd := NewReader(bytes.NewReader(bs(0xC0, 0)))
