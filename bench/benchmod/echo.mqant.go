@@ -36,15 +36,37 @@ func RegisterEchoServer(s *core.Server, srv EchoServer) {
 }
 
 func _Echo_Echo_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := coregen.Arg[*EchoRequest](req)
+	in, err := coregen.FlatArg[*EchoRequest](req, _read_EchoRequest)
 	if err != nil {
 		return nil, err
 	}
 	return srv.(EchoServer).Handler_Echo(ctx, in)
 }
 
+// _read_EchoRequest reads *EchoRequest from the common shape of its JSON,
+// an object of these keys with plain values, and says false on anything
+// else, which coregen.FlatArg leaves to the codec.
+func _read_EchoRequest(b []byte, v *EchoRequest) bool {
+	r := coregen.NewFlatReader(b)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "n":
+			if !coregen.FlatInt(&r, &v.N) {
+				return false
+			}
+		case "text":
+			if !coregen.FlatString(&r, &v.Text) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return r.Done()
+}
+
 func _Echo_Work_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := coregen.Arg[*EchoRequest](req)
+	in, err := coregen.FlatArg[*EchoRequest](req, _read_EchoRequest)
 	if err != nil {
 		return nil, err
 	}

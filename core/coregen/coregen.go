@@ -18,6 +18,12 @@ import (
 // itself in-process, decoded from Raw otherwise (a new, zero value when the
 // body is empty). Generated dispatch of Handler_ methods calls it.
 func Arg[P interface{ *E }, E any](req *core.Request) (P, error) {
+	return FlatArg[P](req, nil)
+}
+
+// FlatArg is Arg for a flat struct (flat.go): read, generated for the
+// type, reads the body's common shape, and the codec what it leaves.
+func FlatArg[P interface{ *E }, E any](req *core.Request, read func(b []byte, v P) bool) (P, error) {
 	if v, ok := req.Arg.(P); ok {
 		return v, nil
 	}
@@ -27,6 +33,13 @@ func Arg[P interface{ *E }, E any](req *core.Request) (P, error) {
 	}
 	if len(req.Raw) == 0 {
 		return v, nil
+	}
+	if read != nil {
+		if read(req.Raw, v) {
+			return v, nil
+		}
+		var zero E
+		*v = zero // what the common shape set: the codec starts again
 	}
 	if err := core.JSON.Unmarshal(req.Raw, v); err != nil {
 		return v, badBody(err)

@@ -39,19 +39,59 @@ func RegisterChatServer(s *core.Server, srv ChatServer) {
 }
 
 func _Chat_JoinChat_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := coregen.Arg[*chatapi.JoinRequest](req)
+	in, err := coregen.FlatArg[*chatapi.JoinRequest](req, _read_chatapi_JoinRequest)
 	if err != nil {
 		return nil, err
 	}
 	return srv.(ChatServer).Handler_JoinChat(ctx, gate.NewSession(inv, req.Session), in)
 }
 
+// _read_chatapi_JoinRequest reads *chatapi.JoinRequest from the common shape of its JSON,
+// an object of these keys with plain values, and says false on anything
+// else, which coregen.FlatArg leaves to the codec.
+func _read_chatapi_JoinRequest(b []byte, v *chatapi.JoinRequest) bool {
+	r := coregen.NewFlatReader(b)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "roomName":
+			if !coregen.FlatString(&r, &v.RoomName) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return r.Done()
+}
+
 func _Chat_Say_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := coregen.Arg[*chatapi.SayRequest](req)
+	in, err := coregen.FlatArg[*chatapi.SayRequest](req, _read_chatapi_SayRequest)
 	if err != nil {
 		return nil, err
 	}
 	return srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)
+}
+
+// _read_chatapi_SayRequest reads *chatapi.SayRequest from the common shape of its JSON,
+// an object of these keys with plain values, and says false on anything
+// else, which coregen.FlatArg leaves to the codec.
+func _read_chatapi_SayRequest(b []byte, v *chatapi.SayRequest) bool {
+	r := coregen.NewFlatReader(b)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "roomName":
+			if !coregen.FlatString(&r, &v.RoomName) {
+				return false
+			}
+		case "say":
+			if !coregen.FlatString(&r, &v.Say) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return r.Done()
 }
 
 func _Chat_OnSessionClosed_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {

@@ -45,11 +45,33 @@ func _Login_GetUser_Handler(srv any, ctx context.Context, inv core.Invoker, req 
 }
 
 func _Login_Login_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := coregen.Arg[*loginapi.LoginRequest](req)
+	in, err := coregen.FlatArg[*loginapi.LoginRequest](req, _read_loginapi_LoginRequest)
 	if err != nil {
 		return nil, err
 	}
 	return srv.(LoginServer).Handler_Login(ctx, gate.NewSession(inv, req.Session), in)
+}
+
+// _read_loginapi_LoginRequest reads *loginapi.LoginRequest from the common shape of its JSON,
+// an object of these keys with plain values, and says false on anything
+// else, which coregen.FlatArg leaves to the codec.
+func _read_loginapi_LoginRequest(b []byte, v *loginapi.LoginRequest) bool {
+	r := coregen.NewFlatReader(b)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "userName":
+			if !coregen.FlatString(&r, &v.UserName) {
+				return false
+			}
+		case "passWord":
+			if !coregen.FlatString(&r, &v.PassWord) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return r.Done()
 }
 
 // ModuleDesc is the descriptor table of Login: method name to

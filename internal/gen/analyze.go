@@ -381,6 +381,7 @@ func (a *analyzer) method(fn *types.Func, label string, handler bool, is *import
 		}
 		local = append(local, localTypes(t, modPkg, out)...)
 		p := Param{Name: params.At(j).Name(), Type: spell(t, is)}
+		p.Type.Flat = flatFields(t)
 		m.Params = append(m.Params, p)
 	}
 	switch results.Len() {

@@ -107,6 +107,18 @@ type Type struct {
 	Elem  string // for pointers, the pointed-to type, e.g. "chatapi.SayRequest"
 	IsPtr bool
 	IsMap bool
+	// Flat: a pointer to a flat struct (fields of string, bool, integer
+	// and float kinds, flatFields), whose JSON generated code reads
+	// itself in its common shape; nil otherwise.
+	Flat []FlatField
+}
+
+// FlatField is one field of a flat struct, as generated code reads it
+// (core/coregen/flat.go).
+type FlatField struct {
+	Key  string // the JSON key, e.g. "userName"
+	Name string // the Go field, e.g. "UserName"
+	Read string // coregen's reader of its kind: "FlatString", "FlatBool", "FlatInt", "FlatUint" or "FlatFloat"
 }
 
 // Shape kinds: what a value looks like in JSON, in words any client language

@@ -61,6 +61,11 @@ type goMethod struct {
 	ArgSlots string   // "coregen.To(&uid), coregen.To(&keep)"
 	ArgType  string   // the single argument's type, decoded into "in"
 	ArgMap   bool     // ... which is a map
+	// A flat struct argument: the generated reader of its JSON's common
+	// shape ("_Login_Login_Arg") and its fields.
+	FlatFunc   string
+	FlatFields []FlatField
+	FlatEmit   bool // the first method of the file with this argument type writes the reader
 	Call     string   // "srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)"
 	NonNull  bool
 	// The client's request literal fields beyond Fn.
@@ -93,13 +98,31 @@ type goGlue struct {
 // f, with their glue when the code goes into the module's own package.
 func renderGo(f *File, withGlue bool) ([]byte, error) {
 	v := goFile{Source: f.Source, Package: f.Package, Imports: f.Imports, Others: f.Others}
+	flat := map[string]bool{} // readers of flat arguments written
 	for _, m := range f.Modules {
-		v.Modules = append(v.Modules, goModuleView(m))
+		mv := goModuleView(m)
+		for i := range mv.Methods {
+			if fn := mv.Methods[i].FlatFunc; fn != "" && !flat[fn] {
+				flat[fn], mv.Methods[i].FlatEmit = true, true
+			}
+		}
+		v.Modules = append(v.Modules, mv)
 		if withGlue && m.Glue != nil {
 			v.Glue = append(v.Glue, goGlueView(m))
 		}
 	}
 	return execGo(&v)
+}
+
+// flatFuncName names the reader of a flat argument type in generated code:
+// "*loginapi.LoginRequest" is read by _read_loginapi_LoginRequest.
+func flatFuncName(argType string) string {
+	return "_read_" + strings.Map(func(r rune) rune {
+		if r == '.' {
+			return '_'
+		}
+		return r
+	}, strings.TrimPrefix(argType, "*"))
 }
 
 // renderGlue renders the glue file of a module whose generated code went
@@ -222,6 +245,9 @@ func goMethodView(mod *Module, m *Method) goMethod {
 	case len(m.Params) == 1:
 		v.ArgType, v.ArgMap = m.Params[0].Type.Go, m.Params[0].Type.IsMap
 		v.ReqFields += ", Arg: " + names[0]
+		if f := m.Params[0].Type.Flat; f != nil && !v.ArgMap {
+			v.FlatFunc, v.FlatFields = flatFuncName(v.ArgType), f
+		}
 	}
 	v.ServerParams, v.ClientParams = strings.Join(server, ", "), strings.Join(client, ", ")
 	v.Call = "srv.(" + mod.GoName + "Server)." + m.Name + "(" + strings.Join(call, ", ") + ")"

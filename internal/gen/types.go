@@ -205,6 +205,106 @@ func jsonProblem(t types.Type, seen map[types.Type]bool) string {
 	return fmt.Sprintf("%s has no JSON form", t)
 }
 
+// flatFields returns the fields of the struct t points to when generated
+// code can read its JSON's common shape itself (coregen.FlatArg): exported
+// fields of string, bool, integer and float kinds, keyed by plain names
+// (letters, digits, '_') no two of which differ in case only, nothing
+// embedded, no ",string" option, no UnmarshalJSON or UnmarshalText on the
+// struct or a field. nil otherwise: the codec reads it all.
+func flatFields(t types.Type) []FlatField {
+	p, ok := types.Unalias(t).(*types.Pointer)
+	if !ok {
+		return nil
+	}
+	elem := types.Unalias(p.Elem())
+	st, ok := elem.Underlying().(*types.Struct)
+	if !ok || decodesItself(elem) {
+		return nil
+	}
+	var out []FlatField
+	for i := 0; i < st.NumFields(); i++ {
+		f := st.Field(i)
+		if f.Embedded() {
+			return nil // promoted fields: the codec's rules
+		}
+		if !f.Exported() {
+			continue
+		}
+		tag := reflectTag(st.Tag(i), "json")
+		if tag == "-" {
+			continue
+		}
+		key, opts, _ := strings.Cut(tag, ",")
+		for _, o := range strings.Split(opts, ",") {
+			if o == "string" {
+				return nil // numbers and booleans in strings: the codec's rules
+			}
+		}
+		if key == "" {
+			key = f.Name()
+		}
+		read := flatRead(f.Type())
+		if !plainKey(key) || read == "" || decodesItself(f.Type()) {
+			return nil
+		}
+		for _, o := range out {
+			if strings.EqualFold(o.Key, key) {
+				return nil // keys that differ in case only: the codec's rules
+			}
+		}
+		out = append(out, FlatField{Key: key, Name: f.Name(), Read: read})
+	}
+	if len(out) == 0 || len(out) > maxFlatFields {
+		return nil
+	}
+	return out
+}
+
+// maxFlatFields bounds a flat struct: beyond it the codec's reading by
+// hashed keys beats a switch.
+const maxFlatFields = 32
+
+// flatRead names coregen's reader of a field of type t, "" when none.
+func flatRead(t types.Type) string {
+	b, ok := types.Unalias(t).Underlying().(*types.Basic)
+	if !ok {
+		return ""
+	}
+	switch b.Kind() {
+	case types.String:
+		return "FlatString"
+	case types.Bool:
+		return "FlatBool"
+	case types.Int, types.Int8, types.Int16, types.Int32, types.Int64:
+		return "FlatInt"
+	case types.Uint, types.Uint8, types.Uint16, types.Uint32, types.Uint64:
+		return "FlatUint"
+	case types.Float32, types.Float64:
+		return "FlatFloat"
+	}
+	return ""
+}
+
+// decodesItself: values of t (or *t) decode through their own methods.
+func decodesItself(t types.Type) bool {
+	return hasMethod(t, "UnmarshalJSON") || hasMethod(t, "UnmarshalText")
+}
+
+// plainKey: letters, digits and '_' only, so that matching the key needs
+// none of the codec's rules (escapes, folding of non-ASCII letters).
+func plainKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func hasMethod(t types.Type, name string) bool {
 	obj, _, _ := types.LookupFieldOrMethod(types.NewPointer(t), true, nil, name)
 	_, ok := obj.(*types.Func)

@@ -33,11 +33,29 @@ func RegisterSlowServer(s *core.Server, srv SlowServer) {
 }
 
 func _Slow_Wait_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
-	in, err := coregen.Arg[*WaitRequest](req)
+	in, err := coregen.FlatArg[*WaitRequest](req, _read_WaitRequest)
 	if err != nil {
 		return nil, err
 	}
 	return srv.(SlowServer).Handler_Wait(ctx, in)
+}
+
+// _read_WaitRequest reads *WaitRequest from the common shape of its JSON,
+// an object of these keys with plain values, and says false on anything
+// else, which coregen.FlatArg leaves to the codec.
+func _read_WaitRequest(b []byte, v *WaitRequest) bool {
+	r := coregen.NewFlatReader(b)
+	for r.Next() {
+		switch string(r.Key()) {
+		case "ms":
+			if !coregen.FlatInt(&r, &v.Ms) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return r.Done()
 }
 
 // Slow_ModuleDesc is the descriptor table of Slow: method name to
