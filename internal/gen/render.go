@@ -65,9 +65,9 @@ type goMethod struct {
 	// shape ("_Login_Login_Arg") and its fields.
 	FlatFunc   string
 	FlatFields []FlatField
-	FlatEmit   bool // the first method of the file with this argument type writes the reader
-	Call     string   // "srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)"
-	NonNull  bool
+	FlatEmit   bool   // the first method of the file with this argument type writes the reader
+	Call       string // "srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)"
+	NonNull    bool
 	// The client's request literal fields beyond Fn.
 	ReqFields string // ", Session: s.Data(), Arg: in"
 }
