@@ -62,7 +62,7 @@ type goMethod struct {
 	ArgType  string   // the single argument's type, decoded into "in"
 	ArgMap   bool     // ... which is a map
 	// A flat struct argument: the generated reader of its JSON's common
-	// shape ("_Login_Login_Arg") and its fields.
+	// shape ("_read_loginapi_LoginRequest") and its fields.
 	FlatFunc   string
 	FlatFields []FlatField
 	FlatEmit   bool   // the first method of the file with this argument type writes the reader
