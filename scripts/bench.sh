@@ -15,9 +15,9 @@
 #   cluster (gate | modules | RabbitMQ): Login  100 x 8, 100 x 1, broker messages per call
 #   mosquitto                               100 x 8, 1000 x 1
 #
-# then side by side (PAIRS slots: minimal echo, gate Echo, gate Login at
-# 100 x 8, back to back, both servers listening: the 100 x 8 goal ratios),
-# idle connections (10,000 and IDLE_BIG) and a 1,000-member broadcast.
+# then side by side (PAIRS slots of short runs back to back, every server
+# listening: the goal ratios between servers), idle connections (10,000
+# and IDLE_BIG) and a 1,000-member broadcast.
 # Bounded: about 10 minutes on the 2-core machine with the defaults.
 #
 #	RUNS=1 ROUNDS=1 DUR=1s scripts/bench.sh   # a quick check, not results
@@ -196,22 +196,33 @@ done
 # Side by side: on this kind of VM the gate's throughput moves by up to
 # 1.5x from one period of seconds to the next while the minimal echo
 # server's barely does, so two runs half a minute apart can make a goal
-# look met or missed. The goal ratios at 100 x 8 come from here: the
-# minimal echo server and the gate both listening (the idle one costs
-# nothing), PAIRS slots of three short runs back to back (minimal echo,
-# gate Echo, gate Login), each ratio inside one slot.
+# look met or missed. The throughput goals between servers come from
+# here: all of them listening at once (an idle one costs nothing), PAIRS
+# slots of short runs back to back, each ratio inside one slot.
 PAIRS="${PAIRS:-5}"
 PAIR_DUR="${PAIR_DUR:-2s}"
 echo "bench: side by side, $PAIRS slots (${SECONDS}s)" >&2
 start minecho $((PORT + 1)) bin/minecho -tcp 127.0.0.1:$((PORT + 1))
-pme=$srv
+pside=("$srv")
+start gate-nometrics $((PORT + 2)) bin/benchserver -tcp 127.0.0.1:$((PORT + 2)) -metrics=false
+pside+=("$srv")
+start mosquitto $MOSQ_PORT /usr/sbin/mosquitto -c "$mosq_conf"
+pside+=("$srv")
 start gate $PORT bin/benchserver -tcp 127.0.0.1:$PORT
+pside+=("$srv")
+pair() { # pair LABEL SLOT PORT ARGS...: one short run of a slot
+	DUR=$PAIR_DUR load "pair/$1" "$2" -url tcp://127.0.0.1:"$3" -sources 2 "${@:4}"
+}
 for i in $(seq "$PAIRS"); do
-	DUR=$PAIR_DUR load "pair/minecho/100/8" "$i" -url tcp://127.0.0.1:$((PORT + 1)) -conns 100 -inflight 8 -sources 2 "${ECHO[@]}"
-	DUR=$PAIR_DUR load "pair/gate-echo/100/8" "$i" -url tcp://127.0.0.1:$PORT -conns 100 -inflight 8 -sources 2 "${ECHO[@]}"
-	DUR=$PAIR_DUR load "pair/gate-login/100/8" "$i" -url tcp://127.0.0.1:$PORT -conns 100 -inflight 8 -sources 2 "${LOGIN[@]}"
+	pair minecho/100/8 "$i" $((PORT + 1)) -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-echo/100/8 "$i" $PORT -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-login/100/8 "$i" $PORT -conns 100 -inflight 8 "${LOGIN[@]}"
+	pair gate-nometrics/100/8 "$i" $((PORT + 2)) -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-echo/1000/1 "$i" $PORT -conns 1000 "${ECHO[@]}"
+	pair gate-nometrics/1000/1 "$i" $((PORT + 2)) -conns 1000 "${ECHO[@]}"
+	pair mosquitto/1000/1 "$i" $MOSQ_PORT -mode rt -conns 1000 -payload '{"n":1,"text":"hello"}'
 done
-stop "$srv" "$pme"
+stop "${pside[@]}"
 
 echo "bench: idle connections and broadcast (${SECONDS}s)" >&2
 for n in 10000 "$IDLE_BIG"; do

@@ -133,10 +133,15 @@ func sampleE2E() string {
 	}
 	// Three side-by-side slots: Echo at 0.6, 0.8, 0.7 and Login at 0.5,
 	// 0.56, 0.6 of the minimal echo server run just before them.
-	for i, f := range [][2]float64{{0.6, 0.5}, {0.8, 0.56}, {0.7, 0.6}} {
+	// The gate with metrics at 0.9, 1, 1 of the one without (100 x 8) and
+	// at 1 of it and 1.1 of mosquitto (1000 x 1).
+	for i, f := range [][3]float64{{0.6, 0.5, 0.9}, {0.8, 0.56, 1}, {0.7, 0.6, 1}} {
 		me := 400000 + 50000*float64(i)
 		lines = append(lines, e2eLine("pair/minecho/100/8", i+1, me, 1),
-			e2eLine("pair/gate-echo/100/8", i+1, me*f[0], 2), e2eLine("pair/gate-login/100/8", i+1, me*f[1], 2))
+			e2eLine("pair/gate-echo/100/8", i+1, me*f[0], 2), e2eLine("pair/gate-login/100/8", i+1, me*f[1], 2),
+			e2eLine("pair/gate-nometrics/100/8", i+1, me*f[0]/f[2], 2),
+			e2eLine("pair/gate-echo/1000/1", i+1, 44000, 20), e2eLine("pair/gate-nometrics/1000/1", i+1, 44000, 20),
+			e2eLine("pair/mosquitto/1000/1", i+1, 40000, 25))
 	}
 	lines = append(lines,
 		`{"label":"idle/10000","round":1,"summary":{"conns":10000,"connected":10000,"rss_before":10485760,"rss_open":104857600,"rss_per_conn":9216}}`,
@@ -184,8 +189,11 @@ func TestE2EGoals(t *testing.T) {
 	check("cluster Login, 100 x 1: p50 latency", 8, 8, 8, 1, "yes")
 	// Broker messages per call: 0.1 and 0.2, median 0.15.
 	check("cluster Login, 100 x 8: broker messages per framework call", 0.15, 0.1, 0.2, 2, "yes")
-	check("gate with metrics / without, 100 x 8", 1, 1, 1, 2, "yes")
-	check("gate + Echo handler requests/s / mosquitto round trips/s, 1000 x 1", 55000.0/30000, 55000.0/30000, 55000.0/30000, 2, "yes")
+	check("gate with metrics / without, 100 x 8, side by side", 1, 0.9, 1, 3, "yes")
+	check("gate with per-call metrics / without (Options.NoMetrics), 1000 x 1, side by side", 1, 1, 1, 3, "yes")
+	check("gate with metrics / without, 100 x 8, in separate runs", 1, 1, 1, 2, "")
+	check("gate + Echo handler requests/s / mosquitto round trips/s, 1000 x 1, side by side", 1.1, 1.1, 1.1, 3, "yes")
+	check("gate + Echo handler / mosquitto, 1000 x 1, in separate runs", 55000.0/30000, 55000.0/30000, 55000.0/30000, 2, "")
 	check("resident memory per idle connection, 10000 connections asked", 9, 9, 9, 1, "yes")
 	check("resident memory per idle connection, 19000 connections asked", 11, 11, 11, 1, "no")
 	if _, ok := rows["cluster Login, 100 x 1: broker messages per framework call"]; ok {
