@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mqantgen/mqantgen/core"
 )
@@ -25,15 +26,36 @@ type localKey struct {
 
 var localGates sync.Map // localKey -> *Gate
 
-func (g *Gate) registerLocal()   { localGates.Store(localKey{g.App, g.Settings.ID}, g) }
-func (g *Gate) unregisterLocal() { localGates.CompareAndDelete(localKey{g.App, g.Settings.ID}, g) }
+// lastLocal is the gate localGate found last: a process mostly runs one,
+// and every session call of its handlers asks for it (two comparisons
+// instead of hashing the key for the map).
+var lastLocal atomic.Pointer[localEntry]
+
+type localEntry struct {
+	key localKey
+	g   *Gate
+}
+
+func (g *Gate) registerLocal() { localGates.Store(localKey{g.App, g.Settings.ID}, g) }
+
+func (g *Gate) unregisterLocal() {
+	localGates.CompareAndDelete(localKey{g.App, g.Settings.ID}, g)
+	if e := lastLocal.Load(); e != nil && e.g == g {
+		lastLocal.CompareAndSwap(e, nil)
+	}
+}
 
 // localGate returns gate instance id when it runs in the process of inv
 // and is serving, or nil.
 func localGate(inv core.Invoker, id string) *Gate {
-	if v, ok := localGates.Load(localKey{inv, id}); ok {
+	if e := lastLocal.Load(); e != nil && e.key.id == id && e.key.app == inv && !e.g.closing.Load() {
+		return e.g
+	}
+	key := localKey{inv, id}
+	if v, ok := localGates.Load(key); ok {
 		g := v.(*Gate)
 		if !g.closing.Load() {
+			lastLocal.Store(&localEntry{key, g})
 			return g
 		}
 	}
