@@ -111,6 +111,12 @@ func TestPythonClientResumesSession(t *testing.T) {
 	py := startPython(t, "--host", host, "--port", port, "--user", "py", "--password", "secret", "--room", room,
 		"--persistent", "--client-id", "py-phone", "--say", "before", "--expect", "3", "--timeout", "60")
 	gopher.waitPush(t, py, "Chat/OnSay", `{"roomName":"resume","say":"before","userName":"py"}`)
+	// The room's push may reach gopher before py has the reply to its say
+	// (the gate queues the push while the handler runs): the cut comes
+	// once nothing of py's is in flight, as the test means it.
+	waitUntil(t, 10*time.Second, "py's reply to its say", func() bool {
+		return strings.Contains(py.stdout.String(), "reply Chat/Handler_Say/")
+	})
 
 	px.setDown(true)
 	px.cut()
