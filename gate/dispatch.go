@@ -83,9 +83,7 @@ const replyHold = 2 * time.Millisecond
 func (c *conn) route(p *packets.Publish, now time.Time) {
 	c.g.stats.requests.Add(1)
 	if c.g.onPublish != nil {
-		if p.Topic == "" {
-			p.Topic = string(p.RawTopic)
-		}
+		p.Topic = publishTopic(p)
 		c.g.onPublish(c, p)
 		return
 	}
@@ -95,34 +93,37 @@ func (c *conn) route(p *packets.Publish, now time.Time) {
 	}
 }
 
+// publishTopic is p's topic as a string: its own, or one made of RawTopic
+// (the gate's reader gives only that).
+func publishTopic(p *packets.Publish) string {
+	if p.Topic != "" {
+		return p.Topic
+	}
+	return string(p.RawTopic)
+}
+
 // routeTraced is route once the request has its trace. It returns why the
 // request was refused, "" when it was queued.
 func (c *conn) routeTraced(p *packets.Publish, now time.Time, rt reqTrace) string {
+	if n := max(len(p.Topic), len(p.RawTopic)); n > c.g.cfg.maxTopicLen {
+		c.g.stats.dropped.Add(1)
+		c.warn("dropping message: topic too long", "topic", clip(publishTopic(p)), "len", n, "limit", c.g.cfg.maxTopicLen,
+			"trace_id", rt.id())
+		return "topic too long"
+	}
 	// The reader reuses its buffer: the topic and the body are copied,
 	// into the call's one allocation when they fit (a topic carries a
 	// msgid, different every time: its own string would be an allocation
 	// per request).
 	ic := &inlineCall{}
-	raw := p.RawTopic
 	var topic string
 	var payload []byte
-	switch {
-	case p.Topic != "": // a reader that made the string
-		topic = p.Topic
-	case len(raw) > c.g.cfg.maxTopicLen:
-		topic = string(raw[:c.g.cfg.maxTopicLen]) // for the log line; refused below
-	case len(raw)+len(p.Payload) <= inlineBody:
+	if raw := p.RawTopic; p.Topic == "" && len(raw)+len(p.Payload) <= inlineBody {
 		n := copy(ic.body[:], raw)
 		topic = unsafe.String(&ic.body[0], n) // ic.body is never written again
 		payload = ic.body[n : n+copy(ic.body[n:], p.Payload)]
-	default:
-		topic = string(raw)
-	}
-	if len(raw) > c.g.cfg.maxTopicLen || len(topic) > c.g.cfg.maxTopicLen {
-		c.g.stats.dropped.Add(1)
-		c.warn("dropping message: topic too long", "topic", clip(topic), "len", max(len(raw), len(topic)), "limit", c.g.cfg.maxTopicLen,
-			"trace_id", rt.id())
-		return "topic too long"
+	} else {
+		topic = publishTopic(p)
 	}
 	typ, rest, ok1 := strings.Cut(topic, "/")
 	fn, msgid, _ := strings.Cut(rest, "/")

@@ -54,8 +54,7 @@ func (r *FlatReader) Next() bool {
 	if !r.started {
 		r.started = true
 		if i >= len(b) || b[i] != '{' {
-			r.i = len(b) + 1 // not an object
-			return false
+			return r.fail() // not an object
 		}
 		i = skipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
@@ -71,26 +70,22 @@ func (r *FlatReader) Next() bool {
 			r.i, r.end = i+1, true
 			return false
 		default:
-			r.i = len(b) + 1
-			return false
+			return r.fail()
 		}
 	}
 	if i >= len(b) || b[i] != '"' {
-		r.i = len(b) + 1
-		return false
+		return r.fail()
 	}
 	j := i + 1
 	for j < len(b) && b[j] != '"' {
 		if c := b[j]; c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			r.i = len(b) + 1 // an escape or a non-ASCII key: the codec's rules
-			return false
+			return r.fail() // an escape or a non-ASCII key: the codec's rules
 		}
 		j++
 	}
 	k := skipSpace(b, j+1)
 	if j >= len(b) || k >= len(b) || b[k] != ':' {
-		r.i = len(b) + 1
-		return false
+		return r.fail()
 	}
 	r.key = b[i+1 : j]
 	r.i = skipSpace(b, k+1)
