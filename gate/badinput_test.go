@@ -295,3 +295,25 @@ func TestQoS2RetransmissionHandledOnce(t *testing.T) {
 		t.Fatalf("the QoS 2 say was handled twice: %s", second.Payload)
 	}
 }
+
+// TestTopicLength: a topic past MaxTopicLen is dropped and logged with its
+// length, the connection lives on; a long topic within it (too long to
+// share the request's buffer with its body) is routed like a short one.
+func TestTopicLength(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, map[string]any{"MaxTopicLen": 64})
+	c := mqtttest.Connect(t, d.TCPAddr, "topics", 30)
+	long := "Login/Handler_Login/" + strings.Repeat("9", 70)
+	c.Send(&packets.Publish{Topic: long, Payload: []byte(`{"userName":"a","passWord":"x"}`)})
+	d.Logs.WaitFor(t, `msg="dropping message: topic too long"`, 5*time.Second)
+	d.Logs.WaitFor(t, `len=90 limit=64`, 5*time.Second)
+	within := "Login/Handler_Login/" + strings.Repeat("7", 40)
+	body := `{"userName":"` + strings.Repeat("u", 60) + `","passWord":"x"}`
+	if got, want := c.Request(within, body), `{"Error":"","Result":"login success `+strings.Repeat("u", 60)+`"}`; got != want {
+		t.Errorf("a 60-byte topic with an 80-byte body: %s, want %s", got, want)
+	}
+	if got := d.Gate.Stats().Dropped; got != 1 {
+		t.Errorf("Dropped = %d, want 1", got)
+	}
+	healthy(t, d)
+}
