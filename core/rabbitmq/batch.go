@@ -13,19 +13,33 @@ import (
 // Adaptive batching. The broker's cost is per AMQP message, not per byte,
 // so calls and replies bound for the same routing key while publishes to
 // it are in flight travel together in one message (the batch envelope,
-// envelope.go). Every channel that publishes calls or replies is in
-// confirm mode, and a message is in flight from the moment it is sent
-// until the broker confirms it: the broker's own pace clocks the batches,
-// as acknowledgements clock TCP's. Nothing waits for a batch to fill: a
-// message to a routing key with fewer than window messages in flight goes
-// out at once on the sender's goroutine; what queues while window are in
-// flight goes out as one batch when a confirm arrives. A window of two
-// keeps sequential calls from ever waiting (the previous call's confirm
-// may come after its reply); at low load every message is a single one,
-// as before; the busier the broker, the more each message carries.
+// envelope.go). The publishing channels are in confirm mode, and a message
+// is in flight from the moment it is sent until the broker confirms it:
+// the broker's own pace clocks the batches, as acknowledgements clock
+// TCP's. Nothing waits for a batch to fill: a message to a routing key
+// with fewer than window messages in flight goes out at once on the
+// sender's goroutine; what queues while window are in flight goes out as
+// one batch when a confirm arrives. A window of two keeps sequential calls
+// from ever waiting (the previous call's confirm may come after its
+// reply); at low load every message is a single one; the busier the
+// broker, the more each message carries.
 //
 // One publisher per routing key at a time, taking the queue in order,
 // keeps the order of the messages one process sends to one queue.
+//
+// A confirm costs the broker and both processes a frame, so the outboxes
+// of calls with a reply and of replies also have a plain channel, without
+// confirms (outbox.plain). Their messages need no order between them: a
+// reply is matched by its correlation id, and a caller that needs an order
+// (a gate's calls for one connection, a handler's own calls) waits for one
+// reply before it sends the next call. A call or reply to a key with
+// nothing in flight goes out plain when the outbox sent no plain message
+// for as long as a confirm takes to come back (the smoothed time of the
+// last confirms). A plain message younger than that counts as one in
+// flight, so what follows it goes through the confirm channel and a busy
+// key batches as before; a quiet moment as long as a confirm's round trip
+// sends the next lone one plain again. No-reply calls (a gate's pushes
+// among them) keep their order: they never go plain.
 
 const (
 	// maxBatchItems and maxBatchBytes bound one batch: a batch is one
@@ -61,14 +75,26 @@ type outbox struct {
 	publish func(key string, items []outItem)
 	// take takes a call waiting for its reply (the calls outbox).
 	take func(id string) *pendingCall
+	// plain, when set, publishes a lone message to a key with nothing in
+	// flight on the channel without confirms.
+	plain func(key string, items []outItem)
 
 	pub sync.Mutex // makes "next delivery tag + publish" one step
 
 	mu     sync.Mutex
 	keys   map[string]*outQueue // routing keys with a message in flight
-	tags   map[uint64]string    // delivery tag -> routing key, until confirmed
+	tags   map[uint64]sentTag   // delivery tag -> routing key, until confirmed
 	failed error                // the session is lost: nothing more is sent
 	free   *outQueue            // a forgotten key's queue, for the next key
+	// With plain: when the last plain message went out, and the smoothed
+	// time a confirm takes (the quiet time before the next may be plain).
+	lastPlain time.Time
+	rtt       time.Duration
+}
+
+type sentTag struct {
+	key string
+	at  time.Time
 }
 
 // outQueue is one routing key's. The publisher of the key (one at a time:
@@ -84,7 +110,7 @@ type outQueue struct {
 }
 
 func newOutbox(kind trafficKind, ch *amqp.Channel, publish func(string, []outItem)) *outbox {
-	return &outbox{kind: kind, ch: ch, publish: publish, keys: map[string]*outQueue{}, tags: map[uint64]string{}}
+	return &outbox{kind: kind, ch: ch, publish: publish, keys: map[string]*outQueue{}, tags: map[uint64]sentTag{}}
 }
 
 // send publishes it at once when the window to key has room and nothing
@@ -105,7 +131,21 @@ func (o *outbox) send(key string, it outItem) {
 		}
 		o.keys[key] = q
 	}
-	if q.publishing || q.unconfirmed >= window || len(q.items) > 0 {
+	// A plain message sent less than a confirm's time ago counts as one
+	// in flight (to every key: the outbox keeps one time), so a busy key
+	// batches as if it had been sent with a confirm. Only a real one in
+	// flight holds what queues: its confirm sends it.
+	inFlight, plain := q.unconfirmed, false
+	var now time.Time
+	if o.plain != nil {
+		now = time.Now()
+		if now.Sub(o.lastPlain) < o.rtt {
+			inFlight++
+		} else {
+			plain = q.unconfirmed == 0
+		}
+	}
+	if q.publishing || len(q.items) > 0 || (q.unconfirmed > 0 && inFlight >= window) {
 		if q.items == nil {
 			q.items, q.spare = q.spare, nil
 		}
@@ -114,10 +154,18 @@ func (o *outbox) send(key string, it outItem) {
 		return
 	}
 	q.publishing = true
-	q.unconfirmed++
+	if plain {
+		o.lastPlain = now
+	} else {
+		q.unconfirmed++
+	}
 	o.mu.Unlock()
 	q.one[0] = it
-	o.publish(key, q.one[:])
+	if plain {
+		o.plain(key, q.one[:])
+	} else {
+		o.publish(key, q.one[:])
+	}
 	q.one[0] = outItem{}
 	o.mu.Lock()
 	q.publishing = false
@@ -202,7 +250,7 @@ func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before fu
 	o.pub.Lock()
 	tag := o.ch.GetNextPublishSeqNo()
 	o.mu.Lock()
-	o.tags[tag] = key
+	o.tags[tag] = sentTag{key: key, at: time.Now()}
 	o.mu.Unlock()
 	if before != nil {
 		before(tag)
@@ -219,13 +267,16 @@ func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before fu
 // queued goes out next. Tags the outbox did not send are ignored.
 func (o *outbox) confirmed(tag uint64) {
 	o.mu.Lock()
-	key, ok := o.tags[tag]
+	sent, ok := o.tags[tag]
 	delete(o.tags, tag)
 	if !ok {
 		o.mu.Unlock()
 		return
 	}
-	o.release(key)
+	if o.plain != nil {
+		o.rtt += (time.Since(sent.at) - o.rtt) / 8
+	}
+	o.release(sent.key)
 }
 
 // release frees a place in key's window. Called with o.mu held; it
@@ -298,10 +349,14 @@ const (
 
 var trafficKindNames = [trafficKinds]string{"call", "noreply", "reply"}
 
-// counted records one AMQP message published carrying n framework items.
-func (t *Transport) counted(kind trafficKind, n int) {
+// counted records one AMQP message published carrying n framework items;
+// plain when it was sent without a confirm.
+func (t *Transport) counted(kind trafficKind, n int, plain bool) {
 	c := &t.stats.traffic[kind]
 	c.messages.Add(1)
+	if plain {
+		c.plain.Add(1)
+	}
 	c.items.Add(int64(n))
 	if n > 1 {
 		c.batches.Add(1)
@@ -316,6 +371,9 @@ type Traffic struct {
 	Carried  int64 // framework calls and replies in them
 	Batches  int64 // messages that carried more than one
 	Batched  int64 // calls and replies that travelled in a batch
+	// Unconfirmed counts the messages sent without a publisher confirm: a
+	// lone call or reply to a routing key with nothing in flight.
+	Unconfirmed int64
 }
 
 // Traffic returns the transport's message counters, summed over kinds.
@@ -327,6 +385,7 @@ func (t *Transport) Traffic() Traffic {
 		r.Carried += c.items.Load()
 		r.Batches += c.batches.Load()
 		r.Batched += c.batched.Load()
+		r.Unconfirmed += c.plain.Load()
 	}
 	return r
 }
@@ -364,8 +423,13 @@ func batchBody(items []outItem, now time.Time) (body []byte, longest int64) {
 // publishCalls publishes calls with a reply to queue q: one message, or a
 // batch. A call whose deadline passed while it queued is not published
 // (its caller is failing it with a timeout). A failed publish fails every
-// call in it at once.
-func (s *session) publishCalls(q string, items []outItem) {
+// call in it at once. publishPlainCalls publishes a lone call on the
+// plain channel.
+func (s *session) publishCalls(q string, items []outItem) { s.sendCalls(q, items, false) }
+
+func (s *session) publishPlainCalls(q string, items []outItem) { s.sendCalls(q, items, true) }
+
+func (s *session) sendCalls(q string, items []outItem, plain bool) {
 	now := time.Now()
 	live := items[:0] // items is this publish's own: filtered in place
 	for _, it := range items {
@@ -378,7 +442,9 @@ func (s *session) publishCalls(q string, items []outItem) {
 		live = append(live, it)
 	}
 	if len(live) == 0 {
-		s.calls.idle(q)
+		if !plain {
+			s.calls.idle(q)
+		}
 		return
 	}
 	msg := amqp.Publishing{ReplyTo: replyTo, CorrelationId: live[0].id}
@@ -405,7 +471,12 @@ func (s *session) publishCalls(q string, items []outItem) {
 			msg.Expiration = strconv.FormatInt(longest, 10)
 		}
 	}
-	err := s.calls.emit(q, msg, true, nil)
+	var err error
+	if plain {
+		err = s.plainCallCh.Publish("", q, true, false, msg)
+	} else {
+		err = s.calls.emit(q, msg, true, nil)
+	}
 	if err != nil {
 		for _, it := range live {
 			if p := s.take(it.id); p != nil {
@@ -414,23 +485,33 @@ func (s *session) publishCalls(q string, items []outItem) {
 		}
 		return
 	}
-	s.t.counted(trafficCall, len(live))
+	s.t.counted(trafficCall, len(live), plain)
 }
 
-// publishReplies publishes replies to one caller's reply address.
-func (s *session) publishReplies(to string, items []outItem) {
+// publishReplies publishes replies to one caller's reply address on the
+// confirm channel; publishPlainReply a lone one on the plain channel.
+func (s *session) publishReplies(to string, items []outItem) { s.sendReplies(to, items, false) }
+
+func (s *session) publishPlainReply(to string, items []outItem) { s.sendReplies(to, items, true) }
+
+func (s *session) sendReplies(to string, items []outItem, plain bool) {
 	msg := amqp.Publishing{ContentType: "application/x-mqant-reply", CorrelationId: items[0].id, Body: items[0].body}
 	if len(items) > 1 {
 		body, _ := batchBody(items, time.Time{})
 		msg.ContentType, msg.Body = batchContentType, body
 	}
-	err := s.replies.emit(to, msg, false, nil)
+	var err error
+	if plain {
+		err = s.plainCh.Publish("", to, false, false, msg)
+	} else {
+		err = s.replies.emit(to, msg, false, nil)
+	}
 	if err != nil {
 		for _, it := range items {
 			s.t.log.Warn("reply not sent", "fn", it.fn, "err", err, "trace_id", it.trace.TraceIDString())
 		}
 	} else {
-		s.t.counted(trafficReply, len(items))
+		s.t.counted(trafficReply, len(items), plain)
 	}
 	for _, it := range items {
 		if it.after != nil {
@@ -471,7 +552,7 @@ func (s *session) publishNoReply(q string, items []outItem) {
 		}
 		return
 	}
-	s.t.counted(trafficNoReply, len(items))
+	s.t.counted(trafficNoReply, len(items), false)
 }
 
 // entries returns the calls or replies an AMQP message carries: the

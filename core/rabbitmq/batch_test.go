@@ -90,12 +90,13 @@ func TestBatchingUnderConcurrency(t *testing.T) {
 	if carried := server.Carried - server0.Carried; carried != n {
 		t.Errorf("the server's messages carried %d replies, want %d", carried, n)
 	}
-	t.Logf("%d calls: %d call messages, %d reply messages (%.3f broker messages per call); batched: %d calls, %d replies",
-		n, calls, replies, float64(calls+replies)/n, caller.Batched-caller0.Batched, server.Batched-server0.Batched)
+	t.Logf("%d calls: %d call messages, %d reply messages (%.3f broker messages per call); batched: %d calls, %d replies; without a confirm: %d call messages, %d reply messages",
+		n, calls, replies, float64(calls+replies)/n, caller.Batched-caller0.Batched, server.Batched-server0.Batched,
+		caller.Unconfirmed-caller0.Unconfirmed, server.Unconfirmed-server0.Unconfirmed)
 	if calls >= n || replies >= n {
 		t.Errorf("no batching: %d call messages and %d reply messages for %d calls", calls, replies, n)
 	}
-	for _, name := range []string{"mqant_rpc_broker_messages_total", "mqant_rpc_carried_total", "mqant_rpc_batched_total"} {
+	for _, name := range []string{"mqant_rpc_broker_messages_total", "mqant_rpc_carried_total", "mqant_rpc_batched_total", "mqant_rpc_unconfirmed_messages_total"} {
 		if got := brokerMetric(t, c.apps["caller"], name); got <= 0 {
 			t.Errorf("%s = %v on the caller, want > 0", name, got)
 		}
@@ -104,7 +105,9 @@ func TestBatchingUnderConcurrency(t *testing.T) {
 
 // TestLoneCallsGoOutAlone: calls one after the other travel one message
 // each, call and reply, never waiting for company: the first message to
-// an idle queue is published on the caller's goroutine, with no timer.
+// an idle queue is published on the caller's goroutine, with no timer, and
+// without a confirm (nothing was ever in flight, so no confirm time was
+// measured to wait out).
 func TestLoneCallsGoOutAlone(t *testing.T) {
 	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second, "p1")
@@ -133,6 +136,12 @@ func TestLoneCallsGoOutAlone(t *testing.T) {
 	}
 	if b := caller.Batched - caller0.Batched + server.Batched - server0.Batched; b != 0 {
 		t.Errorf("%d calls or replies batched with nothing concurrent", b)
+	}
+	if got := caller.Unconfirmed - caller0.Unconfirmed; got != n {
+		t.Errorf("%d of %d lone calls went without a confirm, want all", got, n)
+	}
+	if got := server.Unconfirmed - server0.Unconfirmed; got != n {
+		t.Errorf("%d of %d lone replies went without a confirm, want all", got, n)
 	}
 	t.Logf("%d sequential calls, the slowest %v", n, slowest)
 }

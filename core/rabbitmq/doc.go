@@ -35,16 +35,22 @@
 //
 // Calls, no-reply calls and replies bound for one queue (or one caller)
 // while two messages to it await the broker's confirm are sent together
-// as one batch message (batch.go; every publishing channel is in confirm
-// mode): no timer, so a lone call goes out at once, and the busier the
-// broker the more each message carries. A batch keeps each call's rules:
+// as one batch message (batch.go; the confirms clock the batches): no
+// timer, so a lone call goes out at once, and the busier the broker the
+// more each message carries. A lone call or reply to a queue with nothing
+// in flight goes out on a channel without confirms, so it costs the
+// broker and both processes no confirm frame (calls with a reply and
+// replies need no order between messages; no-reply calls, pushes among
+// them, always go through the confirm channel, in order). A batch keeps
+// each call's rules:
 // it is returned whole when nobody serves its queue (every call in it
 // fails with core.ErrNotFound), its expiration is its longest call's, each
 // call's own timeout bounds its handler, each is deduplicated and refused
 // when redelivered on its own, and the delivery is acknowledged when the
 // last of its calls ran. Transport.Traffic and the metrics
-// mqant_rpc_broker_messages_total, mqant_rpc_carried_total and
-// mqant_rpc_batched_total count messages and what they carried.
+// mqant_rpc_broker_messages_total, mqant_rpc_carried_total,
+// mqant_rpc_batched_total and mqant_rpc_unconfirmed_messages_total count
+// messages, what they carried and which went without a confirm.
 //
 // Delivery is at most once: a call is acknowledged after its handler ran; a
 // call the broker redelivers (its first consumer died mid-call) is not run

@@ -51,7 +51,7 @@ type stats struct {
 	connects atomic.Int64
 	// traffic counts AMQP messages published and the framework items
 	// (calls, replies) they carried, per kind (batch.go).
-	traffic [trafficKinds]struct{ messages, items, batches, batched atomic.Int64 }
+	traffic [trafficKinds]struct{ messages, items, batches, batched, plain atomic.Int64 }
 }
 
 // Stats returns the transport's loss counters.
@@ -65,18 +65,26 @@ func (t *Transport) Stats() Stats {
 
 // lossLogEvery bounds how often one kind of loss to one queue is logged:
 // a dead gate under a broadcast storm would otherwise log every push.
-const lossLogEvery = 5 * time.Second
+var lossLogEvery = 5 * time.Second
 
 // lossLog logs losses per (message, queue), the first at once and then at
 // most once per lossLogEvery with how many happened since the last line.
+// What a window held back is said when it ends, even with no loss after
+// it, and at the transport's close: every loss is logged.
 type lossLog struct {
-	mu   sync.Mutex
-	keys map[[2]string]*lossKey
+	mu     sync.Mutex
+	keys   map[[2]string]*lossKey
+	closed bool
 }
 
 type lossKey struct {
 	last   time.Time
 	unsaid int
+	held   *time.Timer // says unsaid when the window ends
+	// How the held-back losses are said: the last call's.
+	log   *slog.Logger
+	level slog.Level
+	args  []any
 }
 
 func (l *lossLog) log(log *slog.Logger, level slog.Level, msg, queue string, n int, args ...any) {
@@ -92,7 +100,11 @@ func (l *lossLog) log(log *slog.Logger, level slog.Level, msg, queue string, n i
 	}
 	e.unsaid += n
 	now := time.Now()
-	if now.Sub(e.last) < lossLogEvery {
+	if wait := lossLogEvery - now.Sub(e.last); wait > 0 && !l.closed {
+		e.log, e.level, e.args = log, level, args
+		if e.held == nil {
+			e.held = time.AfterFunc(wait, func() { l.sayHeld(k) })
+		}
 		l.mu.Unlock()
 		return
 	}
@@ -100,13 +112,49 @@ func (l *lossLog) log(log *slog.Logger, level slog.Level, msg, queue string, n i
 	e.unsaid, e.last = 0, now
 	if len(l.keys) > 1024 { // forget quiet keys
 		for k, e := range l.keys {
-			if e.unsaid == 0 && now.Sub(e.last) >= lossLogEvery {
+			if e.unsaid == 0 && e.held == nil && now.Sub(e.last) >= lossLogEvery {
 				delete(l.keys, k)
 			}
 		}
 	}
 	l.mu.Unlock()
 	log.Log(nil, level, msg, append([]any{"queue", queue, "count", count}, args...)...)
+}
+
+// sayHeld logs what the window of key k held back.
+func (l *lossLog) sayHeld(k [2]string) {
+	l.mu.Lock()
+	e := l.keys[k]
+	if e == nil || e.held == nil {
+		l.mu.Unlock()
+		return
+	}
+	e.held = nil
+	count := e.unsaid
+	if count == 0 {
+		l.mu.Unlock()
+		return
+	}
+	e.unsaid, e.last = 0, time.Now()
+	log, level, args := e.log, e.level, e.args
+	l.mu.Unlock()
+	log.Log(nil, level, k[0], append([]any{"queue", k[1], "count", count}, args...)...)
+}
+
+// close says what every window holds back and logs later losses at once.
+func (l *lossLog) close() {
+	l.mu.Lock()
+	l.closed = true
+	var held [][2]string
+	for k, e := range l.keys {
+		if e.held != nil && e.held.Stop() {
+			held = append(held, k)
+		}
+	}
+	l.mu.Unlock()
+	for _, k := range held {
+		l.sayHeld(k)
+	}
 }
 
 // callLog remembers which calls from an instance queue reached a handler

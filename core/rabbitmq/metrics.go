@@ -70,6 +70,8 @@ var trafficMetrics = []struct {
 		func(t *Transport, k trafficKind) int64 { return t.stats.traffic[k].items.Load() }},
 	{"mqant_rpc_batched_total", "Calls and replies that travelled in a batch (a message carrying more than one).",
 		func(t *Transport, k trafficKind) int64 { return t.stats.traffic[k].batched.Load() }},
+	{"mqant_rpc_unconfirmed_messages_total", "Of those messages, the ones sent without a publisher confirm (a lone call or reply to an idle queue).",
+		func(t *Transport, k trafficKind) int64 { return t.stats.traffic[k].plain.Load() }},
 }
 
 func (t *Transport) descs() []*prometheus.Desc {

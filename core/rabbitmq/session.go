@@ -19,10 +19,12 @@ type session struct {
 	conn *amqp.Connection
 
 	// callCh publishes calls that want a reply and consumes their replies
-	// (direct reply-to needs both on one channel).
-	callCh  *amqp.Channel
-	pmu     sync.Mutex
-	pending map[string]*pendingCall
+	// (direct reply-to needs both on one channel); plainCallCh, not in
+	// confirm mode, does the same for calls sent while nothing to their
+	// queue is in flight (batch.go).
+	callCh, plainCallCh *amqp.Channel
+	pmu                 sync.Mutex
+	pending             map[string]*pendingCall
 
 	// nrCh is in confirm mode: no-reply calls wait for the broker's
 	// confirm, and a basic.return before it means nobody serves the target.
@@ -31,8 +33,10 @@ type session struct {
 	nrWait map[uint64]*nrPublished
 	nrRet  map[string]bool // correlation ids of no-reply messages the broker returned
 
-	// replyCh publishes replies of the calls this process serves.
-	replyCh *amqp.Channel
+	// replyCh publishes replies of the calls this process serves; plainCh,
+	// not in confirm mode, those sent while nothing to their caller is in
+	// flight (batch.go).
+	replyCh, plainCh *amqp.Channel
 
 	// The outboxes batch what queues behind a publish in flight to the
 	// same routing key (batch.go). A call's remaining time is taken when
@@ -102,25 +106,20 @@ func (t *Transport) connect() (*session, error) {
 			s.fail(nil)
 		}
 	}()
-	// Every publishing channel is in confirm mode: a confirm ends a
-	// message's flight, and what queued behind it goes next (batch.go).
-	if s.callCh, err = s.channel(); err != nil {
+	// The publishing channels are in confirm mode (but plainCh): a confirm
+	// ends a message's flight, and what queued behind it goes next
+	// (batch.go).
+	if s.callCh, err = s.callChannel(true); err != nil {
 		return nil, err
 	}
-	if err := s.callCh.Confirm(false); err != nil {
+	if s.plainCallCh, err = s.callChannel(false); err != nil {
 		return nil, err
 	}
 	s.calls = newOutbox(trafficCall, s.callCh, s.publishCalls)
+	s.calls.plain = s.publishPlainCalls
 	s.calls.take = s.take
 	s.wg.Add(1)
 	go s.calls.confirms(&s.wg, s.callCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))
-	replies, err := s.callCh.Consume(replyTo, "", true, false, false, false, nil)
-	if err != nil {
-		return nil, err
-	}
-	callReturns := s.callCh.NotifyReturn(make(chan amqp.Return))
-	s.wg.Add(1)
-	go s.callEvents(replies, callReturns)
 
 	if s.nrCh, err = s.channel(); err != nil {
 		return nil, err
@@ -143,7 +142,11 @@ func (t *Transport) connect() (*session, error) {
 	if err := s.replyCh.Confirm(false); err != nil {
 		return nil, err
 	}
+	if s.plainCh, err = s.channel(); err != nil {
+		return nil, err
+	}
 	s.replies = newOutbox(trafficReply, s.replyCh, s.publishReplies)
+	s.replies.plain = s.publishPlainReply
 	s.wg.Add(1)
 	go s.replies.confirms(&s.wg, s.replyCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))
 	s.wg.Add(1)
@@ -167,6 +170,28 @@ func (s *session) channel() (*amqp.Channel, error) {
 			s.fail(e)
 		}
 	}()
+	return ch, nil
+}
+
+// callChannel opens a channel that publishes calls and reads their replies
+// and returns; in confirm mode when confirm is set.
+func (s *session) callChannel(confirm bool) (*amqp.Channel, error) {
+	ch, err := s.channel()
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		if err := ch.Confirm(false); err != nil {
+			return nil, err
+		}
+	}
+	replies, err := ch.Consume(replyTo, "", true, false, false, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	returns := ch.NotifyReturn(make(chan amqp.Return))
+	s.wg.Add(1)
+	go s.callEvents(replies, returns)
 	return ch, nil
 }
 

@@ -449,6 +449,7 @@ func (t *Transport) Close() error {
 	t.mu.Unlock()
 	close(t.done)
 	t.wg.Wait()
+	t.losses.close()
 	return nil
 }
 

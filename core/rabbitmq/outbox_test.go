@@ -1,0 +1,152 @@
+package rabbitmq
+
+import (
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The outbox's choice between the plain channel and the confirm channel,
+// with the channels replaced by recorders (the real broker's side is in
+// batch_test.go).
+
+type sentMsg struct {
+	plain bool
+	ids   []string
+	tag   uint64 // confirm channel: the delivery tag to confirm
+}
+
+// recordingOutbox returns an outbox whose publishes are recorded on the
+// channel; with plain, it has a plain channel too.
+func recordingOutbox(plain bool) (*outbox, chan sentMsg) {
+	msgs := make(chan sentMsg, 16)
+	ids := func(items []outItem) []string {
+		var s []string
+		for _, it := range items {
+			s = append(s, it.id)
+		}
+		return s
+	}
+	var tags atomic.Uint64
+	var o *outbox
+	o = newOutbox(trafficReply, nil, func(key string, items []outItem) {
+		tag := tags.Add(1)
+		o.mu.Lock()
+		o.tags[tag] = sentTag{key: key, at: time.Now()}
+		o.mu.Unlock()
+		msgs <- sentMsg{ids: ids(items), tag: tag}
+	})
+	if plain {
+		o.plain = func(key string, items []outItem) { msgs <- sentMsg{plain: true, ids: ids(items)} }
+	}
+	return o, msgs
+}
+
+// sent returns the next message published, failing after a deadline.
+func sent(t *testing.T, msgs chan sentMsg, plain bool, ids ...string) sentMsg {
+	t.Helper()
+	select {
+	case m := <-msgs:
+		if m.plain != plain || !slices.Equal(m.ids, ids) {
+			t.Fatalf("published plain=%v %v, want plain=%v %v", m.plain, m.ids, plain, ids)
+		}
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nothing published, want plain=%v %v", plain, ids)
+		return sentMsg{}
+	}
+}
+
+// forgotten waits until the outbox has forgotten key: nothing in flight,
+// nothing queued, no publisher (one that published a batch returns to the
+// outbox after the recorder saw its message).
+func forgotten(t *testing.T, o *outbox, key string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o.mu.Lock()
+		_, busy := o.keys[key]
+		o.mu.Unlock()
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key %s still busy", key)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// queued checks that nothing was published: a send that publishes does so
+// before it returns, so there is nothing to wait for.
+func queued(t *testing.T, msgs chan sentMsg) {
+	t.Helper()
+	select {
+	case m := <-msgs:
+		t.Fatalf("published plain=%v %v, want it queued", m.plain, m.ids)
+	default:
+	}
+}
+
+func TestOutboxPlainWhenQuiet(t *testing.T) {
+	o, msgs := recordingOutbox(true)
+	send := func(id string) { o.send("k", outItem{id: id}) }
+
+	// No confirm measured yet, nothing in flight: plain.
+	send("a")
+	sent(t, msgs, true, "a")
+
+	// A confirm takes an hour: the plain "a" counts as in flight, so "b"
+	// goes with a confirm and what follows queues behind it.
+	o.mu.Lock()
+	o.rtt = time.Hour
+	o.mu.Unlock()
+	send("b")
+	b := sent(t, msgs, false, "b")
+	send("c")
+	send("d")
+	queued(t, msgs)
+	o.confirmed(b.tag)
+	cd := sent(t, msgs, false, "c", "d")
+
+	// "cd" in flight and the plain "a" recent: "e" queues.
+	send("e")
+	queued(t, msgs)
+	// "a" is older than a confirm's time now; "e" still goes through the
+	// confirm channel, after "cd"'s confirm.
+	o.mu.Lock()
+	o.lastPlain = time.Now().Add(-3 * time.Hour)
+	o.mu.Unlock()
+	o.confirmed(cd.tag)
+	e := sent(t, msgs, false, "e")
+	o.confirmed(e.tag)
+	forgotten(t, o, "k")
+
+	// Quiet again for longer than a confirm takes, nothing in flight: plain.
+	send("f")
+	sent(t, msgs, true, "f")
+	o.mu.Lock()
+	rtt := o.rtt
+	o.mu.Unlock()
+	if rtt >= time.Hour {
+		t.Errorf("the smoothed confirm time stayed %v after three quick confirms", rtt)
+	}
+}
+
+func TestOutboxWithoutPlainAlwaysConfirms(t *testing.T) {
+	o, msgs := recordingOutbox(false)
+	o.send("k", outItem{id: "a"})
+	a := sent(t, msgs, false, "a")
+	o.send("k", outItem{id: "b"})
+	b := sent(t, msgs, false, "b")
+	o.send("k", outItem{id: "c"})
+	queued(t, msgs)
+	o.confirmed(a.tag)
+	c := sent(t, msgs, false, "c")
+	o.confirmed(b.tag)
+	o.confirmed(c.tag)
+	forgotten(t, o, "k")
+	o.send("k", outItem{id: "d"})
+	sent(t, msgs, false, "d")
+}
