@@ -68,6 +68,9 @@ type callQueue struct {
 	cur       call
 	deadline  time.Time
 	abandoned bool // the watchdog gave up on cur; the drain that runs it stops after it
+	// afterClose: the rest of a closed connection's queue, handed on after
+	// the call before it was abandoned: nothing in it starts.
+	afterClose bool
 	// flushT writes the replies of a burst that have waited replyHold
 	// (the calls after them are slow): batching replies into one write
 	// must not hold a fast call's reply behind a slow one. fired says it
@@ -259,8 +262,9 @@ func (d *dispatcher) drain(q *callQueue) {
 			now = time.Now()
 		}
 		q.deadline = d.deadline(now)
-		if !now.Before(q.deadline) {
-			// Its connection closed more than the RPC timeout ago: nobody
+		if q.afterClose || !now.Before(q.deadline) {
+			// Its connection closed more than the RPC timeout ago, or
+			// closed and the call before it ran past its deadline: nobody
 			// waits for it, and running it would hold the close up.
 			d.mu.Unlock()
 			if cl.msgid != "" {
@@ -365,7 +369,8 @@ func (d *dispatcher) wait() {
 
 // expire abandons running calls whose deadline passed: the client gets the
 // timeout its handler failed to return, and the calls queued behind run on
-// a fresh activation. Called by the gate's watchdog.
+// a fresh activation; those of a closed connection are answered with the
+// timeout and never start. Called by the gate's watchdog.
 func (d *dispatcher) expire(now time.Time) {
 	if d.busy.Load() == 0 {
 		return
@@ -383,7 +388,7 @@ func (d *dispatcher) expire(now time.Time) {
 		d.finishLocked()
 		delete(d.queues, typ)
 		if rest := q.calls[q.head:]; len(rest) > 0 {
-			nq := &callQueue{typ: typ, calls: rest, running: true}
+			nq := &callQueue{typ: typ, calls: rest, running: true, afterClose: !d.closedAt.IsZero()}
 			q.calls, q.head = nil, 0
 			d.queues[typ] = nq
 			d.busy.Add(1)

@@ -446,8 +446,9 @@ func TestReplyNotHeldBehindSlowCall(t *testing.T) {
 	c.WaitPublish("Probe/Handler_Hang/2", 5*time.Second)
 }
 
-// TestClosedConnectionSkipsExpiredCalls: calls still queued when their
-// connection closed more than the RPC timeout ago are not run, so a close
+// TestClosedConnectionSkipsExpiredCalls: calls queued behind a stuck one
+// on a connection that closed never start once the stuck one is abandoned
+// (and none starts more than the RPC timeout after the close), so a close
 // is bounded by one timeout, not one per queued call.
 func TestClosedConnectionSkipsExpiredCalls(t *testing.T) {
 	leakcheck.Check(t)
@@ -462,6 +463,11 @@ func TestClosedConnectionSkipsExpiredCalls(t *testing.T) {
 	}
 	c.Write(b)
 	poll(t, "first call running", func() bool { return p.hung.Load() == 1 })
+	// The scenario, not a wait for something: the connection closes well
+	// into its stuck call's timeout, so the next call's own deadline (the
+	// timeout after the close) is still ahead when the stuck one is
+	// abandoned; it must not start anyway.
+	time.Sleep(300 * time.Millisecond)
 	c.Conn.Close()
 	closedAt := time.Now()
 	poll(t, "connection unregistered", func() bool { return d.Gate.Stats().Connections == 0 })
