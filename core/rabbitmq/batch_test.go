@@ -137,11 +137,14 @@ func TestLoneCallsGoOutAlone(t *testing.T) {
 	if b := caller.Batched - caller0.Batched + server.Batched - server0.Batched; b != 0 {
 		t.Errorf("%d calls or replies batched with nothing concurrent", b)
 	}
-	if got := caller.Unconfirmed - caller0.Unconfirmed; got != n {
-		t.Errorf("%d of %d lone calls went without a confirm, want all", got, n)
+	// Not all: a loaded machine may run the next call's handler before the
+	// goroutine that sent the last reply has left the outbox, and a reply
+	// that finds the publisher busy queues and goes with a confirm.
+	if got := caller.Unconfirmed - caller0.Unconfirmed; got < n*9/10 {
+		t.Errorf("%d of %d lone calls went without a confirm, want nearly all", got, n)
 	}
-	if got := server.Unconfirmed - server0.Unconfirmed; got != n {
-		t.Errorf("%d of %d lone replies went without a confirm, want all", got, n)
+	if got := server.Unconfirmed - server0.Unconfirmed; got < n*9/10 {
+		t.Errorf("%d of %d lone replies went without a confirm, want nearly all", got, n)
 	}
 	t.Logf("%d sequential calls, the slowest %v", n, slowest)
 }

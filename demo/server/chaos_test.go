@@ -221,6 +221,13 @@ func TestChaos(t *testing.T) {
 	if base.Calls == 0 || base.OK != base.Calls || base.ConnsLost != 0 || base.PushesLost != 0 || base.PushesExpected == 0 {
 		t.Errorf("baseline not clean: %d calls, %d ok, %d connections lost, %d of %d pushes lost",
 			base.Calls, base.OK, base.ConnsLost, base.PushesLost, base.PushesExpected)
+		// What the processes said meanwhile (the tails printed at the end
+		// are of the last phase).
+		for pid, p := range procs {
+			if w := p.Warnings(phases[0].Start, phases[0].End, 30); len(w) > 0 {
+				t.Logf("%s warned during the baseline:\n%s", pid, strings.Join(w, "\n"))
+			}
+		}
 	}
 	for _, f := range figs {
 		if f.OKUnseen != 0 {

@@ -214,6 +214,31 @@ next:
 	return time.Time{}, false
 }
 
+// Warnings returns the lines at level WARN or ERROR that the process logged
+// between from and to, in every run, at most max of them.
+func (p *Proc) Warnings(from, to time.Time, max int) []string {
+	var out []string
+	for _, path := range p.Logs() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, " level=WARN ") && !strings.Contains(line, " level=ERROR ") {
+				continue
+			}
+			if at, ok := LineTime(line); !ok || at.Before(from) || at.After(to) {
+				continue
+			}
+			if len(out) == max {
+				return append(out, "...")
+			}
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // LineTime returns the time= field of a slog text line.
 func LineTime(line string) (time.Time, bool) {
 	const key = "time="
