@@ -20,8 +20,15 @@ import (
 // not one for every call after it.
 type acker struct {
 	ch   *amqp.Channel
+	ack  func(tag uint64, multiple bool) error // ch.Ack
 	s    *session
 	stop chan struct{}
+
+	// flushMu makes a flush (choosing the tags, then sending their acks)
+	// one step: two flushes interleaved could send a multiple-ack before
+	// an older flush's ack of a tag it covers, and the broker closes the
+	// channel on the ack of a tag already acknowledged.
+	flushMu sync.Mutex
 
 	mu sync.Mutex
 	// Delivery tags are consecutive per channel, but the instance and type
@@ -40,7 +47,7 @@ type acker struct {
 const staleAfter = 50 * time.Millisecond
 
 func newAcker(s *session, ch *amqp.Channel) *acker {
-	a := &acker{ch: ch, s: s, stop: make(chan struct{}), regNext: 1, low: 1, early: map[uint64]struct{}{},
+	a := &acker{ch: ch, ack: ch.Ack, s: s, stop: make(chan struct{}), regNext: 1, low: 1, early: map[uint64]struct{}{},
 		inflight: map[uint64]struct{}{}, done: map[uint64]time.Time{}, idle: make(chan struct{}, 1),
 		wake: make(chan struct{}, 1)}
 	s.wg.Add(1)
@@ -130,6 +137,8 @@ func (a *acker) waitIdle(deadline time.Time) bool {
 
 // flush sends the acknowledgements due now.
 func (a *acker) flush(all bool) {
+	a.flushMu.Lock()
+	defer a.flushMu.Unlock()
 	a.mu.Lock()
 	// The highest completed tag below low: everything up to it is
 	// complete, so one multiple-ack covers it. It must itself be
@@ -155,12 +164,12 @@ func (a *acker) flush(all bool) {
 	}
 	a.mu.Unlock()
 	if upto > 0 {
-		if err := a.ch.Ack(upto, true); err != nil {
+		if err := a.ack(upto, true); err != nil {
 			a.s.t.log.Debug("ack failed", "tag", upto, "err", err)
 		}
 	}
 	for _, tag := range stale {
-		if err := a.ch.Ack(tag, false); err != nil {
+		if err := a.ack(tag, false); err != nil {
 			a.s.t.log.Debug("ack failed", "tag", tag, "err", err)
 		}
 	}

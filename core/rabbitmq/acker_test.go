@@ -1,0 +1,95 @@
+package rabbitmq
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// brokerAcks checks acknowledgements as the broker does: the tag acked
+// (alone, or as the top of a multiple-ack) must be delivered and not yet
+// acknowledged, or the broker closes the channel.
+type brokerAcks struct {
+	mu      sync.Mutex
+	unacked map[uint64]bool
+	err     error
+}
+
+func (b *brokerAcks) ack(tag uint64, multiple bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.unacked[tag] {
+		if b.err == nil {
+			b.err = fmt.Errorf("PRECONDITION_FAILED - unknown delivery tag %d (multiple %v)", tag, multiple)
+		}
+		return b.err
+	}
+	delete(b.unacked, tag)
+	if multiple {
+		for t := range b.unacked {
+			if t < tag {
+				delete(b.unacked, t)
+			}
+		}
+	}
+	return nil
+}
+
+// TestAckerConcurrentFlushes: calls completing on many goroutines, some
+// slow enough for their acknowledgement to go alone (stale), never make the
+// acker acknowledge a tag twice: two flushes interleaved used to send a
+// multiple-ack before an older flush's single ack under it, and the broker
+// closed the consumer channel (seen in BenchmarkRabbitFramework at 64
+// callers once replies went out sooner).
+func TestAckerConcurrentFlushes(t *testing.T) {
+	s := &session{t: &Transport{log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lost: make(chan struct{})}
+	a := newAcker(s, nil)
+	b := &brokerAcks{unacked: map[uint64]bool{}}
+	a.ack = b.ack
+	defer func() {
+		close(a.stop)
+		s.wg.Wait()
+	}()
+	const n, workers = 20000, 16
+	var next sync.Mutex
+	tag := uint64(0)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				if tag == n {
+					next.Unlock()
+					return
+				}
+				tag++
+				my := tag
+				b.mu.Lock()
+				b.unacked[my] = true
+				b.mu.Unlock()
+				a.register(my)
+				next.Unlock()
+				if rand.IntN(200) == 0 {
+					time.Sleep(staleAfter + time.Millisecond) // its neighbours go stale meanwhile
+				}
+				a.complete(my)
+			}
+		}()
+	}
+	wg.Wait()
+	a.flush(true)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	if len(b.unacked) != 0 {
+		t.Errorf("%d deliveries never acknowledged", len(b.unacked))
+	}
+}
