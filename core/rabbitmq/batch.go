@@ -94,7 +94,7 @@ type outbox struct {
 
 type sentTag struct {
 	key string
-	at  time.Time
+	at  time.Time // when sent, for an outbox with plain
 }
 
 // outQueue is one routing key's. The publisher of the key (one at a time:
@@ -250,7 +250,11 @@ func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before fu
 	o.pub.Lock()
 	tag := o.ch.GetNextPublishSeqNo()
 	o.mu.Lock()
-	o.tags[tag] = sentTag{key: key, at: time.Now()}
+	sent := sentTag{key: key}
+	if o.plain != nil { // the confirm's time decides when a message may go plain
+		sent.at = time.Now()
+	}
+	o.tags[tag] = sent
 	o.mu.Unlock()
 	if before != nil {
 		before(tag)
