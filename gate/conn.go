@@ -44,6 +44,7 @@ type conn struct {
 
 	once   sync.Once
 	closed atomic.Bool // closed: no longer live, may not take a user over
+	inRaw  atomic.Bool // serveRaw's reader is inside its socket's RawConn.Read
 
 	qos2 map[uint16]struct{} // QoS 2 ids received, awaiting PUBREL (reader only)
 
@@ -162,6 +163,10 @@ func (c *conn) serve() {
 	dr.limit = c.idleLimit
 	dr.packets++         // the CONNECT
 	dr.last = time.Now() // once accepted (authentication may have taken a while)
+	if rc := rawSocket(c.nc); rc != nil {
+		c.serveRaw(rc, dr, rd, br)
+		return
+	}
 	for {
 		p, err := rd.ReadPacket()
 		if err != nil {
@@ -412,7 +417,14 @@ func (c *conn) close(reason string) {
 		c.closed.Store(true)
 		c.calls.connClosed()
 		c.out.close()
-		_ = c.nc.Close()
+		if c.inRaw.Load() {
+			// Closing waits for the socket's reads to end, and the raw
+			// reader may be the caller (a packet it handles closes the
+			// connection): closed on the side, the reader stops at once.
+			go c.nc.Close()
+		} else {
+			_ = c.nc.Close()
+		}
 		c.g.log.Debug("connection closed", "remote", c.remote, "clientId", clip(c.clientID), "session", c.sessionID, "reason", reason)
 	})
 }

@@ -12,7 +12,9 @@ import (
 //   - every decoded packet encodes to bytes that decode to the same packet,
 //     and encode again to the same bytes (decode→encode→decode is stable);
 //   - feeding the input in two chunks, through a Reader that must buffer it
-//     itself, gives exactly the packets and error of a one-shot decode.
+//     itself, gives exactly the packets and error of a one-shot decode;
+//   - Parse, fed the input a byte, seven bytes or all of it at a time (a
+//     server reading its socket itself), gives them too.
 func FuzzDecode(f *testing.F) {
 	for _, tc := range codecCases() {
 		if tc.dir != encodeOnly {
@@ -34,6 +36,16 @@ func FuzzDecode(f *testing.F) {
 			}
 			if err.Error() != wholeErr.Error() {
 				t.Fatalf("split reader %d failed with %v, one-shot with %v", i, err, wholeErr)
+			}
+		}
+
+		for _, chunk := range []int{1, 7, len(data)} {
+			got, err := parseAll(data, max, chunk)
+			if !reflect.DeepEqual(got, whole) {
+				t.Fatalf("Parse in chunks of %d decoded %v, ReadPacket %v", chunk, got, whole)
+			}
+			if err.Error() != wholeErr.Error() {
+				t.Fatalf("Parse in chunks of %d failed with %v, ReadPacket with %v", chunk, err, wholeErr)
 			}
 		}
 

@@ -63,6 +63,48 @@ func readAll(r io.Reader, maxSize int) ([]Packet, error) {
 	}
 }
 
+// parseAll decodes data with Parse, the way a server that reads its socket
+// itself does: chunk bytes arrive at a time, each complete packet is taken
+// from the bytes held, and an incomplete one waits for more. At the end of
+// data it fails as ReadPacket does: io.EOF between packets,
+// io.ErrUnexpectedEOF inside one.
+func parseAll(data []byte, maxSize, chunk int) ([]Packet, error) {
+	rd := NewReader(nil)
+	rd.SetMaxSize(maxSize)
+	var out []Packet
+	var held []byte
+	for off := 0; ; {
+		for len(held) > 0 {
+			need, needErr := rd.Need(held)
+			p, n, err := rd.Parse(held)
+			if err != nil {
+				return out, err
+			}
+			// Need sizes the packet Parse takes, or the one it waits for.
+			if needErr != nil || (n > 0 && need != n) || (n == 0 && need > 0 && need <= len(held)) {
+				return out, fmt.Errorf("Need says %d (%v) of %d bytes held, Parse took %d", need, needErr, len(held), n)
+			}
+			if n == 0 {
+				break
+			}
+			if pub, ok := p.(*Publish); ok {
+				p = pub.Clone()
+			}
+			out = append(out, p)
+			held = held[n:]
+		}
+		if off == len(data) {
+			if len(held) > 0 {
+				return out, io.ErrUnexpectedEOF
+			}
+			return out, io.EOF
+		}
+		end := min(off+max(chunk, 1), len(data))
+		held = append(bytes.Clone(held), data[off:end]...)
+		off = end
+	}
+}
+
 // decodeOne decodes raw, which must hold exactly one packet or fail.
 func decodeOne(tb testing.TB, raw []byte) (Packet, error) {
 	tb.Helper()

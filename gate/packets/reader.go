@@ -47,14 +47,19 @@ func NewReader(r io.Reader) *Reader {
 }
 
 // Reset makes the Reader read from r, keeping its maximum size and buffer,
-// so that Readers can be pooled.
+// so that Readers can be pooled. A nil r leaves it for Parse alone, its
+// stream and body buffer dropped.
 func (r *Reader) Reset(rd io.Reader) {
+	r.pub = Publish{}
+	if rd == nil {
+		r.r, r.buf = nil, nil
+		return
+	}
 	br, ok := rd.(byteReader)
 	if !ok {
 		br = bufio.NewReader(rd)
 	}
 	r.r = br
-	r.pub = Publish{}
 }
 
 // SetMaxSize sets the largest remaining length (the packet size without its
@@ -186,4 +191,73 @@ func packet[P Packet](p P, err error) (Packet, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// Parse decodes the packet at the start of b, a stream's bytes held in
+// memory (a server that reads its socket itself), with ReadPacket's checks
+// and limits. It returns the packet and the bytes it took; n == 0 with a
+// nil error says b holds only the start of a packet: read more, keep b.
+// The fixed header is checked as soon as b holds it, so a packet over the
+// size limit is refused before its body arrives.
+//
+// A returned *Publish is the Reader's own value and its Payload and
+// RawTopic alias b: both are valid until the next call and until b's
+// bytes change.
+func (r *Reader) Parse(b []byte) (p Packet, n int, err error) {
+	h, hdr, err := r.header(b)
+	if err != nil || hdr == 0 {
+		return nil, 0, err
+	}
+	end := hdr + h.remaining
+	if len(b) < end {
+		return nil, 0, nil
+	}
+	p, err = r.decode(h, b[hdr:end])
+	if err != nil {
+		return nil, 0, err
+	}
+	return p, end, nil
+}
+
+// Need returns how many bytes the packet starting at b takes in all, once
+// b holds its fixed header (0 before that), after checking the header as
+// Parse does.
+func (r *Reader) Need(b []byte) (int, error) {
+	h, hdr, err := r.header(b)
+	if err != nil || hdr == 0 {
+		return 0, err
+	}
+	return hdr + h.remaining, nil
+}
+
+// header decodes and checks the fixed header at the start of b; hdr is its
+// length, 0 when b does not hold all of it yet.
+func (r *Reader) header(b []byte) (h fixedHeader, hdr int, err error) {
+	if len(b) < 2 {
+		return h, 0, nil
+	}
+	n, shift := 0, 0
+	for i := 1; ; i++ {
+		if i > maxVarintLen {
+			return h, 0, fmt.Errorf("%w: remaining length longer than %d bytes", ErrMalformed, maxVarintLen)
+		}
+		if i >= len(b) {
+			return h, 0, nil
+		}
+		n |= int(b[i]&0x7f) << shift
+		if b[i]&0x80 == 0 {
+			hdr = i + 1
+			break
+		}
+		shift += 7
+	}
+	h = fixedHeader{typ: b[0] >> 4, flags: b[0] & 0x0f, remaining: n}
+	if err := h.check(); err != nil {
+		return h, 0, err
+	}
+	if n > r.max {
+		return h, 0, fmt.Errorf("%w: %s with remaining length %d, limit %d",
+			ErrPacketTooLarge, TypeName(h.typ), n, r.max)
+	}
+	return h, hdr, nil
 }
