@@ -36,17 +36,19 @@ import (
 // used only while the client keeps the connection busy (its reads come
 // less than busyGap apart): a client that sends its last request and
 // closes is noticed within blindWait, and a connection that goes quiet
-// costs one timer and the empty read after it. A quiet connection (a game
-// client's few requests a second) reads as serve's loop does.
+// costs one timer and the empty read after it. A quiet connection (fewer
+// than ten requests a second) reads as serve's loop does.
 //
 // TLS and WebSocket connections keep serve's loop: their bytes pass through
 // a decoder that reads the socket itself.
 
-// blindWait bounds a wait that did not first read the socket empty.
-const blindWait = 50 * time.Millisecond
+// busyGap: reads of a busy connection come less than this apart. A game
+// client sending ten or more messages a second is busy.
+const busyGap = 100 * time.Millisecond
 
-// busyGap: reads of a busy connection come less than this apart.
-const busyGap = blindWait / 2
+// blindWait bounds a wait that did not first read the socket empty: a
+// busy client's next message comes well within it.
+const blindWait = 250 * time.Millisecond
 
 // rawBufSize is the read buffer of a busy connection, as serve's
 // bufio.Reader. Pooled: an idle connection holds none.

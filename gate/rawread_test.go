@@ -103,7 +103,7 @@ func TestCloseRightBehindARequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	mqtttest.Poll(t, "connection closed by peer", func() bool { return strings.Contains(d.Logs.String(), "connection closed by peer") })
-	// The keep-alive would close it after 90 s; blindWait is 50 ms.
+	// The keep-alive would close it after 90 s; blindWait is 250 ms.
 	if took := time.Since(sent); took > 2*time.Second {
 		t.Errorf("the end of the stream was noticed after %v", took)
 	}
