@@ -125,9 +125,9 @@ func (c *conn) serveRaw(rc syscall.RawConn, dr *deadlineReader, rd *packets.Read
 }
 
 // step is the function RawConn.Read calls, first and then each time the
-// socket is readable (or its wait ran out): it handles what was read and
-// reads until the socket is empty. It returns false to wait, true when
-// reading is over.
+// socket is readable (a wait that runs out ends RawConn.Read instead): it
+// handles what was read and reads until the socket is empty. It returns
+// false to wait, true when reading is over.
 func (r *rawReader) step(fd uintptr) bool {
 	r.c.inRaw.Store(true) // a close now must not wait for this read (conn.close)
 	defer r.c.inRaw.Store(false)
