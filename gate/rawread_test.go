@@ -109,3 +109,32 @@ func TestCloseRightBehindARequest(t *testing.T) {
 	}
 	mqtttest.Poll(t, "connection unregistered", func() bool { return d.Gate.Stats().Connections == 0 })
 }
+
+// TestRequestsWithTheConnect: what a client sends in the CONNECT's write
+// (requests, and the start of one more) is read before the socket is
+// read again, and the rest of that request completes it.
+func TestRequestsWithTheConnect(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.StartWith(t, echoModule())
+	c := mqtttest.Dial(t, d.TCPAddr)
+	b := (&packets.Connect{ProtocolName: "MQTT", ProtocolLevel: 4, CleanSession: true, KeepAlive: 30, ClientID: "eager"}).AppendTo(nil)
+	for i := 1; i <= 3; i++ {
+		b = (&packets.Publish{Topic: fmt.Sprintf("Echo/Handler_Work/%d", i), Payload: []byte(fmt.Sprintf(`{"n":%d,"text":"t"}`, i))}).AppendTo(b)
+	}
+	last := (&packets.Publish{Topic: "Echo/Handler_Work/4", Payload: []byte(`{"n":4,"text":"` + strings.Repeat("z", 3000) + `"}`)}).AppendTo(nil)
+	c.Write(append(b, last[:100]...))
+	if p, ok := c.Next(5 * time.Second).(*packets.Connack); !ok || p.ReturnCode != packets.Accepted {
+		t.Fatalf("CONNACK: %#v", p)
+	}
+	for i := 1; i <= 3; i++ {
+		p := c.WaitPublish(fmt.Sprintf("Echo/Handler_Work/%d", i), 5*time.Second)
+		if want := fmt.Sprintf(`{"Error":"","Result":{"n":%d,"text":"t"}}`, i+1); string(p.Payload) != want {
+			t.Fatalf("reply %d: %s", i, p.Payload)
+		}
+	}
+	c.Write(last[100:])
+	p := c.WaitPublish("Echo/Handler_Work/4", 5*time.Second)
+	if want := `{"Error":"","Result":{"n":5,"text":"` + strings.Repeat("z", 3000) + `"}}`; string(p.Payload) != want {
+		t.Fatalf("reply 4: %.80s... (%d bytes)", p.Payload, len(p.Payload))
+	}
+}
