@@ -99,10 +99,10 @@ func (c *conn) serveRaw(rc syscall.RawConn, dr *deadlineReader, rd *packets.Read
 		r.end = copy(*r.buf, b)
 	}
 	rd.Reset(nil) // drops br and the CONNECT's body buffer
+	defer r.release()
 	for {
 		err := rc.Read(r.step)
 		if r.stop {
-			r.release()
 			return
 		}
 		if r.err == nil && r.blind && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(r.deadline()) {
@@ -115,7 +115,6 @@ func (c *conn) serveRaw(rc syscall.RawConn, dr *deadlineReader, rd *packets.Read
 			_ = c.nc.SetReadDeadline(r.dr.set)
 			continue
 		}
-		r.release()
 		if r.err == nil {
 			r.err = err
 		}
@@ -145,9 +144,6 @@ func (r *rawReader) step(fd uintptr) bool {
 			return false
 		}
 		r.drained = false
-		if r.start == r.end {
-			r.start, r.end = 0, 0
-		}
 		if err := r.makeRoom(); err != nil {
 			r.err = err
 			return true
@@ -252,7 +248,7 @@ func (r *rawReader) makeRoom() error {
 		}
 		return nil
 	}
-	if r.start > 0 { // the start of a packet: moved, so the packet fits
+	if r.start > 0 { // the start of a packet (or nothing): moved, so the packet fits
 		r.end = copy(*r.buf, (*r.buf)[r.start:r.end])
 		r.start = 0
 	}

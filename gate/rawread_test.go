@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqantgen/mqantgen/bench/benchmod"
-	"github.com/mqantgen/mqantgen/core"
 	"github.com/mqantgen/mqantgen/demo/demotest"
 	"github.com/mqantgen/mqantgen/gate/packets"
 	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
@@ -20,12 +18,6 @@ import (
 // The gate reads plain TCP sockets itself (rawread.go): these tests cut
 // the stream where a net.Conn reader never sees it cut, and close it
 // where only the read it skips would notice.
-
-func echoModule() demotest.Options {
-	return demotest.Options{Extras: []demotest.Extra{
-		{Type: benchmod.Echo_Type, New: func() core.Module { return &benchmod.Echo{} }},
-	}}
-}
 
 // TestRequestsInPieces: requests of every size, from empty text to four
 // times the read buffer, written in pieces that cut them anywhere (in a

@@ -74,10 +74,17 @@ func sendRoundTrips(tb testing.TB, c *mqtttest.Client, topic, body string, n, wi
 	}
 }
 
-func echoGate(tb testing.TB, noMetrics bool) *mqtttest.Client {
-	d := demotest.StartWith(tb, demotest.Options{NoMetrics: noMetrics, Extras: []demotest.Extra{
+// echoModule is the demo with the bench's Echo module beside it.
+func echoModule() demotest.Options {
+	return demotest.Options{Extras: []demotest.Extra{
 		{Type: benchmod.Echo_Type, New: func() core.Module { return &benchmod.Echo{} }},
-	}})
+	}}
+}
+
+func echoGate(tb testing.TB, noMetrics bool) *mqtttest.Client {
+	opts := echoModule()
+	opts.NoMetrics = noMetrics
+	d := demotest.StartWith(tb, opts)
 	c := mqtttest.Connect(tb, d.TCPAddr, "bench", 0)
 	if got := c.Request("Echo/Handler_Echo/1", `{"n":1,"text":"x"}`); got != `{"Error":"","Result":{"n":1,"text":"pong"}}` {
 		tb.Fatalf("echo: %s", got)
@@ -179,9 +186,7 @@ func (unbuffered) Flush() error { return nil }
 
 func benchWrites(b *testing.B, conns int, trickle bool) {
 	const window = 8
-	d := demotest.StartWith(b, demotest.Options{Extras: []demotest.Extra{
-		{Type: benchmod.Echo_Type, New: func() core.Module { return &benchmod.Echo{} }},
-	}})
+	d := demotest.StartWith(b, echoModule())
 	cs := make([]*mqtttest.Client, conns)
 	for i := range cs {
 		cs[i] = mqtttest.Connect(b, d.TCPAddr, "w"+strconv.Itoa(i), 0)
