@@ -69,6 +69,7 @@ type App struct {
 	mu      sync.Mutex
 	running []*instance
 	stopped bool
+	gcFloor func() // releases this App's hold on the heap floor
 
 	// taken gets the first report of the remote transport that another
 	// process took over an instance id this one serves: Run stops.
@@ -213,6 +214,7 @@ func (a *App) Start() error {
 	if err != nil {
 		return err
 	}
+	a.gcFloor = holdHeapFloor(a.cfg.GC.heapFloorMB(), a.log)
 	a.console = newConsole(a, a.cfg.Admin.Addr != "")
 	if a.cfg.Admin.Addr != "" {
 		if a.admin, err = startAdmin(a.cfg.Admin, a.registry, a.console.agg, a.log); err != nil {
@@ -326,6 +328,9 @@ func (a *App) Stop(reason string) {
 	}
 	if a.admin != nil {
 		a.admin.close()
+	}
+	if a.gcFloor != nil {
+		a.gcFloor()
 	}
 	a.log.Info("mqantgen closing down", "reason", reason)
 }

@@ -30,6 +30,28 @@ type Config struct {
 	Settings map[string]any
 	// Admin is the process's admin HTTP listener (metrics, pprof).
 	Admin AdminConfig
+	// GC tunes the Go collector for a server's garbage.
+	GC GCConfig
+}
+
+// GCConfig tunes the Go garbage collector of each process.
+type GCConfig struct {
+	// HeapFloorMB lets the heap grow to this many MiB before the collector
+	// runs, however little of it is live (GOGC alone runs it every time the
+	// heap doubles, from 4 MiB). It changes nothing once the live heap is
+	// half the floor or more. 0: DefaultHeapFloorMB; negative: no floor. In
+	// a config file, 0 means no floor and a missing key the default.
+	HeapFloorMB int
+}
+
+// maxHeapFloorMB bounds GC.HeapFloorMB in a config file (64 GiB).
+const maxHeapFloorMB = 64 << 10
+
+func (g GCConfig) heapFloorMB() int {
+	if g.HeapFloorMB == 0 {
+		return DefaultHeapFloorMB
+	}
+	return g.HeapFloorMB
 }
 
 // AdminConfig configures the admin HTTP listener of each process.
@@ -160,6 +182,14 @@ func (v *validator) errorf(path, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 }
 
+// numberOrType is a number as written, anything else by its JSON type.
+func numberOrType(x any) string {
+	if n, ok := x.(float64); ok {
+		return strconv.FormatFloat(n, 'g', -1, 64)
+	}
+	return jsonType(x)
+}
+
 func jsonType(x any) string {
 	switch x.(type) {
 	case nil:
@@ -226,7 +256,7 @@ func (v *validator) str(path string, m map[string]any, key string, required bool
 
 func (v *validator) config(root any) *Config {
 	cfg := &Config{RPC: RPCConfig{Timeout: DefaultRPCTimeout}}
-	m := v.object("$", root, "Rabbitmq", "RPC", "Module", "Settings", "Log", "Admin")
+	m := v.object("$", root, "Rabbitmq", "RPC", "Module", "Settings", "Log", "Admin", "GC")
 	if m == nil {
 		return cfg
 	}
@@ -259,6 +289,21 @@ func (v *validator) config(root any) *Config {
 					v.errorf("$.Admin.Pprof", "want true or false, got %s", jsonType(p))
 				}
 				cfg.Admin.Pprof = b
+			}
+		}
+	}
+	if x, ok := m["GC"]; ok {
+		if gm := v.object("$.GC", x, "HeapFloorMB"); gm != nil {
+			if f, ok := gm["HeapFloorMB"]; ok {
+				n, isNum := f.(float64)
+				switch {
+				case !isNum || n != float64(int(n)) || n < 0 || n > maxHeapFloorMB:
+					v.errorf("$.GC.HeapFloorMB", "want a whole number of MiB from 0 (no floor) to %d, got %s", maxHeapFloorMB, numberOrType(f))
+				case n == 0:
+					cfg.GC.HeapFloorMB = -1
+				default:
+					cfg.GC.HeapFloorMB = int(n)
+				}
 			}
 		}
 	}

@@ -12,6 +12,7 @@ func TestParseConfigGood(t *testing.T) {
 {
   "Rabbitmq": {"Uri": "amqp://guest:guest@127.0.0.1:5672/"},
   "RPC": {"Timeout": "3s"},
+  "GC": {"HeapFloorMB": 128},
   "Module": {
     "Gate":  [{"Id": "g1", "Host": "127.0.0.1", "ProcessID": "p1", "Settings": {"TCPAddr": ":3563", "MaxMsgLen": 4096}}],
     // comments between entries too
@@ -26,6 +27,9 @@ func TestParseConfigGood(t *testing.T) {
 	}
 	if cfg.RPC.Timeout != 3*time.Second {
 		t.Errorf("timeout = %v", cfg.RPC.Timeout)
+	}
+	if cfg.GC.heapFloorMB() != 128 {
+		t.Errorf("heap floor = %d MiB, want 128", cfg.GC.heapFloorMB())
 	}
 	if len(cfg.Modules) != 3 {
 		t.Fatalf("modules = %d, want 3", len(cfg.Modules))
@@ -58,6 +62,16 @@ func TestParseConfigDefaults(t *testing.T) {
 	if cfg.RPC.Timeout != DefaultRPCTimeout {
 		t.Errorf("timeout = %v, want %v", cfg.RPC.Timeout, DefaultRPCTimeout)
 	}
+	if cfg.GC.heapFloorMB() != DefaultHeapFloorMB {
+		t.Errorf("heap floor = %d MiB, want the default %d", cfg.GC.heapFloorMB(), DefaultHeapFloorMB)
+	}
+	off, err := ParseConfig([]byte(`{"GC": {"HeapFloorMB": 0}, "Module": {"Chat": [{"Id": "c"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.GC.heapFloorMB() > 0 {
+		t.Errorf("HeapFloorMB 0 in the file: floor %d MiB, want none", off.GC.heapFloorMB())
+	}
 }
 
 func TestParseConfigErrors(t *testing.T) {
@@ -84,6 +98,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"key with newline", "{\"Module\": {\"A\": [{\"Id\": \"a\", \"x\\ny\": 1}]}}", []string{`$.Module.A[0]["x\ny"]: unknown field`}},
 		{"bad rabbit uri", `{"Rabbitmq": {"Uri": "http://x"}, "Module": {"A": [{"Id": "a"}]}}`, []string{`$.Rabbitmq.Uri: want an amqp:// or amqps:// URI`}},
 		{"bad timeout", `{"RPC": {"Timeout": "soon"}, "Module": {"A": [{"Id": "a"}]}}`, []string{`$.RPC.Timeout: want a positive duration`}},
+		{"heap floor not a number", `{"GC": {"HeapFloorMB": "32MB"}, "Module": {"A": [{"Id": "a"}]}}`, []string{`$.GC.HeapFloorMB: want a whole number of MiB from 0 (no floor) to 65536, got a string`}},
+		{"heap floor fraction", `{"GC": {"HeapFloorMB": 1.5}, "Module": {"A": [{"Id": "a"}]}}`, []string{`$.GC.HeapFloorMB: want a whole number of MiB from 0 (no floor) to 65536, got 1.5`}},
+		{"heap floor negative", `{"GC": {"HeapFloorMB": -8}, "Module": {"A": [{"Id": "a"}]}}`, []string{`$.GC.HeapFloorMB: want a whole number`}},
+		{"heap floor misspelt", `{"GC": {"HeapFloor": 8}, "Module": {"A": [{"Id": "a"}]}}`, []string{`$.GC.HeapFloor: unknown field (known: HeapFloorMB)`}},
 		{"unknown instance field", `{"Module": {"A": [{"Id": "a", "Pid": "x"}]}}`, []string{`$.Module.A[0].Pid: unknown field`}},
 		{"every error reported", `{"Module": {"A": [{"Id": 1}, {"Id": "b", "Host": "?"}]}}`,
 			[]string{`$.Module.A[0].Id: want a string`, `$.Module.A[1].Host: want an IP address`}},

@@ -48,6 +48,9 @@ func startHProc(t *testing.T, bin, dir, name, level string, settings map[string]
 	}
 	conf := map[string]any{
 		"RPC": map[string]any{"Timeout": "10s"},
+		// No heap floor: the memory figures are what the clients cost,
+		// not the room the floor gives garbage (up to 32 MiB).
+		"GC": map[string]any{"HeapFloorMB": 0},
 		"Module": map[string]any{
 			"Gate":  []any{map[string]any{"Id": "Gate1", "Host": "127.0.0.1", "ProcessID": "dev", "Settings": s}},
 			"Login": []any{map[string]any{"Id": "Login1", "Host": "127.0.0.1", "ProcessID": "dev"}},

@@ -130,6 +130,8 @@ const hostileHeader = `# Hostile clients against the demo server process
 Written by ` + "`HOSTILE_REPORT=bench/hostile.md go test -race -count=1 -run Hostile -v ./demo/server/`" + `
 (demo/server/hostile_test.go). The server is the demo binary built without -race, one process, in-process RPC,
 attacked over loopback by raw TCP and WebSocket clients while a Paho bystander logs in every 100 ms.
+The collector's heap floor is off (GC.HeapFloorMB 0): the memory figures are what the clients cost, not
+the room of up to 32 MiB the default floor gives garbage.
 Server A: ConnectTimeout 1s, IdleTimeout 2s, MaxKeepAlive 20s, MaxQueue 64, MaxTopicLen 512,
 WSOrigins [http://game.example]. Server B: MaxConnections 11, MaxConnectionsPerIP 5,
 MaxRequestsPerSecond 5, RequestBurst 10. One shared, loaded 2-core machine: read the figures as orders of
