@@ -48,6 +48,30 @@ func TestIdleWorkersExit(t *testing.T) {
 	p.Close()
 }
 
+// TestBusyWorkerStays: a worker that gets a task more often than the idle
+// time stays, however long it runs; one worker does it all.
+func TestBusyWorkerStays(t *testing.T) {
+	var done atomic.Int32
+	p := New(func(int) { done.Add(1) }, 100*time.Millisecond)
+	defer p.Close()
+	for i := range 50 {
+		p.Submit(i)
+		// Each task is done before the next is submitted: the worker is
+		// idle, waiting on the channel, when the next comes.
+		deadline := time.Now().Add(5 * time.Second)
+		for done.Load() != int32(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("task %d not run within 5 s", i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		time.Sleep(10 * time.Millisecond) // the gap between tasks: under the idle time, the point of the test
+	}
+	if n := p.workers.Load(); n != 1 {
+		t.Errorf("%d workers started for 50 tasks 10 ms apart (idle time 100 ms), want 1", n)
+	}
+}
+
 func TestStopDoesNotWait(t *testing.T) {
 	release := make(chan struct{})
 	p := New(func(int) { <-release }, time.Minute)
