@@ -199,7 +199,9 @@ done
 # look met or missed. The throughput goals between servers come from
 # here: all of them listening at once (an idle one costs nothing), PAIRS
 # slots of short runs back to back, each ratio inside one slot.
-PAIRS="${PAIRS:-5}"
+# 9 slots of about 14 s: the VM's periods last 10-30 s, and 5 slots could
+# fall mostly in one of them (15:40 on 2026-12-01: 2 quick slots, 3 slow).
+PAIRS="${PAIRS:-9}"
 PAIR_DUR="${PAIR_DUR:-2s}"
 echo "bench: side by side, $PAIRS slots (${SECONDS}s)" >&2
 start minecho $((PORT + 1)) bin/minecho -tcp 127.0.0.1:$((PORT + 1))
