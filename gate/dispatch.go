@@ -30,7 +30,8 @@ type dispatcher struct {
 
 	mu       sync.Mutex
 	queues   map[string]*callQueue
-	inflight int // calls queued or running
+	last     *callQueue // the queue of the last call dispatched; in queues
+	inflight int        // calls queued or running
 	closedAt time.Time
 	idle     chan struct{} // closed when inflight drops to 0 after the connection closed
 	busy     atomic.Int32  // queues running, read by the watchdog without the lock
@@ -196,13 +197,19 @@ func (d *dispatcher) dispatch(cl call) string {
 	}
 	d.inflight++
 	c.g.inflight.Add(1)
-	q := d.queues[cl.typ]
-	if q == nil {
-		if d.queues == nil {
-			d.queues = map[string]*callQueue{}
+	q := d.last
+	if q == nil || q.typ != cl.typ {
+		// A client calls one module many times in a row: the map lookup
+		// is skipped then.
+		q = d.queues[cl.typ]
+		if q == nil {
+			if d.queues == nil {
+				d.queues = map[string]*callQueue{}
+			}
+			q = &callQueue{typ: cl.typ}
+			d.queues[cl.typ] = q
 		}
-		q = &callQueue{typ: cl.typ}
-		d.queues[cl.typ] = q
+		d.last = q
 	}
 	if q.head >= 16 && q.head*2 >= len(q.calls) {
 		// A queue that never runs dry would grow its slice for ever: move
@@ -387,6 +394,9 @@ func (d *dispatcher) expire(now time.Time) {
 		d.busy.Add(-1)
 		d.finishLocked()
 		delete(d.queues, typ)
+		if d.last == q {
+			d.last = nil
+		}
 		if rest := q.calls[q.head:]; len(rest) > 0 {
 			nq := &callQueue{typ: typ, calls: rest, running: true, afterClose: !d.closedAt.IsZero()}
 			q.calls, q.head = nil, 0

@@ -2,7 +2,9 @@ package gate
 
 import (
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -15,8 +17,9 @@ import (
 // (queue reports queueFull), never waited for.
 type outbox struct {
 	nc        net.Conn
-	maxCount  int // packets waiting
-	maxBytes  int // bytes waiting
+	raw       syscall.RawConn // nc's socket when it is plain TCP: writes try it first, without a deadline
+	maxCount  int             // packets waiting
+	maxBytes  int             // bytes waiting
 	timeout   time.Duration
 	onFailure func(reason string) // closes the connection; called without mu held
 	stats     *gateStats          // bytes and packets out; nil in tests of the outbox alone
@@ -42,7 +45,7 @@ const (
 )
 
 func newOutbox(nc net.Conn, maxCount, maxBytes int, timeout time.Duration, onFailure func(string)) *outbox {
-	return &outbox{nc: nc, maxCount: maxCount, maxBytes: maxBytes, timeout: timeout, onFailure: onFailure,
+	return &outbox{nc: nc, raw: rawSocket(nc), maxCount: maxCount, maxBytes: maxBytes, timeout: timeout, onFailure: onFailure,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -87,8 +90,7 @@ func (o *outbox) queued() int {
 // writeNow writes b directly, before anything else can be queued (the
 // CONNACK, written by the reader before the connection is registered).
 func (o *outbox) writeNow(b []byte) {
-	_ = o.nc.SetWriteDeadline(time.Now().Add(o.timeout))
-	n, _ := o.nc.Write(b)
+	n, _ := o.write(b)
 	o.counted(n, 1)
 }
 
@@ -117,8 +119,7 @@ func (o *outbox) flush() {
 		o.spare = nil
 		o.count = 0
 		o.mu.Unlock()
-		_ = o.nc.SetWriteDeadline(time.Now().Add(o.timeout))
-		n, err := o.nc.Write(buf)
+		n, err := o.write(buf)
 		o.counted(n, packets)
 		o.mu.Lock()
 		o.writing = false
@@ -131,6 +132,53 @@ func (o *outbox) flush() {
 			return
 		}
 	}
+}
+
+// write writes buf to the socket. A plain TCP socket is first written
+// without a deadline: nearly always the kernel takes the whole burst at
+// once, and setting a deadline costs three clock reads and a poller timer
+// per write. What the socket does not take at once (its buffer is full:
+// the client reads slowly) is written under the deadline, which is
+// cleared again once that write is done.
+func (o *outbox) write(buf []byte) (int, error) {
+	n := 0
+	if o.raw != nil {
+		var werr error
+		err := o.raw.Write(func(fd uintptr) bool {
+			for n < len(buf) {
+				m, e := syscall.Write(int(fd), buf[n:])
+				if m > 0 {
+					n += m
+				}
+				if e == syscall.EINTR {
+					continue
+				}
+				if e != nil {
+					if e != syscall.EAGAIN {
+						werr = e
+					}
+					break
+				}
+			}
+			return true // never wait here: waiting is the deadline's path below
+		})
+		if werr != nil {
+			return n, &net.OpError{Op: "write", Net: "tcp", Source: o.nc.LocalAddr(), Addr: o.nc.RemoteAddr(),
+				Err: os.NewSyscallError("write", werr)}
+		}
+		if err == nil && n == len(buf) {
+			return n, nil
+		}
+		// Short, or refused: closed (the write below says so), or past a
+		// deadline that an earlier write left (the write below sets a
+		// new one).
+	}
+	_ = o.nc.SetWriteDeadline(time.Now().Add(o.timeout))
+	m, err := o.nc.Write(buf[n:])
+	if o.raw != nil && err == nil {
+		_ = o.nc.SetWriteDeadline(time.Time{})
+	}
+	return n + m, err
 }
 
 // writerIdle is how long a writer goroutine waits for more to write before

@@ -195,6 +195,13 @@ func (r *rawReader) wait(blind bool) {
 	if blind {
 		if b := r.dr.readAt.Add(blindWait); b.Before(d) {
 			d = b
+			// A deadline an earlier wait set that is still half a
+			// blindWait or more after this read bounds this wait as
+			// well: a busy connection moves its deadline (a clock read
+			// and a poller timer) every blindWait/2, not every burst.
+			if s := r.dr.set; !s.After(b) && s.Sub(r.dr.readAt) >= blindWait/2 {
+				d = s
+			}
 		}
 	}
 	if !d.Equal(r.dr.set) {
