@@ -7,7 +7,6 @@ package workpool
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -19,8 +18,6 @@ type Pool[T any] struct {
 	wg    sync.WaitGroup
 	quit  chan struct{}
 	once  sync.Once
-	// workers counts the workers started, for tests.
-	workers atomic.Int64
 }
 
 // New returns a pool that calls run for every submitted value.
@@ -35,7 +32,6 @@ func (p *Pool[T]) Submit(t T) {
 	case p.tasks <- t:
 	default:
 		p.wg.Add(1)
-		p.workers.Add(1)
 		go p.worker(t)
 	}
 }
