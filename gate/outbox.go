@@ -16,10 +16,17 @@ import (
 // It is bounded: a client that stops reading fills it and is disconnected
 // (queue reports queueFull), never waited for.
 type outbox struct {
-	nc        net.Conn
-	raw       syscall.RawConn // nc's socket when it is plain TCP: writes try it first, without a deadline
-	maxCount  int             // packets waiting
-	maxBytes  int             // bytes waiting
+	nc     net.Conn
+	raw    syscall.RawConn       // nc's socket when it is plain TCP: writes try it first, without a deadline
+	tryRaw func(fd uintptr) bool // o.tryWrite, made once
+	// The write in progress through raw; only the goroutine in write
+	// (one at a time: writing, or writeNow before the connection runs)
+	// touches them.
+	wbuf      []byte
+	wn        int
+	werr      error
+	maxCount  int // packets waiting
+	maxBytes  int // bytes waiting
 	timeout   time.Duration
 	onFailure func(reason string) // closes the connection; called without mu held
 	stats     *gateStats          // bytes and packets out; nil in tests of the outbox alone
@@ -45,8 +52,10 @@ const (
 )
 
 func newOutbox(nc net.Conn, maxCount, maxBytes int, timeout time.Duration, onFailure func(string)) *outbox {
-	return &outbox{nc: nc, raw: rawSocket(nc), maxCount: maxCount, maxBytes: maxBytes, timeout: timeout, onFailure: onFailure,
+	o := &outbox{nc: nc, raw: rawSocket(nc), maxCount: maxCount, maxBytes: maxBytes, timeout: timeout, onFailure: onFailure,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	o.tryRaw = o.tryWrite
+	return o
 }
 
 // queue appends one encoded packet. wake false leaves the writing to the
@@ -143,25 +152,10 @@ func (o *outbox) flush() {
 func (o *outbox) write(buf []byte) (int, error) {
 	n := 0
 	if o.raw != nil {
-		var werr error
-		err := o.raw.Write(func(fd uintptr) bool {
-			for n < len(buf) {
-				m, e := syscall.Write(int(fd), buf[n:])
-				if m > 0 {
-					n += m
-				}
-				if e == syscall.EINTR {
-					continue
-				}
-				if e != nil {
-					if e != syscall.EAGAIN {
-						werr = e
-					}
-					break
-				}
-			}
-			return true // never wait here: waiting is the deadline's path below
-		})
+		o.wbuf, o.wn, o.werr = buf, 0, nil
+		err := o.raw.Write(o.tryRaw)
+		n, werr := o.wn, o.werr
+		o.wbuf, o.werr = nil, nil
 		if werr != nil {
 			return n, &net.OpError{Op: "write", Net: "tcp", Source: o.nc.LocalAddr(), Addr: o.nc.RemoteAddr(),
 				Err: os.NewSyscallError("write", werr)}
@@ -179,6 +173,28 @@ func (o *outbox) write(buf []byte) (int, error) {
 		_ = o.nc.SetWriteDeadline(time.Time{})
 	}
 	return n + m, err
+}
+
+// tryWrite is the function write hands RawConn.Write (made once, in
+// newOutbox: a closure per write would be an allocation): it writes wbuf
+// from wn on until the socket takes no more, and never waits.
+func (o *outbox) tryWrite(fd uintptr) bool {
+	for o.wn < len(o.wbuf) {
+		m, e := syscall.Write(int(fd), o.wbuf[o.wn:])
+		if m > 0 {
+			o.wn += m
+		}
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != nil {
+			if e != syscall.EAGAIN {
+				o.werr = e
+			}
+			break
+		}
+	}
+	return true // waiting is the deadline's path in write
 }
 
 // writerIdle is how long a writer goroutine waits for more to write before
