@@ -19,9 +19,12 @@ type outbox struct {
 	nc     net.Conn
 	raw    syscall.RawConn       // nc's socket when it is plain TCP: writes try it first, without a deadline
 	tryRaw func(fd uintptr) bool // o.tryWrite, made once
-	// The write in progress through raw; only the goroutine in write
-	// (one at a time: writing, or writeNow before the connection runs)
-	// touches them.
+	// wmu makes each write whole: a burst's part the socket took at once
+	// and its rest under the deadline go out with no other write between
+	// them (flush's writing flag orders flushes, not writeNow's CONNACK,
+	// which a Send to the just-registered connection can race). It also
+	// guards the write in progress through raw (wbuf, wn, werr).
+	wmu       sync.Mutex
 	wbuf      []byte
 	wn        int
 	werr      error
@@ -150,6 +153,8 @@ func (o *outbox) flush() {
 // the client reads slowly) is written under the deadline, which is
 // cleared again once that write is done.
 func (o *outbox) write(buf []byte) (int, error) {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
 	n := 0
 	if o.raw != nil {
 		o.wbuf, o.wn, o.werr = buf, 0, nil
