@@ -56,8 +56,9 @@ func holdHeapFloor(mb int, log *slog.Logger) (release func()) {
 	floorMu.Lock()
 	defer floorMu.Unlock()
 	if floorOn == nil {
-		base := debug.SetGCPercent(100)
-		debug.SetGCPercent(base)
+		gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(gogc)
+		base := int(int64(gogc[0].Value.Uint64())) // -1 (off) reads as the uint64 of -1
 		if base < 0 {
 			log.Info("gc heap floor not set: GOGC=off", "heap_floor_mb", mb)
 			return func() {}
@@ -146,8 +147,7 @@ func floorPercent(floor, live, other uint64, base int) int {
 	if base < 0 || live >= floor {
 		return base
 	}
-	byMin := (floor*100 + heapMinimum - 1) / heapMinimum
-	p := byMin
+	p := (floor*100 + heapMinimum - 1) / heapMinimum // by the minimum heap alone
 	if scan := live + other; scan > 0 {
 		p = min(p, ((floor-live)*100+scan-1)/scan)
 	}

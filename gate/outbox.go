@@ -99,8 +99,9 @@ func (o *outbox) queued() int {
 	return o.count
 }
 
-// writeNow writes b directly, before anything else can be queued (the
-// CONNACK, written by the reader before the connection is registered).
+// writeNow writes b directly, before the reader queues anything (the
+// CONNACK: a Send to the just-registered connection may still race it,
+// which write's lock keeps whole).
 func (o *outbox) writeNow(b []byte) {
 	n, _ := o.write(b)
 	o.counted(n, 1)
