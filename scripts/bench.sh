@@ -134,6 +134,9 @@ counters() { # counters: "broker-messages framework-calls own-messages" of the c
 	o=$(awk '/^mqant_rpc_broker_messages_total[{ ]/ { s += $NF; n++ } END { if (n) printf "%.0f", s; else print -1 }' <<<"$metrics")
 	echo "${m:-x} ${c:-x} ${o:-x}"
 }
+# mqantbench -mark runs counters in a shell of its own.
+export -f counters
+export BROKER_STATS ADMIN_MODS ADMIN_GATE work
 mosq_conf="$work/mosquitto.conf"
 printf 'allow_anonymous true\npersistence false\nlistener %s 127.0.0.1\nmax_queued_messages 100000\n' "$MOSQ_PORT" >"$mosq_conf"
 
@@ -174,15 +177,23 @@ for r in $(seq "$ROUNDS"); do
 	mods=$srv
 	start gate-cluster $PORT bin/benchserver -rabbit "$URI" -role gate -tcp 127.0.0.1:$PORT -admin 127.0.0.1:$ADMIN_GATE
 	for f in 8 1; do
+		# The counters are read around the whole run (set-up, warm-up and
+		# the drain of the last calls included) and, by mqantbench -mark,
+		# at the start and end of its measured time: the goal's figure.
+		rm -f "$work/mark.start" "$work/mark.end"
+		wm0= wc0= wm1= wc1=
 		read -r m0 c0 o0 <<<"$(counters)"
-		load "cluster-login/100/$f" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight $f "${LOGIN[@]}"
+		load "cluster-login/100/$f" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight $f "${LOGIN[@]}" \
+			-mark 'bash -c "counters >\"$work/mark.$MQANTBENCH_MARK\""'
 		read -r m1 c1 o1 <<<"$(counters)"
-		if [[ "$m0 $c0 $m1 $c1" =~ ^[0-9]+\ [0-9]+\ [0-9]+\ [0-9]+$ ]]; then
+		read -r wm0 wc0 _ <"$work/mark.start" || true
+		read -r wm1 wc1 _ <"$work/mark.end" || true
+		if [[ "$m0 $c0 $m1 $c1 ${wm0:-x} ${wc0:-x} ${wm1:-x} ${wc1:-x}" =~ ^[0-9]+(\ [0-9]+){7}$ ]]; then
 			own=-1
 			if [[ "$o0 $o1" =~ ^[0-9]+\ [0-9]+$ ]]; then own=$((o1 - o0)); fi
-			echo "{\"label\":\"broker/cluster-login/100/$f\",\"round\":$r,\"broker_messages\":$((m1 - m0)),\"calls\":$((c1 - c0)),\"own_messages\":$own}" >>"$e2e"
+			echo "{\"label\":\"broker/cluster-login/100/$f\",\"round\":$r,\"broker_messages\":$((m1 - m0)),\"calls\":$((c1 - c0)),\"own_messages\":$own,\"window_broker_messages\":$((wm1 - wm0)),\"window_calls\":$((wc1 - wc0))}" >>"$e2e"
 		else
-			echo "bench: broker or call counters unreadable ($m0 $c0 / $m1 $c1)" >&2
+			echo "bench: broker or call counters unreadable ($m0 $c0 / $m1 $c1; measured time: ${wm0:-} ${wc0:-} / ${wm1:-} ${wc1:-})" >&2
 		fi
 	done
 	stop "$srv" "$mods"

@@ -93,6 +93,11 @@ type Config struct {
 	// OnLoad, when set, is called once every connection is set up, as the
 	// load (warm-up first) begins: a sampler tells set-up from load.
 	OnLoad func()
+	// OnWindow, when set, is called as the measured time begins (true) and
+	// as it ends (false), on the run's goroutine while the load goes on: a
+	// reader of a server's counters gets exactly the measured time. A run
+	// cancelled before its window begins calls neither.
+	OnWindow func(start bool)
 }
 
 // DefaultConfig returns the defaults of every field.

@@ -370,3 +370,49 @@ func startMosquitto(t *testing.T) string {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestWindowMarks: OnWindow marks the measured time (after OnLoad and the
+// warm-up, start before end, the whole window between them), and a run
+// cancelled in its warm-up marks nothing.
+func TestWindowMarks(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	cfg := short(loadgen.ModeRR, "tcp://"+d.TCPAddr, 2)
+	var events []string
+	var at [2]time.Time
+	loaded := time.Time{}
+	cfg.OnLoad = func() { events = append(events, "load"); loaded = time.Now() }
+	cfg.OnWindow = func(start bool) {
+		if start {
+			events, at[0] = append(events, "start"), time.Now()
+		} else {
+			events, at[1] = append(events, "end"), time.Now()
+		}
+	}
+	s := runOK(t, cfg)
+	if got := strings.Join(events, " "); got != "load start end" {
+		t.Fatalf("events %q, want \"load start end\"", got)
+	}
+	if w := at[0].Sub(loaded); w < cfg.Warmup {
+		t.Errorf("window began %v after the load, before the %v warm-up ended", w, cfg.Warmup)
+	}
+	// The start mark comes as the window begins, the end mark as it ends
+	// (each a timer's wake-up late at most).
+	if w := at[1].Sub(at[0]); w < cfg.Duration/2 || w > 3*cfg.Duration {
+		t.Errorf("marks %v apart, want about the %v window", w, cfg.Duration)
+	}
+	if s.Replies == 0 {
+		t.Errorf("no replies in the window: %+v", s)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cfg = short(loadgen.ModeRR, "tcp://"+d.TCPAddr, 2)
+	cfg.Warmup = time.Hour
+	cfg.OnLoad = cancel
+	marks := 0
+	cfg.OnWindow = func(bool) { marks++ }
+	_, _ = loadgen.Run(ctx, cfg) // a cancelled run's summary holds no window
+	if marks != 0 {
+		t.Errorf("a run cancelled in its warm-up marked %d times, want 0", marks)
+	}
+}

@@ -220,12 +220,22 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 // waitWindow waits for the end of the measurement window, or for ctx, which
 // moves the end to now.
 func (r *run) waitWindow(ctx context.Context) {
+	begun := false
+	mark := func(start bool) {
+		if r.cfg.OnWindow != nil {
+			r.cfg.OnWindow(start)
+		}
+	}
 	for {
 		now, start, end := r.now(), r.winStart.Load(), r.winEnd.Load()
-		if now >= start {
+		if now >= start && !begun {
+			begun = true
 			r.phase.Store(phaseMeasure)
+			mark(true)
+			now = r.now()
 		}
 		if now >= end {
+			mark(false)
 			return
 		}
 		wait := time.Duration(end - now)
@@ -238,6 +248,9 @@ func (r *run) waitWindow(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			r.winEnd.Store(max(r.now(), start))
+			if begun {
+				mark(false)
+			}
 			return
 		}
 	}

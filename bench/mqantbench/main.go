@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
@@ -61,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Sources, "sources", 0, "loopback source addresses 127.0.0.1..N to spread connections over (0: one per 20000 connections)")
 	fs.IntVar(&cfg.Dialers, "dialers", d.Dialers, "connections set up at once")
 	fs.IntVar(&cfg.PID, "pid", 0, "report this process's resident memory (VmRSS) before, during and after")
+	mark := fs.String("mark", "", "shell command run as the measured time begins and as it ends, with MQANTBENCH_MARK=start or end in its environment (e.g. to read a server's counters over exactly that time); its output goes to stderr, and a failure fails the run")
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file")
@@ -91,6 +93,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var markErr error
+	if *mark != "" {
+		cfg.OnWindow = func(start bool) {
+			phase := "end"
+			if start {
+				phase = "start"
+			}
+			cmd := exec.CommandContext(ctx, "sh", "-c", *mark)
+			cmd.Env = append(os.Environ(), "MQANTBENCH_MARK="+phase)
+			cmd.Stdout, cmd.Stderr = stderr, stderr
+			if err := cmd.Run(); err != nil && markErr == nil {
+				markErr = fmt.Errorf("-mark at the %s of the measured time: %w", phase, err)
+			}
+		}
+	}
 	sum, err := loadgen.Run(ctx, cfg)
 	if sum == nil {
 		fmt.Fprintln(stderr, "mqantbench:", err)
@@ -106,6 +123,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if err := sum.WriteText(stdout); err != nil {
 		fmt.Fprintln(stderr, "mqantbench:", err)
 		return 1
+	}
+	if err == nil {
+		err = markErr
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "mqantbench:", err)

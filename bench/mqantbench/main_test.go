@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,5 +64,27 @@ func TestConnectFailure(t *testing.T) {
 	code := run(t.Context(), []string{"-url", "tcp://127.0.0.1:1", "-conns", "2", "-quiet"}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "no connection could be set up") || !strings.Contains(stdout.String(), "2 failed") {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1, a summary with 2 failed and the reason", code, stdout.String(), stderr.String())
+	}
+}
+
+// TestMark: -mark runs its command as the measured time begins and ends,
+// telling which; a failing one fails the run with its phase.
+func TestMark(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	log := filepath.Join(t.TempDir(), "marks")
+	args := []string{"-url", "tcp://" + d.TCPAddr, "-conns", "2", "-duration", "200ms", "-warmup", "50ms", "-quiet"}
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), append(args, "-mark", `echo "$MQANTBENCH_MARK" >> `+log), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	if b, err := os.ReadFile(log); err != nil || string(b) != "start\nend\n" {
+		t.Errorf("marks %q (%v), want start then end", b, err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(t.Context(), append(args, "-mark", `test "$MQANTBENCH_MARK" = start`), &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "-mark at the end of the measured time: exit status 1") {
+		t.Errorf("a mark failing at the end: exit %d, stderr %q; want 1 and the phase", code, stderr.String())
 	}
 }
