@@ -28,6 +28,27 @@ ROUNDS="${ROUNDS:-3}"     # end-to-end rounds
 DUR="${DUR:-3s}"          # measured time of each end-to-end run
 WARMUP="${WARMUP:-1s}"    # load before it, not counted
 IDLE_BIG="${IDLE_BIG:-50000}"
+
+PORT=4563
+MOSQ_PORT=4583
+BROKER_PORT=4672
+BROKER_STATS=4673
+ADMIN_MODS=4691
+ADMIN_GATE=4692
+URI=amqp://guest:guest@127.0.0.1:$BROKER_PORT/
+ECHO=(-topic Echo/Handler_Work -payload '{"n":1,"text":"hello"}')
+LOGIN=(-topic Login/Handler_Login -payload '{"userName":"{user}","passWord":"x"}')
+SAY=(-mode chat -room-size 10) # no -rate: every member says as fast as -inflight allows
+LOADS=("100 8" "100 1" "1000 1")
+
+# A port already taken (a broker or server left from another run) would
+# be measured in place of ours: refuse to start.
+for p in $PORT $MOSQ_PORT $BROKER_PORT $BROKER_STATS $ADMIN_MODS $ADMIN_GATE; do
+	if (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then
+		echo "bench: something already listens on 127.0.0.1:$p (a server or broker left from another run?); stop it first" >&2
+		exit 1
+	fi
+done
 scripts/deps.sh
 mkdir -p bin
 go build -o bin/benchserver ./bench/benchserver
@@ -76,18 +97,6 @@ for i in $(seq "$RUNS"); do
 done
 
 # --- end to end ---
-PORT=4563
-MOSQ_PORT=4583
-BROKER_PORT=4672
-BROKER_STATS=4673
-ADMIN_MODS=4691
-ADMIN_GATE=4692
-URI=amqp://guest:guest@127.0.0.1:$BROKER_PORT/
-ECHO=(-topic Echo/Handler_Work -payload '{"n":1,"text":"hello"}')
-LOGIN=(-topic Login/Handler_Login -payload '{"userName":"{user}","passWord":"x"}')
-SAY=(-mode chat -room-size 10) # no -rate: every member says as fast as -inflight allows
-LOADS=("100 8" "100 1" "1000 1")
-
 waitport() { # waitport PORT NAME: until something listens on PORT
 	for _ in $(seq 600); do
 		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
@@ -134,9 +143,18 @@ counters() { # counters: "broker-messages framework-calls own-messages" of the c
 	o=$(awk '/^mqant_rpc_broker_messages_total[{ ]/ { s += $NF; n++ } END { if (n) printf "%.0f", s; else print -1 }' <<<"$metrics")
 	echo "${m:-x} ${c:-x} ${o:-x}"
 }
-# mqantbench -mark runs counters in a shell of its own.
-export -f counters
-export BROKER_STATS ADMIN_MODS ADMIN_GATE work
+# mqantbench -mark runs this as the measured time begins and ends: the
+# processes' "framework-calls own-messages". Not the broker's count: it
+# takes a rabbitmqctl run, seconds of CPU on the servers' core, and the
+# load goes on while a mark runs. Around the whole run both are read, and
+# the processes' count can be checked against the broker's there.
+cat >"$work/mark.sh" <<EOF
+#!/usr/bin/env bash
+(curl -sf "http://127.0.0.1:$ADMIN_MODS/metrics"; curl -sf "http://127.0.0.1:$ADMIN_GATE/metrics") |
+	awk '/^mqant_rpc_calls_total[{ ]/ { c += \$NF } /^mqant_rpc_broker_messages_total[{ ]/ { o += \$NF; n++ }
+		END { if (n) printf "%.0f %.0f\\n", c, o }' >"$work/mark.\$MQANTBENCH_MARK"
+EOF
+chmod +x "$work/mark.sh"
 mosq_conf="$work/mosquitto.conf"
 printf 'allow_anonymous true\npersistence false\nlistener %s 127.0.0.1\nmax_queued_messages 100000\n' "$MOSQ_PORT" >"$mosq_conf"
 
@@ -179,19 +197,19 @@ for r in $(seq "$ROUNDS"); do
 	for f in 8 1; do
 		# The counters are read around the whole run (set-up, warm-up and
 		# the drain of the last calls included) and, by mqantbench -mark,
-		# at the start and end of its measured time: the goal's figure.
+		# at the start and end of its measured time (the goal's figure).
 		rm -f "$work/mark.start" "$work/mark.end"
 		wm0= wc0= wm1= wc1=
 		read -r m0 c0 o0 <<<"$(counters)"
 		load "cluster-login/100/$f" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight $f "${LOGIN[@]}" \
-			-mark 'bash -c "counters >\"$work/mark.$MQANTBENCH_MARK\""'
+			-mark "$work/mark.sh"
 		read -r m1 c1 o1 <<<"$(counters)"
-		read -r wm0 wc0 _ <"$work/mark.start" || true
-		read -r wm1 wc1 _ <"$work/mark.end" || true
+		read -r wc0 wm0 <"$work/mark.start" || true
+		read -r wc1 wm1 <"$work/mark.end" || true
 		if [[ "$m0 $c0 $m1 $c1 ${wm0:-x} ${wc0:-x} ${wm1:-x} ${wc1:-x}" =~ ^[0-9]+(\ [0-9]+){7}$ ]]; then
 			own=-1
 			if [[ "$o0 $o1" =~ ^[0-9]+\ [0-9]+$ ]]; then own=$((o1 - o0)); fi
-			echo "{\"label\":\"broker/cluster-login/100/$f\",\"round\":$r,\"broker_messages\":$((m1 - m0)),\"calls\":$((c1 - c0)),\"own_messages\":$own,\"window_broker_messages\":$((wm1 - wm0)),\"window_calls\":$((wc1 - wc0))}" >>"$e2e"
+			echo "{\"label\":\"broker/cluster-login/100/$f\",\"round\":$r,\"broker_messages\":$((m1 - m0)),\"calls\":$((c1 - c0)),\"own_messages\":$own,\"window_own_messages\":$((wm1 - wm0)),\"window_calls\":$((wc1 - wc0))}" >>"$e2e"
 		else
 			echo "bench: broker or call counters unreadable ($m0 $c0 / $m1 $c1; measured time: ${wm0:-} ${wc0:-} / ${wm1:-} ${wc1:-})" >&2
 		fi

@@ -17,16 +17,16 @@ import (
 // cluster run: messages published to the broker, framework calls made by
 // the cluster's processes (mqant_rpc_calls_total summed) and the messages
 // the processes say they published (mqant_rpc_broker_messages_total, when
-// core/rabbitmq exports it; -1 when not) in that run, and the first two
-// over the run's measured time alone (read by mqantbench -mark; absent in
-// older results).
+// core/rabbitmq exports it; -1 when not) in that run, and the calls and
+// the processes' own count over the run's measured time alone (read by
+// mqantbench -mark; absent in older results).
 type e2eRun struct {
 	Label          string `json:"label"`
 	Round          int    `json:"round"`
 	BrokerMessages int64  `json:"broker_messages"`
 	Calls          int64  `json:"calls"`
 	OwnMessages    *int64 `json:"own_messages"`
-	WindowMessages int64  `json:"window_broker_messages"`
+	WindowMessages int64  `json:"window_own_messages"`
 	WindowCalls    int64  `json:"window_calls"`
 	Summary        struct {
 		Conns            int     `json:"conns"`
@@ -123,7 +123,7 @@ func perCall(label string) func(round) (float64, bool) {
 }
 
 // perCallMeasured is broker messages per framework call over a run's
-// measured time.
+// measured time, as the processes count the messages they publish.
 func perCallMeasured(label string) func(round) (float64, bool) {
 	return func(rd round) (float64, bool) {
 		r, ok := rd[label]
@@ -321,7 +321,7 @@ func writeE2E(b *strings.Builder, runs []e2eRun, svgPath string) {
 		}
 	}
 	if len(brokerLabels) > 0 {
-		fmt.Fprintf(b, "\n### Broker messages per framework call\n\nRead around each cluster run: messages published to RabbitMQ (its `messages_received_total`), framework calls made by the gate and modules processes (`mqant_rpc_calls_total` from their admin `/metrics`, all modules and outcomes) and the messages the processes count themselves (`mqant_rpc_broker_messages_total`, \"-\" where not exported), set-up, warm-up and the drain of the last calls included; then the first two over the run's measured time alone (read by `mqantbench -mark` as it begins and ends), the goal's figure.\n\n| run | round | broker messages | framework calls | per call | processes' own count | measured time: messages | calls | per call |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		fmt.Fprintf(b, "\n### Broker messages per framework call\n\nRead around each cluster run: messages published to RabbitMQ (its `messages_received_total`), framework calls made by the gate and modules processes (`mqant_rpc_calls_total` from their admin `/metrics`, all modules and outcomes) and the messages the processes count themselves (`mqant_rpc_broker_messages_total`, \"-\" where not exported), set-up, warm-up and the drain of the last calls included; then the calls and the processes' own count over the run's measured time alone (read by `mqantbench -mark` as it begins and ends), the goal's figure. The broker's count is not read there: it takes a `rabbitmqctl` run, seconds of CPU on the servers' core while the load goes on; over the whole run the two counts can be compared.\n\n| run | round | broker messages | framework calls | per call | processes' own count | measured time: own count | calls | per call |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, l := range brokerLabels {
 			for _, r := range byLabel[l] {
 				per, own, wPer := "-", "-", "-"

@@ -125,7 +125,7 @@ func sampleE2E() string {
 			e2eLine("cluster-login/100/8", r, 25000*k, 30),
 			e2eLine("gate-nometrics/100/8", r, 350000*k/1.5, 2),
 			e2eLine("mosquitto/100/8", r, 100000, 4), e2eLine("mosquitto/1000/1", r, 30000, 20),
-			fmt.Sprintf(`{"label":"broker/cluster-login/100/8","round":%d,"broker_messages":%d,"calls":1000,"own_messages":%d,"window_broker_messages":%d,"window_calls":800}`, r, 100*r, 161*r-162, 60*r), // round 1: -1, not exported
+			fmt.Sprintf(`{"label":"broker/cluster-login/100/8","round":%d,"broker_messages":%d,"calls":1000,"own_messages":%d,"window_own_messages":%d,"window_calls":800}`, r, 100*r, 161*r-162, 60*r), // round 1: -1, not exported
 		)
 		if r == 1 {
 			lines = append(lines, e2eLine("cluster-login/100/1", r, 2000, 8))

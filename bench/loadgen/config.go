@@ -95,8 +95,10 @@ type Config struct {
 	OnLoad func()
 	// OnWindow, when set, is called as the measured time begins (true) and
 	// as it ends (false), on the run's goroutine while the load goes on: a
-	// reader of a server's counters gets exactly the measured time. A run
-	// cancelled before its window begins calls neither.
+	// reader of a server's counters gets exactly the measured time. Keep it
+	// quick: the load goes on while it runs, and the end is marked late
+	// when the start's call outlasts the window. A run cancelled before its
+	// window begins calls neither.
 	OnWindow func(start bool)
 }
 
