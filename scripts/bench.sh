@@ -16,8 +16,9 @@
 #   mosquitto                               100 x 8, 1000 x 1
 #
 # then side by side (PAIRS slots of short runs back to back, every server
-# listening: the goal ratios between servers), idle connections (10,000
-# and IDLE_BIG) and a 1,000-member broadcast.
+# listening: the goal ratios between servers, and each server's CPU per
+# reply), idle connections (10,000 and IDLE_BIG) and a 1,000-member
+# broadcast.
 # Bounded: about 10 minutes on the 2-core machine with the defaults.
 #
 #	RUNS=1 ROUNDS=1 DUR=1s scripts/bench.sh   # a quick check, not results
@@ -241,17 +242,18 @@ start mosquitto $MOSQ_PORT /usr/sbin/mosquitto -c "$mosq_conf"
 pside+=("$srv")
 start gate $PORT bin/benchserver -tcp 127.0.0.1:$PORT
 pside+=("$srv")
-pair() { # pair LABEL SLOT PORT ARGS...: one short run of a slot
-	DUR=$PAIR_DUR load "pair/$1" "$2" -url tcp://127.0.0.1:"$3" -sources 2 "${@:4}"
+pair() { # pair LABEL SLOT PORT PID ARGS...: one short run of a slot, with the server's CPU per reply
+	DUR=$PAIR_DUR load "pair/$1" "$2" -url tcp://127.0.0.1:"$3" -pid "$4" -sources 2 "${@:5}"
 }
+read -r p_min p_nom p_mosq p_gate <<<"${pside[*]}"
 for i in $(seq "$PAIRS"); do
-	pair minecho/100/8 "$i" $((PORT + 1)) -conns 100 -inflight 8 "${ECHO[@]}"
-	pair gate-echo/100/8 "$i" $PORT -conns 100 -inflight 8 "${ECHO[@]}"
-	pair gate-login/100/8 "$i" $PORT -conns 100 -inflight 8 "${LOGIN[@]}"
-	pair gate-nometrics/100/8 "$i" $((PORT + 2)) -conns 100 -inflight 8 "${ECHO[@]}"
-	pair gate-echo/1000/1 "$i" $PORT -conns 1000 "${ECHO[@]}"
-	pair gate-nometrics/1000/1 "$i" $((PORT + 2)) -conns 1000 "${ECHO[@]}"
-	pair mosquitto/1000/1 "$i" $MOSQ_PORT -mode rt -conns 1000 -payload '{"n":1,"text":"hello"}'
+	pair minecho/100/8 "$i" $((PORT + 1)) "$p_min" -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-echo/100/8 "$i" $PORT "$p_gate" -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-login/100/8 "$i" $PORT "$p_gate" -conns 100 -inflight 8 "${LOGIN[@]}"
+	pair gate-nometrics/100/8 "$i" $((PORT + 2)) "$p_nom" -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-echo/1000/1 "$i" $PORT "$p_gate" -conns 1000 "${ECHO[@]}"
+	pair gate-nometrics/1000/1 "$i" $((PORT + 2)) "$p_nom" -conns 1000 "${ECHO[@]}"
+	pair mosquitto/1000/1 "$i" $MOSQ_PORT "$p_mosq" -mode rt -conns 1000 -payload '{"n":1,"text":"hello"}'
 done
 stop "${pside[@]}"
 

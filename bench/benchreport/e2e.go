@@ -43,7 +43,10 @@ type e2eRun struct {
 		RSSBefore        int64   `json:"rss_before"`
 		RSSOpen          int64   `json:"rss_open"`
 		RSSPerConn       float64 `json:"rss_per_conn"` // bytes
-		Connected        int     `json:"connected"`
+		// The server's CPU time per reply over the measured time (us),
+		// when mqantbench was given its -pid.
+		CPUPerReply float64 `json:"server_cpu_us_per_reply"`
+		Connected   int     `json:"connected"`
 	} `json:"summary"`
 }
 
@@ -102,6 +105,20 @@ func ratio(a, b string) func(round) (float64, bool) {
 	}
 }
 
+// cpuRatio is b's server CPU per reply over a's: like ratio(a, b) when
+// both servers fill their core, and steadier when the machine's speed
+// moves between periods, or when a server does not fill its core.
+func cpuRatio(a, b string) func(round) (float64, bool) {
+	return func(rd round) (float64, bool) {
+		n, ok1 := rd[a]
+		d, ok2 := rd[b]
+		if !ok1 || !ok2 || n.Summary.CPUPerReply <= 0 || d.Summary.CPUPerReply <= 0 {
+			return 0, false
+		}
+		return d.Summary.CPUPerReply / n.Summary.CPUPerReply, true
+	}
+}
+
 // p50 is a run's median latency in milliseconds.
 func p50(label string) func(round) (float64, bool) {
 	return func(rd round) (float64, bool) {
@@ -150,10 +167,12 @@ func below(x float64) func(float64) bool   { return func(v float64) bool { retur
 // ceiling is the minimal echo server (bench/minecho).
 var e2eGoals = []e2eGoal{
 	{name: "gate + Echo handler / minimal echo server, 100 connections x 8 in flight, side by side", goal: ">= 0.70", ok: atLeast(0.70), value: ratio("pair/gate-echo/100/8", "pair/minecho/100/8")},
+	{name: "gate + Echo handler / minimal echo, 100 x 8, side by side, by CPU per reply (the echo server's over the gate's)", goal: "(reported)", value: cpuRatio("pair/gate-echo/100/8", "pair/minecho/100/8")},
 	{name: "gate + Echo handler / minimal echo, 100 x 8, in separate runs of a round", goal: "(reported)", value: ratio("gate-echo/100/8", "minecho/100/8")},
 	{name: "gate + Echo handler / minimal echo, 100 x 1", goal: "(aim 0.75)", ok: atLeast(0.75), value: ratio("gate-echo/100/1", "minecho/100/1")},
 	{name: "gate + Echo handler / minimal echo, 1000 x 1", goal: "(aim 0.90)", ok: atLeast(0.90), value: ratio("gate-echo/1000/1", "minecho/1000/1")},
 	{name: "demo Login (calls Bind) / minimal echo, 100 x 8, side by side", goal: ">= 0.55", ok: atLeast(0.55), value: ratio("pair/gate-login/100/8", "pair/minecho/100/8")},
+	{name: "demo Login / minimal echo, 100 x 8, side by side, by CPU per reply", goal: "(reported)", value: cpuRatio("pair/gate-login/100/8", "pair/minecho/100/8")},
 	{name: "demo Login / minimal echo, 100 x 8, in separate runs of a round", goal: "(reported)", value: ratio("gate-login/100/8", "minecho/100/8")},
 	{name: "demo Login / minimal echo, 100 x 1", goal: "(reported)", value: ratio("gate-login/100/1", "minecho/100/1")},
 	{name: "demo Login / minimal echo, 1000 x 1", goal: "(reported)", value: ratio("gate-login/1000/1", "minecho/1000/1")},

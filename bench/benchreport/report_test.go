@@ -110,6 +110,12 @@ func e2eLine(label string, round int, tput, p50 float64) string {
 		label, round, tput, p50, p50*2)
 }
 
+// e2eLineCPU is e2eLine with the server's CPU per reply (us).
+func e2eLineCPU(label string, round int, tput, p50, cpu float64) string {
+	return fmt.Sprintf(`{"label":%q,"round":%d,"summary":{"conns":100,"replies":10,"throughput":%g,"latency_ms":{"p50":%g},"server_cpu_us_per_reply":%g}}`,
+		label, round, tput, p50, cpu)
+}
+
 // sampleE2E is two rounds: the ratios differ per round so that medians,
 // mins and maxes are told apart, and round 2 lacks the cluster's 100 x 1.
 func sampleE2E() string {
@@ -137,8 +143,10 @@ func sampleE2E() string {
 	// at 1 of it and 1.1 of mosquitto (1000 x 1).
 	for i, f := range [][3]float64{{0.6, 0.5, 0.9}, {0.8, 0.56, 1}, {0.7, 0.6, 1}} {
 		me := 400000 + 50000*float64(i)
-		lines = append(lines, e2eLine("pair/minecho/100/8", i+1, me, 1),
-			e2eLine("pair/gate-echo/100/8", i+1, me*f[0], 2), e2eLine("pair/gate-login/100/8", i+1, me*f[1], 2),
+		// By CPU per reply (2 us for the minimal echo server): Echo at
+		// 0.7, 0.9, 0.8, Login at 0.6, 0.66, 0.7.
+		lines = append(lines, e2eLineCPU("pair/minecho/100/8", i+1, me, 1, 2),
+			e2eLineCPU("pair/gate-echo/100/8", i+1, me*f[0], 2, 2/(f[0]+0.1)), e2eLineCPU("pair/gate-login/100/8", i+1, me*f[1], 2, 2/(f[1]+0.1)),
 			e2eLine("pair/gate-nometrics/100/8", i+1, me*f[0]/f[2], 2),
 			e2eLine("pair/gate-echo/1000/1", i+1, 44000, 20), e2eLine("pair/gate-nometrics/1000/1", i+1, 44000, 20),
 			e2eLine("pair/mosquitto/1000/1", i+1, 40000, 25))
@@ -177,6 +185,8 @@ func TestE2EGoals(t *testing.T) {
 	// The 100 x 8 goals read the side-by-side slots.
 	check("gate + Echo handler / minimal echo server, 100 connections x 8 in flight, side by side", 0.7, 0.6, 0.8, 3, "yes")
 	check("demo Login (calls Bind) / minimal echo, 100 x 8, side by side", 0.56, 0.5, 0.6, 3, "yes")
+	check("gate + Echo handler / minimal echo, 100 x 8, side by side, by CPU per reply", 0.8, 0.7, 0.9, 3, "")
+	check("demo Login / minimal echo, 100 x 8, side by side, by CPU per reply", 0.66, 0.6, 0.7, 3, "")
 	// The rounds' separate runs are reported. Round 1: 233333/500000 =
 	// 0.467, round 2: 466667/500000 = 0.933.
 	check("gate + Echo handler / minimal echo, 100 x 8, in separate runs", 0.7, 0.7*2/3, 0.7*4/3, 2, "")

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -414,5 +416,52 @@ func TestWindowMarks(t *testing.T) {
 	_, _ = loadgen.Run(ctx, cfg) // a cancelled run's summary holds no window
 	if marks != 0 {
 		t.Errorf("a run cancelled in its warm-up marked %d times, want 0", marks)
+	}
+}
+
+// TestServerCPU: with -pid, the summary gives the CPU time the process used
+// over the measured time, and per reply. The process is this one, which
+// runs the gate and the load.
+func TestServerCPU(t *testing.T) {
+	leakcheck.Check(t)
+	d := demotest.Start(t, nil)
+	cfg := short(loadgen.ModeRR, "tcp://"+d.TCPAddr, 2)
+	cfg.PID, cfg.Inflight = os.Getpid(), 4
+	s := runOK(t, cfg)
+	if s.Replies == 0 || s.ServerCPU <= 0 || s.ServerCPU > s.Seconds*float64(runtime.NumCPU())+0.05 {
+		t.Fatalf("cpu %.3fs over %.3fs with %d replies: want some, and no more than the machine's cores give", s.ServerCPU, s.Seconds, s.Replies)
+	}
+	if want := s.ServerCPU * 1e6 / float64(s.Replies); math.Abs(s.ServerCPUPerReply-want) > 1e-9 {
+		t.Errorf("cpu per reply %v us, want %v", s.ServerCPUPerReply, want)
+	}
+	var text bytes.Buffer
+	_ = s.WriteText(&text)
+	if !strings.Contains(text.String(), fmt.Sprintf("cpu of pid %d", os.Getpid())) || !strings.Contains(text.String(), "us per reply") {
+		t.Errorf("summary lacks the cpu line:\n%s", text.String())
+	}
+}
+
+// TestReadCPU: the CPU time read from /proc grows by what a busy loop
+// spends, and a process that does not exist is an error naming -pid.
+func TestReadCPU(t *testing.T) {
+	before, err := loadgen.ReadCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := 0
+	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
+		x++
+	}
+	after, err := loadgen.ReadCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200 ms on the clock; the loop's thread may be descheduled for a
+	// part of it on a busy machine, hence the margin.
+	if d := after - before; d < 50*time.Millisecond {
+		t.Errorf("a 200-ms busy loop (%d turns) added %v of CPU time", x, d)
+	}
+	if _, err := loadgen.ReadCPU(1 << 30); err == nil || !strings.Contains(err.Error(), "-pid") {
+		t.Errorf("a pid that does not exist: %v, want an error naming -pid", err)
 	}
 }

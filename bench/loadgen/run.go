@@ -39,6 +39,11 @@ type run struct {
 	allDeliveries        atomic.Int64
 	phase                atomic.Int32
 
+	// The -pid process's CPU time at the start and end of the window,
+	// when read; the run's own goroutine writes and reads them.
+	cpu     [2]time.Duration
+	cpuRead [2]bool
+
 	liveMu sync.Mutex
 	live   []*conn // connections set up so far, for the pinger
 }
@@ -199,6 +204,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 
 	r.summarise(sum, conns)
+	if r.cpuRead[0] && r.cpuRead[1] {
+		sum.ServerCPU = (r.cpu[1] - r.cpu[0]).Seconds()
+		if sum.Replies > 0 {
+			sum.ServerCPUPerReply = sum.ServerCPU * 1e6 / float64(sum.Replies)
+		}
+	}
 	if cfg.Mode == ModeBroadcast || cfg.Mode == ModeChat {
 		// Pushes may reach members after the say's reply reached the
 		// sender: wait for the ones still on their way.
@@ -222,6 +233,15 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 func (r *run) waitWindow(ctx context.Context) {
 	begun := false
 	mark := func(start bool) {
+		if r.cfg.PID != 0 {
+			if cpu, err := ReadCPU(r.cfg.PID); err == nil {
+				i := 0
+				if !start {
+					i = 1
+				}
+				r.cpu[i], r.cpuRead[i] = cpu, true
+			}
+		}
 		if r.cfg.OnWindow != nil {
 			r.cfg.OnWindow(start)
 		}

@@ -51,6 +51,12 @@ type Summary struct {
 	RSSOpen    int64   `json:"rss_open,omitempty"`
 	RSSAfter   int64   `json:"rss_after,omitempty"`
 	RSSPerConn float64 `json:"rss_per_conn,omitempty"`
+	// CPU time (user and system) the -pid process used over the measured
+	// time, in seconds, and per reply in microseconds: steadier than
+	// replies/s on a machine whose speed moves from one period to the
+	// next, and comparable between servers that do not fill their core.
+	ServerCPU         float64 `json:"server_cpu_seconds,omitempty"`
+	ServerCPUPerReply float64 `json:"server_cpu_us_per_reply,omitempty"`
 }
 
 // Latency holds percentiles in milliseconds.
@@ -176,6 +182,13 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.PID != 0 {
 		fmt.Fprintf(&b, "rss of pid %d  before %s  all set up %s  end %s  per connection %s\n",
 			s.PID, bytesText(float64(s.RSSBefore)), bytesText(float64(s.RSSOpen)), bytesText(float64(s.RSSAfter)), bytesText(s.RSSPerConn))
+		if s.ServerCPU > 0 {
+			fmt.Fprintf(&b, "cpu of pid %d  %.2fs over the measured time", s.PID, s.ServerCPU)
+			if s.ServerCPUPerReply > 0 {
+				fmt.Fprintf(&b, "  %.2f us per reply", s.ServerCPUPerReply)
+			}
+			b.WriteString("\n")
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
