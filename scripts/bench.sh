@@ -16,8 +16,8 @@
 #   mosquitto                               100 x 8, 1000 x 1
 #
 # then side by side (PAIRS slots of short runs back to back, every server
-# listening: the goal ratios between servers, and each server's CPU per
-# reply), idle connections (10,000 and IDLE_BIG) and a 1,000-member
+# listening: the goal ratios between servers, the gate's Echo over
+# WebSocket beside TCP, and each server's CPU per reply), idle connections (10,000 and IDLE_BIG) and a 1,000-member
 # broadcast.
 # Bounded: about 10 minutes on the 2-core machine with the defaults.
 #
@@ -31,6 +31,7 @@ WARMUP="${WARMUP:-1s}"    # load before it, not counted
 IDLE_BIG="${IDLE_BIG:-50000}"
 
 PORT=4563
+WS_PORT=4566
 MOSQ_PORT=4583
 BROKER_PORT=4672
 BROKER_STATS=4673
@@ -44,7 +45,7 @@ LOADS=("100 8" "100 1" "1000 1")
 
 # A port already taken (a broker or server left from another run) would
 # be measured in place of ours: refuse to start.
-for p in $PORT $MOSQ_PORT $BROKER_PORT $BROKER_STATS $ADMIN_MODS $ADMIN_GATE; do
+for p in $PORT $WS_PORT $MOSQ_PORT $BROKER_PORT $BROKER_STATS $ADMIN_MODS $ADMIN_GATE; do
 	if (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then
 		echo "bench: something already listens on 127.0.0.1:$p (a server or broker left from another run?); stop it first" >&2
 		exit 1
@@ -240,20 +241,21 @@ start gate-nometrics $((PORT + 2)) bin/benchserver -tcp 127.0.0.1:$((PORT + 2)) 
 pside+=("$srv")
 start mosquitto $MOSQ_PORT /usr/sbin/mosquitto -c "$mosq_conf"
 pside+=("$srv")
-start gate $PORT bin/benchserver -tcp 127.0.0.1:$PORT
+start gate $PORT bin/benchserver -tcp 127.0.0.1:$PORT -ws 127.0.0.1:$WS_PORT
 pside+=("$srv")
-pair() { # pair LABEL SLOT PORT PID ARGS...: one short run of a slot, with the server's CPU per reply
-	DUR=$PAIR_DUR load "pair/$1" "$2" -url tcp://127.0.0.1:"$3" -pid "$4" -sources 2 "${@:5}"
+pair() { # pair LABEL SLOT URL PID ARGS...: one short run of a slot, with the server's CPU per reply
+	DUR=$PAIR_DUR load "pair/$1" "$2" -url "$3" -pid "$4" -sources 2 "${@:5}"
 }
 read -r p_min p_nom p_mosq p_gate <<<"${pside[*]}"
 for i in $(seq "$PAIRS"); do
-	pair minecho/100/8 "$i" $((PORT + 1)) "$p_min" -conns 100 -inflight 8 "${ECHO[@]}"
-	pair gate-echo/100/8 "$i" $PORT "$p_gate" -conns 100 -inflight 8 "${ECHO[@]}"
-	pair gate-login/100/8 "$i" $PORT "$p_gate" -conns 100 -inflight 8 "${LOGIN[@]}"
-	pair gate-nometrics/100/8 "$i" $((PORT + 2)) "$p_nom" -conns 100 -inflight 8 "${ECHO[@]}"
-	pair gate-echo/1000/1 "$i" $PORT "$p_gate" -conns 1000 "${ECHO[@]}"
-	pair gate-nometrics/1000/1 "$i" $((PORT + 2)) "$p_nom" -conns 1000 "${ECHO[@]}"
-	pair mosquitto/1000/1 "$i" $MOSQ_PORT "$p_mosq" -mode rt -conns 1000 -payload '{"n":1,"text":"hello"}'
+	pair minecho/100/8 "$i" tcp://127.0.0.1:$((PORT + 1)) "$p_min" -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-echo/100/8 "$i" tcp://127.0.0.1:$PORT "$p_gate" -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-login/100/8 "$i" tcp://127.0.0.1:$PORT "$p_gate" -conns 100 -inflight 8 "${LOGIN[@]}"
+	pair gate-nometrics/100/8 "$i" tcp://127.0.0.1:$((PORT + 2)) "$p_nom" -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-echo-ws/100/8 "$i" ws://127.0.0.1:$WS_PORT/mqtt "$p_gate" -conns 100 -inflight 8 "${ECHO[@]}"
+	pair gate-echo/1000/1 "$i" tcp://127.0.0.1:$PORT "$p_gate" -conns 1000 "${ECHO[@]}"
+	pair gate-nometrics/1000/1 "$i" tcp://127.0.0.1:$((PORT + 2)) "$p_nom" -conns 1000 "${ECHO[@]}"
+	pair mosquitto/1000/1 "$i" tcp://127.0.0.1:$MOSQ_PORT "$p_mosq" -mode rt -conns 1000 -payload '{"n":1,"text":"hello"}'
 done
 stop "${pside[@]}"
 

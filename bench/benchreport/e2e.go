@@ -169,6 +169,8 @@ var e2eGoals = []e2eGoal{
 	{name: "gate + Echo handler / minimal echo server, 100 connections x 8 in flight, side by side", goal: ">= 0.70", ok: atLeast(0.70), value: ratio("pair/gate-echo/100/8", "pair/minecho/100/8")},
 	{name: "gate + Echo handler / minimal echo, 100 x 8, side by side, by CPU per reply (the echo server's over the gate's)", goal: "(reported)", value: cpuRatio("pair/gate-echo/100/8", "pair/minecho/100/8")},
 	{name: "gate + Echo handler / minimal echo, 100 x 8, in separate runs of a round", goal: "(reported)", value: ratio("gate-echo/100/8", "minecho/100/8")},
+	{name: "gate + Echo handler over WebSocket / over TCP, 100 x 8, side by side", goal: "(reported)", value: ratio("pair/gate-echo-ws/100/8", "pair/gate-echo/100/8")},
+	{name: "gate + Echo handler over WebSocket / over TCP, 100 x 8, side by side, by CPU per reply", goal: "(reported)", value: cpuRatio("pair/gate-echo-ws/100/8", "pair/gate-echo/100/8")},
 	{name: "gate + Echo handler / minimal echo, 100 x 1", goal: "(aim 0.75)", ok: atLeast(0.75), value: ratio("gate-echo/100/1", "minecho/100/1")},
 	{name: "gate + Echo handler / minimal echo, 1000 x 1", goal: "(aim 0.90)", ok: atLeast(0.90), value: ratio("gate-echo/1000/1", "minecho/1000/1")},
 	{name: "demo Login (calls Bind) / minimal echo, 100 x 8, side by side", goal: ">= 0.55", ok: atLeast(0.55), value: ratio("pair/gate-login/100/8", "pair/minecho/100/8")},
@@ -296,7 +298,7 @@ func writeE2E(b *strings.Builder, runs []e2eRun, svgPath string) {
 	tput := func(r e2eRun) float64 { return r.Summary.Throughput }
 
 	fmt.Fprintf(b, "\n## End to end (servers pinned to CPU 0, mqantbench to CPU 1)\n\n")
-	fmt.Fprintf(b, "Each round runs every server in turn; every ratio is computed inside one round, then summarised over the rounds (median, min, max). Labels are server/connections/requests in flight per connection. The `pair/` runs are side by side: the minimal echo server, the gate, the gate without metrics and mosquitto all listening, slots of short runs back to back (minimal echo, gate Echo, gate Login and the gate without metrics at 100 x 8; the gate, the gate without metrics and mosquitto at 1000 x 1), each ratio computed inside one slot (the rounds column counts slots); the goals between servers read them, because the gate's throughput on this VM moves between periods of seconds where the minimal echo server's does not. The servers:\n\n")
+	fmt.Fprintf(b, "Each round runs every server in turn; every ratio is computed inside one round, then summarised over the rounds (median, min, max). Labels are server/connections/requests in flight per connection. The `pair/` runs are side by side: the minimal echo server, the gate, the gate without metrics and mosquitto all listening, slots of short runs back to back (minimal echo, gate Echo, gate Login, the gate without metrics and gate Echo over WebSocket at 100 x 8; the gate, the gate without metrics and mosquitto at 1000 x 1), each ratio computed inside one slot (the rounds column counts slots); the goals between servers read them, because the gate's throughput on this VM moves between periods of seconds where the minimal echo server's does not. The servers:\n\n")
 	for _, s := range e2eServers {
 		fmt.Fprintf(b, "- `%s`: %s\n", s.prefix, s.desc)
 	}
