@@ -17,8 +17,8 @@
 #
 # then side by side (PAIRS slots of short runs back to back, every server
 # listening: the goal ratios between servers, the gate's Echo over
-# WebSocket beside TCP, and each server's CPU per reply), idle connections (10,000 and IDLE_BIG) and a 1,000-member
-# broadcast.
+# WebSocket beside TCP, and each server's CPU per reply), idle connections
+# (10,000 and IDLE_BIG) and a 1,000-member broadcast.
 # Bounded: about 10 minutes on the 2-core machine with the defaults.
 #
 #	RUNS=1 ROUNDS=1 DUR=1s scripts/bench.sh   # a quick check, not results

@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", d.KeepAlive, "MQTT keep-alive; the tool pings at half of it (0: none)")
 	fs.IntVar(&cfg.Sources, "sources", 0, "loopback source addresses 127.0.0.1..N to spread connections over (0: one per 20000 connections)")
 	fs.IntVar(&cfg.Dialers, "dialers", d.Dialers, "connections set up at once")
-	fs.IntVar(&cfg.PID, "pid", 0, "report this process's resident memory (VmRSS) before, during and after")
+	fs.IntVar(&cfg.PID, "pid", 0, "report this process's resident memory (VmRSS) before, during and after, and the CPU time it used over the measured time (per reply too)")
 	mark := fs.String("mark", "", "shell command run as the measured time begins and as it ends, with MQANTBENCH_MARK=start or end in its environment (e.g. to read a server's counters over exactly that time; keep it quick, the load goes on while it runs); its output goes to stderr, and a failure fails the run")
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
