@@ -439,6 +439,21 @@ func TestServerCPU(t *testing.T) {
 	if !strings.Contains(text.String(), fmt.Sprintf("cpu of pid %d", os.Getpid())) || !strings.Contains(text.String(), "us per reply") {
 		t.Errorf("summary lacks the cpu line:\n%s", text.String())
 	}
+
+	// A process that ends before the measured time: the summary says why
+	// it has no CPU figure.
+	child := exec.Command("sleep", "60")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.PID = child.Process.Pid
+	cfg.OnLoad = func() { _ = child.Process.Kill(); _ = child.Wait() }
+	s = runOK(t, cfg)
+	text.Reset()
+	_ = s.WriteText(&text)
+	if s.ServerCPU != 0 || s.ServerCPUError == "" || !strings.Contains(text.String(), "not read: -pid") {
+		t.Errorf("pid gone before the window: cpu %v, error %q; want none, and the reason in the summary:\n%s", s.ServerCPU, s.ServerCPUError, text.String())
+	}
 }
 
 // TestReadCPU: the CPU time read from /proc grows by what a busy loop

@@ -43,6 +43,7 @@ type run struct {
 	// when read; the run's own goroutine writes and reads them.
 	cpu     [2]time.Duration
 	cpuRead [2]bool
+	cpuErr  error // the first read that failed
 
 	liveMu sync.Mutex
 	live   []*conn // connections set up so far, for the pinger
@@ -204,6 +205,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 
 	r.summarise(sum, conns)
+	if r.cpuErr != nil {
+		sum.ServerCPUError = r.cpuErr.Error()
+	}
 	if r.cpuRead[0] && r.cpuRead[1] {
 		sum.ServerCPU = (r.cpu[1] - r.cpu[0]).Seconds()
 		if sum.Replies > 0 {
@@ -234,13 +238,15 @@ func (r *run) waitWindow(ctx context.Context) {
 	begun := false
 	mark := func(start bool) {
 		if r.cfg.PID != 0 {
-			if cpu, err := ReadCPU(r.cfg.PID); err == nil {
-				i := 0
-				if !start {
-					i = 1
-				}
-				r.cpu[i], r.cpuRead[i] = cpu, true
+			cpu, err := ReadCPU(r.cfg.PID)
+			if err != nil && r.cpuErr == nil {
+				r.cpuErr = err
 			}
+			i := 0
+			if !start {
+				i = 1
+			}
+			r.cpu[i], r.cpuRead[i] = cpu, err == nil
 		}
 		if r.cfg.OnWindow != nil {
 			r.cfg.OnWindow(start)

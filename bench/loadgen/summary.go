@@ -57,6 +57,9 @@ type Summary struct {
 	// next, and comparable between servers that do not fill their core.
 	ServerCPU         float64 `json:"server_cpu_seconds,omitempty"`
 	ServerCPUPerReply float64 `json:"server_cpu_us_per_reply,omitempty"`
+	// ServerCPUError says why the CPU time was not read (the process
+	// ended during the run, say); the two figures above are then absent.
+	ServerCPUError string `json:"server_cpu_error,omitempty"`
 }
 
 // Latency holds percentiles in milliseconds.
@@ -182,7 +185,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.PID != 0 {
 		fmt.Fprintf(&b, "rss of pid %d  before %s  all set up %s  end %s  per connection %s\n",
 			s.PID, bytesText(float64(s.RSSBefore)), bytesText(float64(s.RSSOpen)), bytesText(float64(s.RSSAfter)), bytesText(s.RSSPerConn))
-		if s.ServerCPU > 0 {
+		if s.ServerCPUError != "" {
+			fmt.Fprintf(&b, "cpu of pid %d not read: %s\n", s.PID, s.ServerCPUError)
+		} else if s.ServerCPU > 0 {
 			fmt.Fprintf(&b, "cpu of pid %d  %.2fs over the measured time", s.PID, s.ServerCPU)
 			if s.ServerCPUPerReply > 0 {
 				fmt.Fprintf(&b, "  %.2f us per reply", s.ServerCPUPerReply)
