@@ -51,7 +51,7 @@ type App struct {
 	cfg     *Config
 	opts    Options
 	log     *slog.Logger
-	local   InlineTransport // the in-process transport
+	local   *InProc // the in-process transport
 	timeout time.Duration
 
 	factories map[string]func() Module
@@ -482,7 +482,8 @@ func (a *App) invoke(ctx context.Context, to Target, req *Request) (rep Reply, e
 	} else {
 		stampTrace(ctx, req)
 	}
-	local := a.local.Reaches(to)
+	ep := a.local.lookup(to) // once: a second lookup would advance a type's rotation again
+	local := ep != nil
 	if !req.NoReply {
 		d, ok := ctx.Deadline()
 		switch {
@@ -502,7 +503,7 @@ func (a *App) invoke(ctx context.Context, to Target, req *Request) (rep Reply, e
 		req.Deadline = d
 	}
 	if local {
-		return a.local.Invoke(ctx, to, req)
+		return a.local.invokeAt(ctx, ep, to, req)
 	}
 	if a.opts.Remote != nil {
 		return a.opts.Remote.Invoke(ctx, to, req)
@@ -544,7 +545,11 @@ func (a *App) InvokeCall(ctx context.Context, to Target, c *InlineCall) (Reply, 
 // invokeInline is InvokeInline; lc, when not nil, is the unused room for
 // the lazy context.
 func (a *App) invokeInline(ctx context.Context, to Target, req *Request, lc *lazyDeadline) (rep Reply, err error) {
-	if !a.local.Reaches(to) || req.NoReply {
+	if req.NoReply {
+		return a.invoke(ctx, to, req)
+	}
+	ep := a.local.lookup(to) // once: the call below is made to it
+	if ep == nil {
 		return a.invoke(ctx, to, req)
 	}
 	if a.tracer != nil {
@@ -571,7 +576,7 @@ func (a *App) invokeInline(ctx context.Context, to Target, req *Request, lc *laz
 		ctx, d = lc, lc.d
 	}
 	req.Deadline = d
-	return a.local.InvokeInline(ctx, to, req)
+	return a.local.invokeInlineAt(ctx, ep, to, req)
 }
 
 // stampTrace gives req its trace when its caller set none: ctx's, else a

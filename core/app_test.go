@@ -90,6 +90,9 @@ func (w *worker) OnInit(app *core.App, s *core.ModuleSettings) error {
 			w.track(func() { <-w.release })
 			return nil, nil
 		}},
+		{Name: "Who", Handler: func(any, context.Context, core.Invoker, *core.Request) (any, error) {
+			return w.Settings.ID, nil
+		}},
 		{Name: "Note", Handler: func(_ any, _ context.Context, _ core.Invoker, req *core.Request) (any, error) {
 			w.nrDone <- string(req.Raw)
 			return nil, nil

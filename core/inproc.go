@@ -126,7 +126,12 @@ var waiters = sync.Pool{New: func() any { return &waiter{ch: make(chan Reply, 1)
 
 // Invoke implements Transport.
 func (t *InProc) Invoke(ctx context.Context, to Target, req *Request) (Reply, error) {
-	ep := t.lookup(to)
+	return t.invokeAt(ctx, t.lookup(to), to, req)
+}
+
+// invokeAt is Invoke of ep, the endpoint the caller looked up for to (nil:
+// none).
+func (t *InProc) invokeAt(ctx context.Context, ep Endpoint, to Target, req *Request) (Reply, error) {
 	if ep == nil {
 		return Reply{}, t.unreachable(to)
 	}
@@ -150,12 +155,18 @@ func (t *InProc) Invoke(ctx context.Context, to Target, req *Request) (Reply, er
 // concurrent handler of an InlineEndpoint runs in the caller's goroutine
 // (see Server.ServeInline).
 func (t *InProc) InvokeInline(ctx context.Context, to Target, req *Request) (Reply, error) {
-	if ep, ok := t.lookup(to).(InlineEndpoint); ok {
-		if rep, ok := ep.ServeInline(ctx, req); ok {
+	return t.invokeInlineAt(ctx, t.lookup(to), to, req)
+}
+
+// invokeInlineAt is InvokeInline of ep, the endpoint the caller looked up
+// for to (nil: none): the App's call path looks it up once, not twice.
+func (t *InProc) invokeInlineAt(ctx context.Context, ep Endpoint, to Target, req *Request) (Reply, error) {
+	if ie, ok := ep.(InlineEndpoint); ok {
+		if rep, ok := ie.ServeInline(ctx, req); ok {
 			return rep, rep.Err
 		}
 	}
-	return t.Invoke(ctx, to, req)
+	return t.invokeAt(ctx, ep, to, req)
 }
 
 var _ InlineTransport = (*InProc)(nil)

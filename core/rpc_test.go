@@ -315,3 +315,44 @@ func TestInvokeInline(t *testing.T) {
 		t.Errorf("missing module inline: %v", err)
 	}
 }
+
+// TestInstancesTakeTurns: calls to a module type with two instances in
+// this process alternate between them, whichever way they are made (a
+// call's endpoint is looked up once: a second lookup advanced the turn
+// again, and with two instances one of them got every call).
+func TestInstancesTakeTurns(t *testing.T) {
+	leakcheck.Check(t)
+	cfg := config()
+	cfg.Modules = append(cfg.Modules, &core.ModuleSettings{Type: "Beta", ID: "b3", Host: "127.0.0.1", ProcessID: "p"})
+	f := newFixture(t, cfg, core.Options{ProcessID: "p"})
+	f.start(t)
+	ways := map[string]func() (core.Reply, error){
+		"Invoke": func() (core.Reply, error) {
+			return f.app.Invoke(context.Background(), core.Target{Type: "Beta"}, &core.Request{Fn: "Who"})
+		},
+		"InvokeInline": func() (core.Reply, error) {
+			return f.app.InvokeInline(context.Background(), core.Target{Type: "Beta"}, &core.Request{Fn: "Who"})
+		},
+		"InvokeCall": func() (core.Reply, error) {
+			return f.app.InvokeCall(context.Background(), core.Target{Type: "Beta"}, &core.InlineCall{Req: core.Request{Fn: "Who"}})
+		},
+	}
+	for name, invoke := range ways {
+		seen := map[any]int{}
+		var last any
+		for i := range 10 {
+			rep, err := invoke()
+			if err != nil {
+				t.Fatalf("%s: call %d: %v", name, i, err)
+			}
+			if rep.Result == last {
+				t.Errorf("%s: call %d went to %v again", name, i, last)
+			}
+			last = rep.Result
+			seen[rep.Result]++
+		}
+		if seen["b1"] != 5 || seen["b3"] != 5 {
+			t.Errorf("%s: calls per instance %v, want 5 each of b1 and b3", name, seen)
+		}
+	}
+}
