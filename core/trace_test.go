@@ -76,3 +76,14 @@ func TestTraceContextPropagation(t *testing.T) {
 		t.Errorf("NewTraceContext allocates %.0f times", allocs)
 	}
 }
+
+// BenchmarkNewTraceContext is the trace every client request gets at the
+// gate.
+func BenchmarkNewTraceContext(b *testing.B) {
+	b.ReportAllocs()
+	var t TraceContext
+	for b.Loop() {
+		t = NewTraceContext()
+	}
+	_ = t
+}
