@@ -60,15 +60,26 @@ type inlineCall struct {
 // TestInlineCallSize keeps it there.
 const inlineBody = 104
 
+// The states of a callQueue's current call.
+const (
+	curIdle int32 = iota
+	curRunning
+	curAbandoned
+)
+
 type callQueue struct {
 	typ     string
 	calls   []call // calls[head:] wait
 	head    int
 	running bool
-	// The call running now, for the watchdog.
-	cur       call
-	deadline  time.Time
-	abandoned bool // the watchdog gave up on cur; the drain that runs it stops after it
+	// The call running now, for the watchdog. state says whose it is: the
+	// drain that runs it (running) or the watchdog that gave up on it
+	// (abandoned; the drain stops after it). Each takes it with a
+	// compare-and-swap, so the drain needs no lock to learn its call's
+	// fate: one lock per call less.
+	cur      call
+	deadline time.Time
+	state    atomic.Int32 // curIdle, curRunning or curAbandoned
 	// afterClose: the rest of a closed connection's queue, handed on after
 	// the call before it was abandoned: nothing in it starts.
 	afterClose bool
@@ -283,24 +294,21 @@ func (d *dispatcher) drain(q *callQueue) {
 			continue
 		}
 		q.cur = cl
+		q.state.Store(curRunning)
 		d.mu.Unlock()
 
 		rep := c.invoke(cl, now)
 		now = cl.ic.Ended() // zero when the handler was not timed: the next call reads the clock
 
-		d.mu.Lock()
-		if q.abandoned {
+		if !q.state.CompareAndSwap(curRunning, curIdle) {
 			// The watchdog answered the client and handed the rest of the
 			// queue on; this late result goes nowhere.
-			d.mu.Unlock()
 			rep.release()
 			c.out.flush() // replies of the burst before it, if any still wait
 			c.g.log.Warn("handler returned after its deadline; result dropped", "module", cl.typ, "fn", clip(cl.fn),
 				"session", c.sessionID, "trace_id", cl.rt.id())
 			return
 		}
-		q.cur = call{}
-		d.mu.Unlock()
 		// Ended here, not in invoke: an abandoned call's span was ended by
 		// the watchdog with the timeout its client got.
 		cl.rt.end(cl.typ, cl.fn, rep.err)
@@ -312,6 +320,7 @@ func (d *dispatcher) drain(q *callQueue) {
 		}
 		// The call is accounted for under the lock that takes the next.
 		d.mu.Lock()
+		q.cur = call{}
 		d.finishLocked()
 		if rep.send && q.head < len(q.calls) && (!armed || q.fired.Load()) {
 			// The reply waits while the next call runs: flushT writes it
@@ -386,10 +395,9 @@ func (d *dispatcher) expire(now time.Time) {
 	var late []call
 	d.mu.Lock()
 	for typ, q := range d.queues {
-		if !q.running || q.abandoned || q.deadline.IsZero() || now.Before(q.deadline) || q.cur.fn == "" {
+		if !q.running || q.deadline.IsZero() || now.Before(q.deadline) || !q.state.CompareAndSwap(curRunning, curAbandoned) {
 			continue
 		}
-		q.abandoned = true
 		late = append(late, q.cur)
 		d.busy.Add(-1)
 		d.finishLocked()
