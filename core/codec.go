@@ -30,12 +30,22 @@ var jsonAPI = jsoniter.ConfigCompatibleWithStandardLibrary
 var JSON Codec = jsonCodec{api: jsonAPI}
 
 // AppendJSON appends v encoded as JSON (the JSON codec's configuration) to
-// dst, with a pooled encoder: no allocation beyond growing dst.
+// dst, with a pooled encoder: no allocation beyond growing dst. A string,
+// and a value of a type generated code registered an appender for
+// (RegisterAppender: the flat structs handlers return), are written
+// without the codec, to the same bytes.
 func AppendJSON(dst []byte, v any) ([]byte, error) {
+	if s, ok := v.(string); ok {
+		return AppendJSONString(dst, s), nil
+	}
+	enc, ptr := pointeeEncoder(v)
+	if enc.app != nil {
+		return enc.app(dst, v), nil
+	}
 	s := jsonAPI.BorrowStream(nil)
 	s.SetBuffer(dst)
-	if enc, ptr := pointeeEncoder(v); enc != nil {
-		enc.Encode(ptr, s)
+	if enc.enc != nil && ptr != nil {
+		enc.enc.Encode(ptr, s)
 	} else {
 		s.WriteVal(v)
 	}
@@ -46,53 +56,73 @@ func AppendJSON(dst []byte, v any) ([]byte, error) {
 	return out, err
 }
 
-// pointeeEncoders maps a type (its runtime type word) to the encoder of
-// what it points to when a non-nil value of it may be encoded as its
-// pointee, nil otherwise. Copied on write: types are few, reads many.
-var pointeeEncoders atomic.Pointer[map[uintptr]jsoniter.ValEncoder]
-
-// pointeeEncoder returns the encoder of the value v points to and the
-// pointer to hand it, when v is a non-nil pointer whose encoding is that
-// of its pointee; nil otherwise. json-iterator encodes a pointer held in
-// an interface by taking the address of a copy of it, which escapes: one
-// allocation per result (most results are pointers to structs). Encoding
-// the pointee directly writes the same bytes without it. Types whose
-// pointer or value has its own (text) marshaller, and pointees that are
-// themselves pointer-shaped (maps, one-pointer structs), keep WriteVal.
-// (reflect2, json-iterator's own type access: the runtime does not import
-// reflect.)
-func pointeeEncoder(v any) (jsoniter.ValEncoder, unsafe.Pointer) {
-	if v == nil {
-		return nil, nil
-	}
-	key := reflect2.RTypeOf(v)
-	m := pointeeEncoders.Load()
-	enc, ok := jsoniter.ValEncoder(nil), false
-	if m != nil {
-		enc, ok = (*m)[key]
-	}
-	if !ok {
-		enc = pointeeEncoderOf(reflect2.TypeOf(v))
-		for {
-			n := make(map[uintptr]jsoniter.ValEncoder, 1+len(mapOrNil(m)))
-			for k, e := range mapOrNil(m) {
-				n[k] = e
-			}
-			n[key] = enc
-			if pointeeEncoders.CompareAndSwap(m, &n) {
-				break
-			}
-			m = pointeeEncoders.Load()
-		}
-	}
-	ptr := reflect2.PtrOf(v)
-	if enc == nil || ptr == nil {
-		return nil, nil
-	}
-	return enc, ptr
+// typeEncoder is how AppendJSON writes the values of one type.
+type typeEncoder struct {
+	// app, when set, is the appender generated code registered for the
+	// type: it writes the codec's bytes itself.
+	app func(dst []byte, v any) []byte
+	// enc, when set, is the codec's encoder of what a (non-nil) pointer of
+	// the type points to, for pointers whose encoding is their pointee's.
+	enc jsoniter.ValEncoder
 }
 
-func mapOrNil(m *map[uintptr]jsoniter.ValEncoder) map[uintptr]jsoniter.ValEncoder {
+// typeEncoders maps a type (its runtime type word) to its typeEncoder.
+// Copied on write: types are few, reads many.
+var typeEncoders atomic.Pointer[map[uintptr]typeEncoder]
+
+// RegisterAppender makes AppendJSON write the values of sample's type with
+// app, which must append exactly the codec's encoding of v (a value of
+// that type; a pointer type's app writes null for nil). For generated code
+// (coregen.FlatResult), at init; a later registration of the type wins.
+func RegisterAppender(sample any, app func(dst []byte, v any) []byte) {
+	storeTypeEncoder(reflect2.RTypeOf(sample), typeEncoder{app: app}, true)
+}
+
+// storeTypeEncoder publishes e for the type key; without replace, an entry
+// already there stays (and is returned).
+func storeTypeEncoder(key uintptr, e typeEncoder, replace bool) typeEncoder {
+	for {
+		m := typeEncoders.Load()
+		if old, ok := mapOrNil(m)[key]; ok && !replace {
+			return old
+		}
+		n := make(map[uintptr]typeEncoder, 1+len(mapOrNil(m)))
+		for k, x := range mapOrNil(m) {
+			n[k] = x
+		}
+		n[key] = e
+		if typeEncoders.CompareAndSwap(m, &n) {
+			return e
+		}
+	}
+}
+
+// pointeeEncoder returns how v's type is written: its registered appender,
+// or the encoder of the value v points to and the pointer to hand it,
+// when v is a non-nil pointer whose encoding is that of its pointee.
+// json-iterator encodes a pointer held in an interface by taking the
+// address of a copy of it, which escapes: one allocation per result (most
+// results are pointers to structs). Encoding the pointee directly writes
+// the same bytes without it. Types whose pointer or value has its own
+// (text) marshaller, and pointees that are themselves pointer-shaped
+// (maps, one-pointer structs), keep WriteVal. (reflect2, json-iterator's
+// own type access: the runtime does not import reflect.)
+func pointeeEncoder(v any) (typeEncoder, unsafe.Pointer) {
+	if v == nil {
+		return typeEncoder{}, nil
+	}
+	key := reflect2.RTypeOf(v)
+	e, ok := mapOrNil(typeEncoders.Load())[key]
+	if !ok {
+		e = storeTypeEncoder(key, typeEncoder{enc: pointeeEncoderOf(reflect2.TypeOf(v))}, false)
+	}
+	if e.app != nil {
+		return e, nil
+	}
+	return e, reflect2.PtrOf(v)
+}
+
+func mapOrNil(m *map[uintptr]typeEncoder) map[uintptr]typeEncoder {
 	if m == nil {
 		return nil
 	}

@@ -218,6 +218,21 @@ func decodeCall(body []byte) (call, error) {
 }
 
 func encodeReply(rep core.Reply) []byte {
+	if rep.Err == nil && rep.Raw == nil {
+		// The result is encoded straight after its header (code 0, no
+		// message), by the generated writer when its type has one.
+		b := append(make([]byte, 0, 128), replyVersion)
+		b = binary.AppendUvarint(b, 0)
+		b = appendStr(b, "")
+		out, err := core.AppendJSON(b, rep.Result)
+		if err == nil {
+			return out
+		}
+		code, msg := core.ErrorCode(core.ErrRemote), "result cannot be encoded as JSON: "+err.Error()
+		b = append(b[:0], replyVersion)
+		b = binary.AppendUvarint(b, uint64(code))
+		return appendStr(b, msg)
+	}
 	code, msg, result := 0, "", rep.Raw
 	if rep.Err != nil {
 		code, msg, result = core.ErrorCode(rep.Err), rep.Err.Error(), nil
@@ -225,12 +240,6 @@ func encodeReply(rep core.Reply) []byte {
 		if errors.As(rep.Err, &e) && e.Kind == core.ErrRemote {
 			result = []byte(e.Code)
 		}
-	} else if result == nil {
-		b, err := core.JSON.Marshal(rep.Result)
-		if err != nil {
-			code, msg = core.ErrorCode(core.ErrRemote), "result cannot be encoded as JSON: "+err.Error()
-		}
-		result = b
 	}
 	b := make([]byte, 0, 8+len(msg)+len(result))
 	b = append(b, replyVersion)

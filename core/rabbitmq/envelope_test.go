@@ -112,6 +112,16 @@ func TestReplyEnvelopeRoundTrip(t *testing.T) {
 	if null.Err != nil || string(null.Raw) != "null" {
 		t.Errorf("nil result: %+v", null)
 	}
+	str := decodeReply(encodeReply(core.Reply{Result: "login success <bob>"}))
+	if str.Err != nil || string(str.Raw) != `"login success \u003cbob\u003e"` {
+		t.Errorf("string result: %+v", str)
+	}
+	// A result the codec cannot encode: the caller gets the handler's
+	// failure, saying why, and no result.
+	bad := decodeReply(encodeReply(core.Reply{Result: make(chan int)}))
+	if !errors.Is(bad.Err, core.ErrRemote) || !strings.Contains(bad.Err.Error(), "result cannot be encoded as JSON") || bad.Raw != nil {
+		t.Errorf("result that cannot be encoded: %+v", bad)
+	}
 	raw := decodeReply(encodeReply(core.Reply{Raw: []byte(`"x"`)}))
 	if string(raw.Raw) != `"x"` {
 		t.Errorf("raw result: %+v", raw)

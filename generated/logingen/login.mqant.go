@@ -44,6 +44,23 @@ func _Login_GetUser_Handler(srv any, ctx context.Context, inv core.Invoker, req 
 	return srv.(LoginServer).GetUser(ctx, uid)
 }
 
+// _write_loginapi_User writes *loginapi.User as JSON: the codec's bytes, without
+// the codec (registered for core.AppendJSON, so for the gate's replies).
+func _write_loginapi_User(b []byte, v *loginapi.User) []byte {
+	b = append(b, '{')
+	b = append(b, `"name":`...)
+	b = coregen.AppendString(b, v.Name)
+	b = append(b, `,"sessionId":`...)
+	b = coregen.AppendString(b, v.SessionID)
+	b = append(b, `,"gate":`...)
+	b = coregen.AppendString(b, v.Gate)
+	b = append(b, `,"logins":`...)
+	b = coregen.AppendInt(b, v.Logins)
+	return append(b, '}')
+}
+
+func init() { coregen.FlatResult(_write_loginapi_User) }
+
 func _Login_Login_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	in, err := coregen.FlatArg[*loginapi.LoginRequest](req, _read_loginapi_LoginRequest)
 	if err != nil {

@@ -399,6 +399,7 @@ func (a *analyzer) method(fn *types.Func, label string, handler bool, is *import
 		}
 		local = append(local, localTypes(t, modPkg, out)...)
 		rt := spell(t, is)
+		rt.FlatOut = flatOut(t)
 		m.Result = &rt
 	default:
 		return bad("want one or two results, got %d", results.Len())

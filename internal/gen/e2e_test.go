@@ -48,6 +48,18 @@ type GreetReply struct {
 	Text string `+"`json:\"text\"`"+`
 }
 
+// Stats is a flat result: generated code writes its JSON.
+type Stats struct {
+	Title  string `+"`json:\"title,omitempty\"`"+`
+	Level  int8   `+"`json:\"level,omitempty\"`"+`
+	Name   string `+"`json:\"name\"`"+`
+	Gold   uint64
+	Online bool   `+"`json:\"online,omitempty\"`"+`
+	Delta  int64  `+"`json:\"delta\"`"+`
+	Skip   string `+"`json:\"-\"`"+`
+	hidden int
+}
+
 // OnGreeted is pushed to a client.
 //
 //mqant:push Hello/OnGreeted
@@ -97,14 +109,20 @@ func (h *Hello) Handler_Find(req *helloapi.GreetRequest) (*helloapi.GreetReply, 
 	return &helloapi.GreetReply{Text: req.Name}, nil
 }
 
+func (h *Hello) Handler_Stats(req *helloapi.GreetRequest) (*helloapi.Stats, error) {
+	return &helloapi.Stats{Name: req.Name}, nil
+}
+
 //mqant:rpc
 func (h *Hello) Add(ctx context.Context, a, b int) (int, error) { return a + b, nil }
 `)
 	write("main.go", `package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 
 	genhello "example.com/e2e/gen/hello"
@@ -145,6 +163,20 @@ func main() {
 	fmt.Println("broadcast:", genhello.BroadcastOnGreeted(ctx, app, nil, &helloapi.OnGreeted{By: "x"}), genhello.OnGreeted_Topic)
 	err = genhello.SendOnGreeted(ctx, s, &helloapi.OnGreeted{By: "x"})
 	fmt.Println("send fails without a gate:", err != nil)
+	// A flat result's JSON is written by generated code, to the codec's bytes.
+	same := 0
+	for _, v := range []*helloapi.Stats{nil, {}, {Name: "a"}, {Title: "t"}, {Level: -3, Online: true},
+		{Title: "<b>&\"q\"\\ \u2028 \xff", Level: math.MinInt8, Name: "é☃\n\t\x01", Gold: math.MaxUint64, Online: true,
+			Delta: math.MinInt64, Skip: "no"}} {
+		got, err := core.AppendJSON(nil, v)
+		want, _ := core.JSON.Marshal(v)
+		if err != nil || !bytes.Equal(got, want) {
+			fmt.Printf("flat result differs: %s (%v), want %s\n", got, err, want)
+			continue
+		}
+		same++
+	}
+	fmt.Println("flat results as the codec writes them:", same)
 }
 `)
 	// The temporary module lists only the framework; let go add the rest.
@@ -177,6 +209,7 @@ func main() {
 		"positional: 42 <nil>",
 		"broadcast: <nil> Hello/OnGreeted",
 		"send fails without a gate: true",
+		"flat results as the codec writes them: 6",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

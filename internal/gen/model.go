@@ -111,6 +111,19 @@ type Type struct {
 	// and float kinds, flatFields), whose JSON generated code reads
 	// itself in its common shape; nil otherwise.
 	Flat []FlatField
+	// FlatOut: a pointer to a flat struct of string, bool and integer
+	// fields (flatOut), whose JSON generated code writes itself when it is
+	// a result; nil otherwise.
+	FlatOut []FlatOutField
+}
+
+// FlatOutField is one field of a flat result struct, as generated code
+// writes it.
+type FlatOutField struct {
+	Key       string // the JSON key, e.g. "userName"
+	Name      string // the Go field, e.g. "UserName"
+	Write     string // coregen's writer of its kind: "AppendString", "AppendBool", "AppendInt" or "AppendUint"
+	OmitEmpty bool   // ",omitempty": left out when it is its kind's zero
 }
 
 // FlatField is one field of a flat struct, as generated code reads it

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -65,9 +66,15 @@ type goMethod struct {
 	// shape ("_read_loginapi_LoginRequest") and its fields.
 	FlatFunc   string
 	FlatFields []FlatField
-	FlatEmit   bool   // the first method of the file with this argument type writes the reader
-	Call       string // "srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)"
-	NonNull    bool
+	FlatEmit   bool // the first method of the file with this argument type writes the reader
+	// A flat struct result: the generated writer of its JSON
+	// ("_write_loginapi_User"), its body, and whether this method's
+	// file section writes it (the first with this result type).
+	WriteFunc string
+	WriteBody string
+	WriteEmit bool
+	Call      string // "srv.(ChatServer).Handler_Say(ctx, gate.NewSession(inv, req.Session), in)"
+	NonNull   bool
 	// The client's request literal fields beyond Fn.
 	ReqFields string // ", Session: s.Data(), Arg: in"
 }
@@ -105,6 +112,9 @@ func renderGo(f *File, withGlue bool) ([]byte, error) {
 			if fn := mv.Methods[i].FlatFunc; fn != "" && !flat[fn] {
 				flat[fn], mv.Methods[i].FlatEmit = true, true
 			}
+			if fn := mv.Methods[i].WriteFunc; fn != "" && !flat[fn] {
+				flat[fn], mv.Methods[i].WriteEmit = true, true
+			}
 		}
 		v.Modules = append(v.Modules, mv)
 		if withGlue && m.Glue != nil {
@@ -116,13 +126,69 @@ func renderGo(f *File, withGlue bool) ([]byte, error) {
 
 // flatFuncName names the reader of a flat argument type in generated code:
 // "*loginapi.LoginRequest" is read by _read_loginapi_LoginRequest.
-func flatFuncName(argType string) string {
-	return "_read_" + strings.Map(func(r rune) rune {
+func flatFuncName(argType string) string { return flatName("_read_", argType) }
+
+// flatName is prefix and the type's name, its package's dot an underscore.
+func flatName(prefix, argType string) string {
+	return prefix + strings.Map(func(r rune) rune {
 		if r == '.' {
 			return '_'
 		}
 		return r
 	}, strings.TrimPrefix(argType, "*"))
+}
+
+// flatWriteBody is the body of the writer of a flat result's JSON: the
+// fields in order, keys as literals. A field's comma is a literal when a
+// field before it is always written; with only ",omitempty" fields before
+// it, the writer checks whether one was.
+func flatWriteBody(fields []FlatOutField) string {
+	var b strings.Builder
+	// comma[i]: how field i is preceded: "" nothing, "," a comma, "?"
+	// a comma when something was written since the '{'.
+	comma := make([]string, len(fields))
+	some, surely := false, false
+	for i, f := range fields {
+		switch {
+		case surely:
+			comma[i] = ","
+		case some:
+			comma[i] = "?"
+		}
+		some, surely = true, surely || !f.OmitEmpty
+	}
+	b.WriteString("\tb = append(b, '{')\n")
+	if slices.Contains(comma, "?") {
+		b.WriteString("\tn := len(b)\n")
+	}
+	for i, f := range fields {
+		indent := "\t"
+		if f.OmitEmpty {
+			cond := "v." + f.Name + " != 0"
+			switch f.Write {
+			case "AppendString":
+				cond = "v." + f.Name + ` != ""`
+			case "AppendBool":
+				cond = "v." + f.Name
+			}
+			fmt.Fprintf(&b, "\tif %s {\n", cond)
+			indent = "\t\t"
+		}
+		key := `"` + f.Key + `":`
+		switch comma[i] {
+		case "?":
+			fmt.Fprintf(&b, "%sif len(b) > n {\n%s\tb = append(b, ',')\n%s}\n", indent, indent, indent)
+		case ",":
+			key = "," + key
+		}
+		fmt.Fprintf(&b, "%sb = append(b, `%s`...)\n", indent, key)
+		fmt.Fprintf(&b, "%sb = coregen.%s(b, v.%s)\n", indent, f.Write, f.Name)
+		if f.OmitEmpty {
+			b.WriteString("\t}\n")
+		}
+	}
+	b.WriteString("\treturn append(b, '}')")
+	return b.String()
 }
 
 // renderGlue renders the glue file of a module whose generated code went
@@ -206,6 +272,9 @@ func goMethodView(mod *Module, m *Method) goMethod {
 	}
 	if m.Result != nil {
 		v.Result = m.Result.Go
+		if f := m.Result.FlatOut; f != nil && !m.Legacy {
+			v.WriteFunc, v.WriteBody = flatName("_write_", v.Result), flatWriteBody(f)
+		}
 		v.ClientResults = "(" + m.Result.Go + ", error)"
 		v.ServerResults = v.ClientResults
 	}

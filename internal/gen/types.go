@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"slices"
 	"strings"
 )
 
@@ -258,6 +259,45 @@ func flatFields(t types.Type) []FlatField {
 		return nil
 	}
 	return out
+}
+
+// flatOut returns the fields of the struct t points to when generated code
+// can write its JSON itself (coregen.FlatResult) to the codec's bytes: as
+// flatFields, but without floats (the codec's number formatting is its
+// own), nor fields or structs that encode themselves (MarshalJSON,
+// MarshalText), and with ",omitempty" kept. nil otherwise: the codec writes it.
+func flatOut(t types.Type) []FlatOutField {
+	in := flatFields(t)
+	if in == nil || encodesItself(types.Unalias(t).(*types.Pointer).Elem()) {
+		return nil
+	}
+	st := types.Unalias(t).(*types.Pointer).Elem().Underlying().(*types.Struct)
+	var out []FlatOutField
+	for i := 0; i < st.NumFields(); i++ {
+		f := st.Field(i)
+		tag := reflectTag(st.Tag(i), "json")
+		if !f.Exported() || tag == "-" {
+			continue
+		}
+		if encodesItself(f.Type()) {
+			return nil
+		}
+		key, opts, _ := strings.Cut(tag, ",")
+		if key == "" {
+			key = f.Name()
+		}
+		write := strings.Replace(flatRead(f.Type()), "Flat", "Append", 1)
+		if write == "AppendFloat" {
+			return nil
+		}
+		out = append(out, FlatOutField{Key: key, Name: f.Name(), Write: write, OmitEmpty: slices.Contains(strings.Split(opts, ","), "omitempty")})
+	}
+	return out
+}
+
+// encodesItself: values of t (or *t) encode through their own methods.
+func encodesItself(t types.Type) bool {
+	return hasMethod(t, "MarshalJSON") || hasMethod(t, "MarshalText")
 }
 
 // maxFlatFields bounds a flat struct: beyond it the codec's reading by

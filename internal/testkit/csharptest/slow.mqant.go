@@ -58,6 +58,17 @@ func _read_WaitRequest(b []byte, v *WaitRequest) bool {
 	return r.Done()
 }
 
+// _write_WaitReply writes *WaitReply as JSON: the codec's bytes, without
+// the codec (registered for core.AppendJSON, so for the gate's replies).
+func _write_WaitReply(b []byte, v *WaitReply) []byte {
+	b = append(b, '{')
+	b = append(b, `"waited":`...)
+	b = coregen.AppendInt(b, v.Waited)
+	return append(b, '}')
+}
+
+func init() { coregen.FlatResult(_write_WaitReply) }
+
 // Slow_ModuleDesc is the descriptor table of Slow: method name to
 // generated handler.
 var Slow_ModuleDesc = core.ModuleDesc{

@@ -82,6 +82,23 @@ func _read_EchoRequest(b []byte, v *EchoRequest) bool {
 	return r.Done()
 }
 
+// _write_EchoReply writes *EchoReply as JSON: the codec's bytes, without
+// the codec (registered for core.AppendJSON, so for the gate's replies).
+func _write_EchoReply(b []byte, v *EchoReply) []byte {
+	b = append(b, '{')
+	b = append(b, `"text":`...)
+	b = coregen.AppendString(b, v.Text)
+	b = append(b, `,"instance":`...)
+	b = coregen.AppendString(b, v.Instance)
+	b = append(b, `,"session":`...)
+	b = coregen.AppendString(b, v.Session)
+	b = append(b, `,"user":`...)
+	b = coregen.AppendString(b, v.User)
+	return append(b, '}')
+}
+
+func init() { coregen.FlatResult(_write_EchoReply) }
+
 func _Probe_Fail_Handler(srv any, ctx context.Context, inv core.Invoker, req *core.Request) (any, error) {
 	in, err := coregen.FlatArg[*EchoRequest](req, _read_EchoRequest)
 	if err != nil {

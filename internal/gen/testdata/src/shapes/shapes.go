@@ -43,6 +43,12 @@ func (s *Shapes) Handler_Legacy(session map[string]interface{}, msg map[string]i
 // A value receiver.
 func (s Shapes) Handler_Value(ctx context.Context, req *api.Req) ([]int, error) { return nil, nil }
 
+// Handler_Stats returns a flat struct: its JSON writer is generated.
+func (s *Shapes) Handler_Stats(ctx context.Context) (*api.Stats, error) { return nil, nil }
+
+// Handler_Score returns a struct with a float: the codec writes it.
+func (s *Shapes) Handler_Score(ctx context.Context) (*api.Score, error) { return nil, nil }
+
 // Handler_Tick runs on the module's single goroutine.
 //
 //mqant:sync
