@@ -10,7 +10,7 @@ FUZZTIME_LONG ?= 5m
 # and no input (seen twice in a row in CI for FuzzRead on 1 December).
 FUZZMINTIME ?= 1s
 # package:target, one per decoder of outside input.
-FUZZ_TARGETS := gate/packets:FuzzDecode core/rabbitmq:FuzzEnvelope core:FuzzParseConfig internal/wsconn:FuzzRead core/coregen:FuzzFlatArg
+FUZZ_TARGETS := gate/packets:FuzzDecode core/rabbitmq:FuzzEnvelope core:FuzzParseConfig internal/wsconn:FuzzRead core/coregen:FuzzFlatArg core:FuzzAppendJSONString
 
 .PHONY: soak run run-cluster test test-netns deps vet check-generated generate unit fuzz-short fuzz bench lint build
 
