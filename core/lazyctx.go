@@ -122,6 +122,9 @@ func DeadlineContext(parent context.Context, d time.Time) (ctx context.Context, 
 // can be cancelled. A transport may then wait for that deadline with a
 // timer of its own, which it can reuse, instead of ctx.Done.
 func DeadlineOnly(ctx context.Context) bool {
+	if t, ok := ctx.(*traceCtx); ok {
+		ctx = t.Context // a trace changes nothing of how ctx ends
+	}
 	c, ok := ctx.(*lazyDeadline)
 	if !ok || c.Context.Done() != nil {
 		return false

@@ -54,3 +54,37 @@ func TestLazyDeadline(t *testing.T) {
 		t.Errorf("Err without Done after the parent's cancel = %v", c3.Err())
 	}
 }
+
+// TestDeadlineOnly: a context that only its deadline can end, as a
+// transport serving a call gives its handler, stays one when the handler's
+// trace is put in it (Server.call does, for a call from another process):
+// the handler's own calls over RabbitMQ then wait on a pooled timer, not on
+// a timer context made for Done.
+func TestDeadlineOnly(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	lazy, release := DeadlineContext(context.Background(), d)
+	defer release()
+	cancelable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cases := []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"lazy deadline", lazy, true},
+		{"lazy deadline with a trace", ContextWithTrace(lazy, NewTraceContext()), true},
+		{"background", context.Background(), false},
+		{"cancelable parent", withLazyDeadline(cancelable, d), false},
+		{"cancelable with a trace", ContextWithTrace(cancelable, NewTraceContext()), false},
+	}
+	for _, c := range cases {
+		if got := DeadlineOnly(c.ctx); got != c.want {
+			t.Errorf("%s: DeadlineOnly = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Once somebody waited on Done, the timer exists: no longer deadline-only.
+	_ = ContextWithTrace(lazy, NewTraceContext()).Done()
+	if DeadlineOnly(lazy) {
+		t.Error("after Done: DeadlineOnly = true")
+	}
+}
