@@ -47,6 +47,7 @@ func run() error {
 	maxQueue := flag.Int("maxqueue", 0, "gate MaxQueue (0: default)")
 	metrics := flag.Bool("metrics", true, "per-call metrics (core.Options.NoMetrics when false)")
 	admin := flag.String("admin", "", "admin listener address serving /metrics; empty: none")
+	pprofOn := flag.Bool("pprof", false, "the admin listener also serves /debug/pprof/ (allocation profiles of a run)")
 	flag.Parse()
 
 	if *cpuprofile != "" {
@@ -68,7 +69,7 @@ func run() error {
 	if *rabbit != "" {
 		gatePID, modPID = "gate", "modules"
 	}
-	cfg := &core.Config{RPC: core.RPCConfig{Timeout: 10 * time.Second}, Admin: core.AdminConfig{Addr: *admin}, Modules: []*core.ModuleSettings{
+	cfg := &core.Config{RPC: core.RPCConfig{Timeout: 10 * time.Second}, Admin: core.AdminConfig{Addr: *admin, Pprof: *pprofOn}, Modules: []*core.ModuleSettings{
 		{Type: gate.Gate_Type, ID: "bench:Gate", Host: "127.0.0.1", ProcessID: gatePID, Settings: gateSettings},
 		{Type: benchmod.Echo_Type, ID: "bench:Echo", Host: "127.0.0.1", ProcessID: modPID},
 		{Type: "Login", ID: "bench:Login", Host: "127.0.0.1", ProcessID: modPID},
