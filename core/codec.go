@@ -38,7 +38,7 @@ func AppendJSON(dst []byte, v any) ([]byte, error) {
 	if s, ok := v.(string); ok {
 		return AppendJSONString(dst, s), nil
 	}
-	enc, ptr := pointeeEncoder(v)
+	enc, ptr := encoderOf(v)
 	if enc.app != nil {
 		return enc.app(dst, v), nil
 	}
@@ -97,7 +97,7 @@ func storeTypeEncoder(key uintptr, e typeEncoder, replace bool) typeEncoder {
 	}
 }
 
-// pointeeEncoder returns how v's type is written: its registered appender,
+// encoderOf returns how v's type is written: its registered appender,
 // or the encoder of the value v points to and the pointer to hand it,
 // when v is a non-nil pointer whose encoding is that of its pointee.
 // json-iterator encodes a pointer held in an interface by taking the
@@ -107,7 +107,7 @@ func storeTypeEncoder(key uintptr, e typeEncoder, replace bool) typeEncoder {
 // (text) marshaller, and pointees that are themselves pointer-shaped
 // (maps, one-pointer structs), keep WriteVal. (reflect2, json-iterator's
 // own type access: the runtime does not import reflect.)
-func pointeeEncoder(v any) (typeEncoder, unsafe.Pointer) {
+func encoderOf(v any) (typeEncoder, unsafe.Pointer) {
 	if v == nil {
 		return typeEncoder{}, nil
 	}

@@ -221,17 +221,12 @@ func encodeReply(rep core.Reply) []byte {
 	if rep.Err == nil && rep.Raw == nil {
 		// The result is encoded straight after its header (code 0, no
 		// message), by the generated writer when its type has one.
-		b := append(make([]byte, 0, 128), replyVersion)
-		b = binary.AppendUvarint(b, 0)
-		b = appendStr(b, "")
+		b := appendReplyHeader(make([]byte, 0, 128), 0, "")
 		out, err := core.AppendJSON(b, rep.Result)
 		if err == nil {
 			return out
 		}
-		code, msg := core.ErrorCode(core.ErrRemote), "result cannot be encoded as JSON: "+err.Error()
-		b = append(b[:0], replyVersion)
-		b = binary.AppendUvarint(b, uint64(code))
-		return appendStr(b, msg)
+		return appendReplyHeader(b[:0], core.ErrorCode(core.ErrRemote), "result cannot be encoded as JSON: "+err.Error())
 	}
 	code, msg, result := 0, "", rep.Raw
 	if rep.Err != nil {
@@ -241,11 +236,16 @@ func encodeReply(rep core.Reply) []byte {
 			result = []byte(e.Code)
 		}
 	}
-	b := make([]byte, 0, 8+len(msg)+len(result))
+	b := appendReplyHeader(make([]byte, 0, 8+len(msg)+len(result)), code, msg)
+	return append(b, result...)
+}
+
+// appendReplyHeader appends a reply envelope's header: its version, the
+// error code (0: none) and message; the result follows it.
+func appendReplyHeader(b []byte, code int, msg string) []byte {
 	b = append(b, replyVersion)
 	b = binary.AppendUvarint(b, uint64(code))
-	b = appendStr(b, msg)
-	return append(b, result...)
+	return appendStr(b, msg)
 }
 
 func decodeReply(body []byte) core.Reply {

@@ -213,50 +213,13 @@ func jsonProblem(t types.Type, seen map[types.Type]bool) string {
 // embedded, no ",string" option, no UnmarshalJSON or UnmarshalText on the
 // struct or a field. nil otherwise: the codec reads it all.
 func flatFields(t types.Type) []FlatField {
-	p, ok := types.Unalias(t).(*types.Pointer)
-	if !ok {
+	_, fields := flatStruct(t)
+	if fields == nil {
 		return nil
 	}
-	elem := types.Unalias(p.Elem())
-	st, ok := elem.Underlying().(*types.Struct)
-	if !ok || decodesItself(elem) {
-		return nil
-	}
-	var out []FlatField
-	for i := 0; i < st.NumFields(); i++ {
-		f := st.Field(i)
-		if f.Embedded() {
-			return nil // promoted fields: the codec's rules
-		}
-		if !f.Exported() {
-			continue
-		}
-		tag := reflectTag(st.Tag(i), "json")
-		if tag == "-" {
-			continue
-		}
-		key, opts, _ := strings.Cut(tag, ",")
-		for _, o := range strings.Split(opts, ",") {
-			if o == "string" {
-				return nil // numbers and booleans in strings: the codec's rules
-			}
-		}
-		if key == "" {
-			key = f.Name()
-		}
-		read := flatRead(f.Type())
-		if !plainKey(key) || read == "" || decodesItself(f.Type()) {
-			return nil
-		}
-		for _, o := range out {
-			if strings.EqualFold(o.Key, key) {
-				return nil // keys that differ in case only: the codec's rules
-			}
-		}
-		out = append(out, FlatField{Key: key, Name: f.Name(), Read: read})
-	}
-	if len(out) == 0 || len(out) > maxFlatFields {
-		return nil
+	out := make([]FlatField, len(fields))
+	for i, f := range fields {
+		out[i] = f.FlatField
 	}
 	return out
 }
@@ -267,32 +230,77 @@ func flatFields(t types.Type) []FlatField {
 // own), nor fields or structs that encode themselves (MarshalJSON,
 // MarshalText), and with ",omitempty" kept. nil otherwise: the codec writes it.
 func flatOut(t types.Type) []FlatOutField {
-	in := flatFields(t)
-	if in == nil || encodesItself(types.Unalias(t).(*types.Pointer).Elem()) {
+	elem, fields := flatStruct(t)
+	if fields == nil || encodesItself(elem) {
 		return nil
 	}
-	st := types.Unalias(t).(*types.Pointer).Elem().Underlying().(*types.Struct)
-	var out []FlatOutField
-	for i := 0; i < st.NumFields(); i++ {
-		f := st.Field(i)
-		tag := reflectTag(st.Tag(i), "json")
-		if !f.Exported() || tag == "-" {
-			continue
-		}
-		if encodesItself(f.Type()) {
+	out := make([]FlatOutField, len(fields))
+	for i, f := range fields {
+		write := strings.Replace(f.Read, "Flat", "Append", 1)
+		if write == "AppendFloat" || encodesItself(f.typ) {
 			return nil
 		}
+		out[i] = FlatOutField{Key: f.Key, Name: f.Name, Write: write, OmitEmpty: slices.Contains(f.opts, "omitempty")}
+	}
+	return out
+}
+
+// flatStructField is a field of a flat struct with what flatOut needs
+// beyond flatFields: its type and its tag's options.
+type flatStructField struct {
+	FlatField
+	typ  types.Type
+	opts []string
+}
+
+// flatStruct returns the struct t points to and its fields when it is flat
+// (flatFields' rules); nil fields otherwise.
+func flatStruct(t types.Type) (types.Type, []flatStructField) {
+	p, ok := types.Unalias(t).(*types.Pointer)
+	if !ok {
+		return nil, nil
+	}
+	elem := types.Unalias(p.Elem())
+	st, ok := elem.Underlying().(*types.Struct)
+	if !ok || decodesItself(elem) {
+		return nil, nil
+	}
+	var out []flatStructField
+	for i := 0; i < st.NumFields(); i++ {
+		f := st.Field(i)
+		if f.Embedded() {
+			return nil, nil // promoted fields: the codec's rules
+		}
+		if !f.Exported() {
+			continue
+		}
+		tag := reflectTag(st.Tag(i), "json")
+		if tag == "-" {
+			continue
+		}
 		key, opts, _ := strings.Cut(tag, ",")
+		optList := strings.Split(opts, ",")
+		if slices.Contains(optList, "string") {
+			return nil, nil // numbers and booleans in strings: the codec's rules
+		}
 		if key == "" {
 			key = f.Name()
 		}
-		write := strings.Replace(flatRead(f.Type()), "Flat", "Append", 1)
-		if write == "AppendFloat" {
-			return nil
+		read := flatRead(f.Type())
+		if !plainKey(key) || read == "" || decodesItself(f.Type()) {
+			return nil, nil
 		}
-		out = append(out, FlatOutField{Key: key, Name: f.Name(), Write: write, OmitEmpty: slices.Contains(strings.Split(opts, ","), "omitempty")})
+		for _, o := range out {
+			if strings.EqualFold(o.Key, key) {
+				return nil, nil // keys that differ in case only: the codec's rules
+			}
+		}
+		out = append(out, flatStructField{FlatField: FlatField{Key: key, Name: f.Name(), Read: read}, typ: f.Type(), opts: optList})
 	}
-	return out
+	if len(out) == 0 || len(out) > maxFlatFields {
+		return nil, nil
+	}
+	return elem, out
 }
 
 // encodesItself: values of t (or *t) encode through their own methods.
