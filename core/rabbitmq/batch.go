@@ -325,7 +325,7 @@ func (o *outbox) fail(items []outItem, err error) {
 				p.ch <- core.Reply{Err: err}
 			}
 		case it.w != nil:
-			it.w.ch <- err
+			it.w.settle(err)
 		case it.after != nil:
 			it.after()
 		}
@@ -552,7 +552,7 @@ func (s *session) publishNoReply(q string, items []outItem) {
 		}
 		s.nrMu.Unlock()
 		for _, w := range ws {
-			w.ch <- core.Errorf(core.ErrTransport, "rabbitmq: publish to %s: %v", w.to, err)
+			w.settle(core.Errorf(core.ErrTransport, "rabbitmq: publish to %s: %v", w.to, err))
 		}
 		return
 	}

@@ -241,17 +241,20 @@ func TestPushesToDeadGateReported(t *testing.T) {
 	}
 	t.Logf("a call with a reply to the dead gate failed after %v: %v", took, err)
 
-	const pushes = 20
-	for n := 1; n <= pushes; n++ {
-		if err := push(n); err != nil {
-			t.Fatalf("push %d while its queue waits: %v", n, err)
+	// Pushes one after another until well past the first check of the
+	// queue (one second after push 0), so that checks meet pushes in flight.
+	pushes := 0
+	for time.Since(t0) < 1500*time.Millisecond || pushes < 20 {
+		pushes++
+		if err := push(pushes); err != nil {
+			t.Fatalf("push %d while its queue waits: %v", pushes, err)
 		}
 	}
 	pollWithin(t, 10*time.Second, "the sender logs pushes waiting without consumer", func() bool {
 		return logLines(c.logs, "pushes wait in an instance queue without consumer", "mqant.i.gdead") > 0
 	})
 	pollWithin(t, 3*expiry+5*time.Second, "the sender counts the pushes lost with the expired queue", func() bool {
-		return sender.Stats().NoReplyExpired >= pushes
+		return sender.Stats().NoReplyExpired >= int64(pushes)
 	})
 	// The call with a reply may leave the queue by its own expiration at
 	// another check than the pushes, and a second loss inside the loss
@@ -266,7 +269,7 @@ func TestPushesToDeadGateReported(t *testing.T) {
 	st := sender.Stats()
 	// The count is of the messages in the queue: the pushes, and the call
 	// with a reply if it has not expired yet.
-	if st.NoReplyExpired < pushes || st.NoReplyExpired > pushes+1 {
+	if st.NoReplyExpired < int64(pushes) || st.NoReplyExpired > int64(pushes)+1 {
 		t.Errorf("counted %d pushes lost, sent %d into the queue", st.NoReplyExpired, pushes)
 	}
 	if said != st.NoReplyExpired {

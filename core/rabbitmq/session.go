@@ -65,9 +65,19 @@ type pendingCall struct {
 }
 
 type nrWaiter struct {
-	id string
-	to core.Target
-	ch chan error
+	id    string
+	to    core.Target
+	ch    chan error
+	watch *pushWatch // a push to an instance queue: followed until settled
+}
+
+// settle tells the sender how its no-reply call ended: nil once the broker
+// confirmed it. Each waiter is settled once.
+func (w *nrWaiter) settle(err error) {
+	if w.watch != nil {
+		w.watch.settled(queueFor(w.to), err == nil)
+	}
+	w.ch <- err
 }
 
 // nrPublished is one no-reply message waiting for its confirm: one call,
@@ -231,7 +241,7 @@ func (s *session) failAll(err error) {
 	s.nrMu.Lock()
 	for tag, m := range s.nrWait {
 		for _, w := range m.ws {
-			w.ch <- err
+			w.settle(err)
 		}
 		delete(s.nrWait, tag)
 	}
@@ -412,20 +422,17 @@ func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Conf
 				s.t.stats.noReplyReturned.Add(n)
 				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: nobody serves its target", m.queue, len(m.ws))
 				for _, w := range m.ws {
-					w.ch <- notFound(w.to)
+					w.settle(notFound(w.to))
 				}
 			case !c.Ack:
 				s.t.stats.noReplyNacked.Add(n)
 				s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not delivered: the broker refused it", m.queue, len(m.ws))
 				for _, w := range m.ws {
-					w.ch <- core.Errorf(core.ErrTransport, "rabbitmq: broker refused the call to %s", w.to)
+					w.settle(core.Errorf(core.ErrTransport, "rabbitmq: broker refused the call to %s", w.to))
 				}
 			default:
 				for _, w := range m.ws {
-					if w.to.ID != "" {
-						s.t.pushes.pushed(m.queue)
-					}
-					w.ch <- nil
+					w.settle(nil)
 				}
 			}
 		}
@@ -443,6 +450,10 @@ func (s *session) publishNR(ctx context.Context, to core.Target, id string, body
 		}
 	}
 	w := &nrWaiter{id: id, to: to, ch: make(chan error, 1)}
+	if to.ID != "" {
+		w.watch = &s.t.pushes
+		w.watch.started(queueFor(to))
+	}
 	s.noReplies.send(queueFor(to), outItem{id: id, body: body, w: w})
 	timer := time.NewTimer(confirmWait)
 	defer timer.Stop()

@@ -118,8 +118,8 @@ func (s *session) watchTargets() {
 				}
 			}
 			// Pushes confirmed before the declare are in its count, or
-			// expired; those confirmed after may be too.
-			snap := s.t.pushes.snapshot(q)
+			// expired; those in flight may be too (pushTarget.unclean).
+			snap, starts, idle := s.t.pushes.snapshot(q)
 			dq, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
 			var ae *amqp.Error
 			gone := errors.As(err, &ae) && ae.Code == amqp.NotFound
@@ -130,7 +130,7 @@ func (s *session) watchTargets() {
 				s.failQueue(q, cutoff, gone)
 			}
 			if slices.Contains(pushed, q) {
-				s.t.pushes.probed(s.t, q, gone, dq, snap)
+				s.t.pushes.probed(s.t, q, gone, dq, snap, starts, idle)
 			}
 		}
 	}
@@ -171,12 +171,23 @@ type pushTarget struct {
 	last     time.Time // last push confirmed
 	probed   time.Time
 	total    int  // pushes confirmed
+	inflight int  // pushes published (or about to be), not yet settled
+	starts   int  // pushes started, ever
 	base     int  // total just before the last probe's declare
 	carry    int  // negative: the last count of expired pushes came out below zero
 	unserved bool // the last probe found no consumer
 	since    time.Time
 	waiting  int // messages in the queue at the last probe
+	unclean  int // probes in a row set aside: pushes were in flight
 }
+
+// A check's counts are exact when no push to its queue is in flight from
+// just before its declare to its answer: then the queue's message count
+// holds every push confirmed so far (or they expired), and none after.
+// A check with pushes in flight is set aside and retried at the next tick;
+// after maxUnclean in a row (pushes never pause), it is taken as it is, and
+// a push in flight then may be counted twice or carried (pushTarget.carry).
+const maxUnclean = 8
 
 // pushProbeEvery is how often a queue pushed to is checked. Each check is
 // a passive declare, which renews the queue's lease (x-expires): a dead
@@ -188,8 +199,8 @@ type pushTarget struct {
 // is no longer checked until it should have expired.
 const pushProbeEvery = time.Second
 
-// pushed notes a push to instance queue q, confirmed by the broker.
-func (w *pushWatch) pushed(q string) {
+// started notes a push to instance queue q about to be published.
+func (w *pushWatch) started(q string) {
 	w.mu.Lock()
 	if w.qs == nil {
 		w.qs = map[string]*pushTarget{}
@@ -200,8 +211,22 @@ func (w *pushWatch) pushed(q string) {
 		p = &pushTarget{probed: time.Now()}
 		w.qs[q] = p
 	}
-	p.last = time.Now()
-	p.total++
+	p.inflight++
+	p.starts++
+	w.mu.Unlock()
+}
+
+// settled notes the end of a push to instance queue q: confirmed by the
+// broker (ok), or failed.
+func (w *pushWatch) settled(q string, ok bool) {
+	w.mu.Lock()
+	if p := w.qs[q]; p != nil {
+		p.inflight--
+		if ok {
+			p.last = time.Now()
+			p.total++
+		}
+	}
 	w.mu.Unlock()
 }
 
@@ -231,7 +256,7 @@ func (w *pushWatch) due(now time.Time, expiry time.Duration) []string {
 		quiet := now.Sub(p.last) > pushProbeEvery
 		refusing := p.unserved && now.Sub(p.since) >= expiry
 		switch {
-		case !p.unserved && quiet:
+		case !p.unserved && quiet && p.inflight == 0:
 			delete(w.qs, q)
 		case p.unserved && (quiet || refusing):
 			if now.Sub(p.probed) >= expiry+pushProbeEvery {
@@ -244,25 +269,32 @@ func (w *pushWatch) due(now time.Time, expiry time.Duration) []string {
 	return qs
 }
 
-// snapshot returns how many pushes to q were confirmed so far.
-func (w *pushWatch) snapshot(q string) int {
+// snapshot returns how many pushes to q were confirmed so far, and how
+// many were started, and whether none is in flight.
+func (w *pushWatch) snapshot(q string) (snap, starts int, idle bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if p := w.qs[q]; p != nil {
-		return p.total
+		return p.total, p.starts, p.inflight == 0
 	}
-	return 0
+	return 0, 0, true
 }
 
-// probed takes in what a check of queue q found; snap is the pushes
-// confirmed just before it.
-func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue, snap int) {
+// probed takes in what a check of queue q found; snap, starts and idle are
+// what snapshot said just before it.
+func (w *pushWatch) probed(t *Transport, q string, gone bool, dq amqp.Queue, snap, starts int, idle bool) {
 	w.mu.Lock()
 	p := w.qs[q]
 	if p == nil {
 		w.mu.Unlock()
 		return
 	}
+	if !gone && (!idle || p.starts != starts) && p.unclean < maxUnclean {
+		p.unclean++ // due again at the next tick
+		w.mu.Unlock()
+		return
+	}
+	p.unclean = 0
 	p.probed = time.Now()
 	switch {
 	case gone:
