@@ -19,10 +19,18 @@ import (
 // TCP's. Nothing waits for a batch to fill: a message to a routing key
 // with fewer than window messages in flight goes out at once on the
 // sender's goroutine; what queues while window are in flight goes out as
-// one batch when a confirm arrives. A window of two keeps sequential calls
-// from ever waiting (the previous call's confirm may come after its
-// reply); at low load every message is a single one; the busier the
-// broker, the more each message carries.
+// one batch when a confirm arrives. At low load every message is a single
+// one; the busier the broker, the more each message carries.
+//
+// The window is one message. A window of two let a sequential caller's
+// next call go at once when its previous call's confirm came after its
+// reply, but a second message in flight is a second message for the
+// broker: at 64 callers (BenchmarkRabbitFramework, alternated runs) a
+// window of one carries 0.146 broker messages per call against 0.188 and
+// makes 33.8k-36.8k calls/s against 29.3k-31.9k; a window of three or
+// four is slower still. A caller alone on a key is not held back: its
+// lone calls go plain (below), and 1 caller's p50 (BenchmarkRabbitPaired)
+// did not change.
 //
 // One publisher per routing key at a time, taking the queue in order,
 // keeps the order of the messages one process sends to one queue.
@@ -48,7 +56,7 @@ const (
 	maxBatchBytes = 128 << 10
 	// window is how many messages per routing key may await their
 	// confirm before what follows waits for a batch.
-	window = 2
+	window = 1
 )
 
 // outItem is one call or reply waiting for its routing key.
