@@ -30,10 +30,10 @@ func TestReportFromRegistry(t *testing.T) {
 	connects.WithLabelValues("127.0.0.1:5672").Add(3)
 
 	for range 99 {
-		login.duration.Observe(0.0003) // bucket (0.25 ms, 0.5 ms]
+		login.series.duration.observe(300 * time.Microsecond) // bucket (0.25 ms, 0.5 ms]
 		login.handled[codeOK].Inc()
 	}
-	login.duration.Observe(0.0003)
+	login.series.duration.observe(300 * time.Microsecond)
 	login.observeOutcome(ErrorFromCode(codeTimeout, "call Login.Handler_Login expired before it ran"))
 
 	t0 := time.Unix(1_700_000_000, 0)
@@ -66,7 +66,7 @@ func TestReportFromRegistry(t *testing.T) {
 	// The next interval: ten slow calls only. Rates and quantiles are of
 	// that second, not since start.
 	for range 10 {
-		login.duration.Observe(0.2) // bucket (0.1 s, 0.25 s]
+		login.series.duration.observe(200 * time.Millisecond) // bucket (0.1 s, 0.25 s]
 		login.handled[codeOK].Inc()
 	}
 	login.notePanic("0123456789ab", strings.Repeat("x", 500))
@@ -189,7 +189,7 @@ func TestQuantileEdges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newRPCMetrics(reg)
 	mm := m.forMethod("M", "F")
-	mm.duration.Observe(30) // past the last bound (10 s)
+	mm.series.duration.observe(30 * time.Second) // past the last bound (10 s)
 	mm.handled[codeOK].Inc()
 	b := &reportBuilder{gather: reg, recent: m.recent, started: time.Now(), base: Report{V: reportVersion, Key: "k"}}
 	r, err := b.build(time.Now().Add(time.Second), nil)

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,12 +19,67 @@ import (
 // rpcMetrics are the App's RPC server metrics.
 type rpcMetrics struct {
 	handled  *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	duration *prometheus.Desc
 	running  *prometheus.Desc
 	recent   *errorRing // the console's recent failures
 
 	mu      sync.Mutex
-	methods map[[2]string]*atomic.Int64 // handlers running, by module type and method
+	methods map[[2]string]*methodSeries // by module type and method
+}
+
+// methodSeries are the series of a method shared by the instances of its
+// module type in this process: the handlers running, and their durations.
+type methodSeries struct {
+	running  atomic.Int64
+	duration durations
+}
+
+// durationBounds are the upper bounds of the handler duration histogram's
+// buckets, in seconds and in nanoseconds.
+var (
+	durationBounds      = [...]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	durationBoundsNanos = func() (ns [len(durationBounds)]int64) {
+		for i, b := range durationBounds {
+			ns[i] = int64(math.Round(b * 1e9))
+		}
+		return ns
+	}()
+)
+
+// durations is a histogram of handler durations, exposed as
+// mqant_rpc_handler_duration_seconds at scrape time. An observation is two
+// atomic adds (its bucket, the sum in nanoseconds) and a search from the
+// smallest bound, where fast handlers stop at once. prometheus.Histogram
+// takes a third add, a compare-and-swap loop for its float sum and a
+// binary search: 27 ns against 12 (BenchmarkPrometheusHistogramObserve,
+// BenchmarkDurationsObserve). The count is the sum of the buckets, so a
+// scrape's count and buckets agree; the sum may miss an observation made
+// while it is read.
+type durations struct {
+	buckets [len(durationBounds) + 1]atomic.Uint64 // the last: above every bound
+	sum     atomic.Int64                           // nanoseconds
+}
+
+func (h *durations) observe(d time.Duration) {
+	ns := int64(d)
+	i := 0
+	for i < len(durationBoundsNanos) && ns > durationBoundsNanos[i] {
+		i++
+	}
+	h.buckets[i].Add(1)
+	h.sum.Add(ns)
+}
+
+// metric returns the histogram as a Prometheus constant histogram.
+func (h *durations) metric(desc *prometheus.Desc, labels ...string) prometheus.Metric {
+	cum := make(map[float64]uint64, len(durationBounds))
+	var n uint64
+	for i, b := range durationBounds {
+		n += h.buckets[i].Load()
+		cum[b] = n
+	}
+	n += h.buckets[len(durationBounds)].Load()
+	return prometheus.MustNewConstHistogram(desc, n, float64(h.sum.Load())/1e9, cum, labels...)
 }
 
 // outcomes are the values of the outcome label, by error kind code
@@ -37,38 +93,39 @@ func newRPCMetrics(reg prometheus.Registerer) *rpcMetrics {
 			Name: "mqant_rpc_handled_total",
 			Help: "Calls handled by module RPC servers, by module type, method and outcome (ok or the error kind).",
 		}, []string{"module", "method", "outcome"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "mqant_rpc_handler_duration_seconds",
-			Help:    "Time handlers took, by module type and method.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"module", "method"}),
+		duration: prometheus.NewDesc("mqant_rpc_handler_duration_seconds",
+			"Time handlers took, by module type and method.", []string{"module", "method"}, nil),
 		running: prometheus.NewDesc("mqant_rpc_handlers_running",
 			"Handler calls running now, by module type and method.", []string{"module", "method"}, nil),
-		methods: map[[2]string]*atomic.Int64{},
+		methods: map[[2]string]*methodSeries{},
 		recent:  &errorRing{},
 	}
-	reg.MustRegister(m.handled, m.duration, runningCollector{m})
+	reg.MustRegister(m.handled, seriesCollector{m})
 	return m
 }
 
-// runningCollector reads the running handlers at scrape time.
-type runningCollector struct{ m *rpcMetrics }
+// seriesCollector reads the running handlers and their durations at
+// scrape time.
+type seriesCollector struct{ m *rpcMetrics }
 
-func (c runningCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.running }
+func (c seriesCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.m.running
+	ch <- c.m.duration
+}
 
-func (c runningCollector) Collect(ch chan<- prometheus.Metric) {
+func (c seriesCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
-	for k, n := range c.m.methods {
-		ch <- prometheus.MustNewConstMetric(c.m.running, prometheus.GaugeValue, float64(n.Load()), k[0], k[1])
+	for k, s := range c.m.methods {
+		ch <- prometheus.MustNewConstMetric(c.m.running, prometheus.GaugeValue, float64(s.running.Load()), k[0], k[1])
+		ch <- s.duration.metric(c.m.duration, k[0], k[1])
 	}
 }
 
 // methodMetrics are one method's series.
 type methodMetrics struct {
 	handled        [len(outcomes)]prometheus.Counter
-	duration       prometheus.Observer
-	running        *atomic.Int64 // shared by the instances of a module type in this process
+	series         *methodSeries // shared by the instances of a module type in this process
 	module, method string
 	recent         *errorRing
 }
@@ -77,7 +134,7 @@ func (m *rpcMetrics) forMethod(module, method string) *methodMetrics {
 	if m == nil {
 		return nil
 	}
-	mm := &methodMetrics{duration: m.duration.WithLabelValues(module, method), module: module, method: method, recent: m.recent}
+	mm := &methodMetrics{module: module, method: method, recent: m.recent}
 	for i, o := range outcomes {
 		mm.handled[i] = m.handled.WithLabelValues(module, method, o)
 	}
@@ -85,16 +142,16 @@ func (m *rpcMetrics) forMethod(module, method string) *methodMetrics {
 	defer m.mu.Unlock()
 	k := [2]string{module, method}
 	if m.methods[k] == nil {
-		m.methods[k] = new(atomic.Int64)
+		m.methods[k] = new(methodSeries)
 	}
-	mm.running = m.methods[k]
+	mm.series = m.methods[k]
 	return mm
 }
 
 // begin counts a handler call running and returns its start time: start
 // when the caller read the clock just before (an inline call), else now.
 func (mm *methodMetrics) begin(start time.Time) time.Time {
-	mm.running.Add(1)
+	mm.series.running.Add(1)
 	if start.IsZero() {
 		return time.Now()
 	}
@@ -114,8 +171,8 @@ func (mm *methodMetrics) observe(start time.Time, err error) (end time.Time) {
 		// end keeps start's wall clock plus the duration.
 		d := time.Since(start)
 		end = start.Add(d)
-		mm.duration.Observe(d.Seconds())
-		mm.running.Add(-1)
+		mm.series.duration.observe(d)
+		mm.series.running.Add(-1)
 	}
 	code := ErrorCode(err)
 	if code >= len(outcomes) {
