@@ -302,11 +302,13 @@ func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.R
 // published.
 func (s *session) call(ctx context.Context, to core.Target, req *core.Request, arg []byte, id string) (core.Reply, error) {
 	q := queueFor(to)
-	p := &pendingCall{to: to, fn: req.Fn, queue: q, ch: make(chan core.Reply, 1)}
+	p := pendingCalls.Get().(*pendingCall)
+	p.to, p.fn, p.queue = to, req.Fn, q
 	it := outItem{id: id, p: p}
 	if d, ok := ctx.Deadline(); ok {
 		left := time.Until(d)
 		if left <= 0 || ctx.Err() != nil {
+			p.recycle()
 			return core.Reply{}, timeoutError(ctx, to, req.Fn)
 		}
 		it.ms, it.deadline = uint64(max(left.Milliseconds(), 1)), d
@@ -325,6 +327,7 @@ func (s *session) call(ctx context.Context, to core.Target, req *core.Request, a
 		case r := <-p.ch:
 			t.Stop()
 			timers.Put(t)
+			p.recycle()
 			return r, r.Err
 		case <-t.C:
 			timers.Put(t)
@@ -334,11 +337,25 @@ func (s *session) call(ctx context.Context, to core.Target, req *core.Request, a
 	}
 	select {
 	case r := <-p.ch:
+		p.recycle()
 		return r, r.Err
 	case <-ctx.Done():
 		s.take(id)
 		return core.Reply{}, timeoutError(ctx, to, req.Fn)
 	}
+}
+
+// pendingCalls are calls' records for reuse. A record is handed back
+// once its reply was received: whoever sent it had taken it out of
+// session.pending first and does not touch it after the send, and the
+// outbox's items only compare it with nil (they find calls by id). A call
+// that timed out leaves its record to the collector: a reply may be on
+// its way into the channel.
+var pendingCalls = sync.Pool{New: func() any { return &pendingCall{ch: make(chan core.Reply, 1)} }}
+
+func (p *pendingCall) recycle() {
+	*p = pendingCall{ch: p.ch}
+	pendingCalls.Put(p)
 }
 
 // timers are stopped timers for calls that wait for their deadline alone
