@@ -117,6 +117,24 @@ func DeadlineContext(parent context.Context, d time.Time) (ctx context.Context, 
 	return c, c.release
 }
 
+// ServeContext is DeadlineContext for a call that also carries trace tc
+// (when valid, TraceFromContext reports it): one allocation where
+// DeadlineContext, its release func and ContextWithTrace take three. Its
+// timer, if Done made one, is stopped by ReleaseServeContext.
+func ServeContext(parent context.Context, d time.Time, tc TraceContext) context.Context {
+	c := withLazyDeadline(parent, d)
+	c.trace = tc
+	return c
+}
+
+// ReleaseServeContext stops the timer of a context from ServeContext, if
+// one was made; other contexts are left alone.
+func ReleaseServeContext(ctx context.Context) {
+	if c, ok := ctx.(*lazyDeadline); ok {
+		c.release()
+	}
+}
+
 // DeadlineOnly reports whether ctx can end only at its deadline: the RPC
 // timeout an App gave a call whose context had none, with no parent that
 // can be cancelled. A transport may then wait for that deadline with a

@@ -88,3 +88,45 @@ func TestDeadlineOnly(t *testing.T) {
 		t.Error("after Done: DeadlineOnly = true")
 	}
 }
+
+// TestServeContext: the context a transport gives a handler of a call from
+// another process carries the call's deadline and trace in one object,
+// stays deadline-only until somebody waits on Done, ends at its deadline,
+// and is released by ReleaseServeContext (the timer Done made stops).
+func TestServeContext(t *testing.T) {
+	tc := NewTraceContext()
+	d := time.Now().Add(50 * time.Millisecond)
+	ctx := ServeContext(context.Background(), d, tc)
+	if got, ok := ctx.Deadline(); !ok || !got.Equal(d) {
+		t.Errorf("Deadline = %v, %v; want %v", got, ok, d)
+	}
+	if got := TraceFromContext(ctx); got != tc {
+		t.Errorf("TraceFromContext = %v, want %v", got, tc)
+	}
+	if !DeadlineOnly(ctx) {
+		t.Error("DeadlineOnly = false before Done")
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Err before the deadline: %v", ctx.Err())
+	}
+	select {
+	case <-ctx.Done():
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) || time.Now().Before(d) {
+			t.Errorf("ended with %v at %v, deadline %v", ctx.Err(), time.Now(), d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done never closed")
+	}
+	ReleaseServeContext(ctx)
+
+	// Released before its deadline (its handler returned), the timer Done
+	// made is stopped, and Done closes: nothing waits an hour.
+	long := ServeContext(context.Background(), time.Now().Add(time.Hour), TraceContext{})
+	done := long.Done()
+	ReleaseServeContext(long)
+	<-done
+	if TraceFromContext(long).Valid() {
+		t.Error("a zero trace reported as valid")
+	}
+	ReleaseServeContext(context.Background()) // other contexts: nothing
+}

@@ -492,7 +492,12 @@ type deliveryGroup struct {
 // call of a batch follows the rules of a single one: deduplicated by its
 // id, refused when redelivered and possibly run, its own deadline.
 func (s *session) serveOne(e *endpoint, a *acker, d amqp.Delivery, id string, body []byte, inst, ours bool, g *deliveryGroup) {
-	r := &responder{s: s, a: a, replyTo: d.ReplyTo, tag: d.DeliveryTag, id: id, group: g}
+	// The responder and the request are one allocation.
+	rr := &struct {
+		responder
+		req core.Request
+	}{responder: responder{s: s, a: a, replyTo: d.ReplyTo, tag: d.DeliveryTag, id: id, group: g}}
+	r := &rr.responder
 	c, err := decodeCall(body)
 	if err != nil {
 		r.Respond(core.Reply{Err: core.Errorf(core.ErrBadRequest, "rabbitmq: %v", err)})
@@ -519,11 +524,13 @@ func (s *session) serveOne(e *endpoint, a *acker, d amqp.Delivery, id string, bo
 	ctx := context.Background()
 	if c.timeoutMs > 0 {
 		// No timer unless the handler waits on its context.
-		ctx, r.cancel = core.DeadlineContext(ctx, time.Now().Add(time.Duration(c.timeoutMs)*time.Millisecond))
+		ctx = core.ServeContext(ctx, time.Now().Add(time.Duration(c.timeoutMs)*time.Millisecond), c.trace)
+		r.ctx = ctx
 	}
 	// The server answers even no-reply calls here, so the delivery is
 	// acknowledged after the handler ran; the responder sends nothing back.
-	e.ep.Serve(ctx, &core.Request{Fn: c.fn, Session: c.session, Raw: c.arg, Trace: c.trace}, r)
+	rr.req = core.Request{Fn: c.fn, Session: c.session, Raw: c.arg, Trace: c.trace}
+	e.ep.Serve(ctx, &rr.req, r)
 }
 
 // responder publishes a call's reply and then acknowledges the call.
@@ -537,13 +544,13 @@ type responder struct {
 	fn      string
 	trace   core.TraceContext
 	noReply bool
-	cancel  func()   // releases the handler context's timer
-	calls   *callLog // set for calls from the instance queue
+	ctx     context.Context // the handler's, from core.ServeContext: released after it ran
+	calls   *callLog        // set for calls from the instance queue
 }
 
 func (r *responder) Respond(rep core.Reply) {
-	if r.cancel != nil {
-		r.cancel()
+	if r.ctx != nil {
+		core.ReleaseServeContext(r.ctx)
 	}
 	if r.calls != nil {
 		r.calls.end(r.id)
