@@ -20,7 +20,14 @@ type Session struct {
 // to the owning gate. Generated dispatch calls it.
 func NewSession(inv core.Invoker, data *core.SessionData) *Session {
 	if data == nil {
-		data = &core.SessionData{}
+		// A call without a session (between modules): session and empty
+		// data in one allocation.
+		both := &struct {
+			s Session
+			d core.SessionData
+		}{}
+		both.s = Session{inv: inv, data: &both.d}
+		return &both.s
 	}
 	return &Session{inv: inv, data: data}
 }

@@ -139,18 +139,29 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
-func (r *reader) str() string {
+func (r *reader) str() string { return string(r.bytes()) }
+
+// bytes reads a length-prefixed string as a slice of the envelope.
+func (r *reader) bytes() []byte {
 	n := r.uvarint()
 	if r.err != nil {
-		return ""
+		return nil
 	}
 	if uint64(len(r.b)) < n {
 		r.err = errShort
-		return ""
+		return nil
 	}
-	s := string(r.b[:n])
+	b := r.b[:n:n]
 	r.b = r.b[n:]
-	return s
+	return b
+}
+
+// fn is str for a function name: interned (fnName).
+func (r *reader) fn() string {
+	if b := r.bytes(); r.err == nil {
+		return fnName(b)
+	}
+	return ""
 }
 
 // callHead reads a call envelope's version and flags.
@@ -177,7 +188,7 @@ func decodeCall(body []byte) (call, error) {
 	}
 	c.noReply = flags&flagNoReply != 0
 	c.timeoutMs = r.uvarint()
-	c.fn = r.str()
+	c.fn = r.fn()
 	if flags&flagHasTrace != 0 {
 		if len(r.b) < traceLen {
 			r.err = errShort
@@ -320,7 +331,8 @@ const batchContentType = "application/x-mqant-batch"
 
 // batchEntry is one call or reply of a batch.
 type batchEntry struct {
-	id   string
+	id   string // made by decodeBatch; decodeBatchRaw leaves it empty
+	raw  []byte // the id as a slice of the batch (decodeBatch and decodeBatchRaw)
 	body []byte
 }
 
@@ -353,7 +365,13 @@ func appendBatchCall(b []byte, id string, body []byte, ms uint64) ([]byte, error
 // decodeBatch splits a batch into its entries; the envelopes are slices of
 // body, decoded one by one by their receiver. A batch has at least one
 // entry.
-func decodeBatch(body []byte) ([]batchEntry, error) {
+func decodeBatch(body []byte) ([]batchEntry, error) { return splitBatch(body, true) }
+
+// decodeBatchRaw is decodeBatch for a receiver that only looks its
+// entries' ids up (a caller's replies): no string per id.
+func decodeBatchRaw(body []byte) ([]batchEntry, error) { return splitBatch(body, false) }
+
+func splitBatch(body []byte, ids bool) ([]batchEntry, error) {
 	r := &reader{b: body}
 	if v := r.byte(); r.err == nil && v != batchVersion {
 		return nil, fmt.Errorf("batch envelope version %d, want %d", v, batchVersion)
@@ -364,7 +382,7 @@ func decodeBatch(body []byte) ([]batchEntry, error) {
 	}
 	entries := make([]batchEntry, 0, n)
 	for i := uint64(0); i < n && r.err == nil; i++ {
-		id := r.str()
+		raw := r.bytes()
 		size := r.uvarint()
 		if r.err == nil && size > uint64(len(r.b)) {
 			r.err = errShort
@@ -372,7 +390,11 @@ func decodeBatch(body []byte) ([]batchEntry, error) {
 		if r.err != nil {
 			break
 		}
-		entries = append(entries, batchEntry{id: id, body: r.b[:size:size]})
+		e := batchEntry{raw: raw, body: r.b[:size:size]}
+		if ids {
+			e.id = string(raw)
+		}
+		entries = append(entries, e)
 		r.b = r.b[size:]
 	}
 	if r.err != nil {

@@ -57,6 +57,7 @@ type session struct {
 }
 
 type pendingCall struct {
+	id    string // its key in session.pending
 	to    core.Target
 	fn    string
 	queue string
@@ -256,6 +257,17 @@ func (s *session) take(id string) *pendingCall {
 	return p
 }
 
+// takeRaw is take for an id read from a batch: no string made for it.
+func (s *session) takeRaw(id []byte) *pendingCall {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	p := s.pending[string(id)] // no conversion made for a lookup
+	if p != nil {
+		delete(s.pending, p.id)
+	}
+	return p
+}
+
 // callEvents routes replies and returns of calls to their waiters.
 func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.Return) {
 	defer s.wg.Done()
@@ -266,12 +278,18 @@ func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.R
 				replies = nil
 				continue
 			}
-			es, err := entries(d.ContentType, d.CorrelationId, d.Body)
+			if d.ContentType != batchContentType {
+				if p := s.take(d.CorrelationId); p != nil {
+					p.ch <- decodeReply(d.Body)
+				}
+				continue
+			}
+			es, err := decodeBatchRaw(d.Body)
 			if err != nil {
 				s.t.log.Warn("reply batch not readable; its callers time out", "err", err)
 			}
 			for _, e := range es {
-				if p := s.take(e.id); p != nil {
+				if p := s.takeRaw(e.raw); p != nil {
 					p.ch <- decodeReply(e.body)
 				}
 			}
@@ -303,7 +321,7 @@ func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.R
 func (s *session) call(ctx context.Context, to core.Target, req *core.Request, arg []byte, id string) (core.Reply, error) {
 	q := queueFor(to)
 	p := pendingCalls.Get().(*pendingCall)
-	p.to, p.fn, p.queue = to, req.Fn, q
+	p.id, p.to, p.fn, p.queue = id, to, req.Fn, q
 	it := outItem{id: id, p: p}
 	if d, ok := ctx.Deadline(); ok {
 		left := time.Until(d)

@@ -403,13 +403,6 @@ func (f closerFunc) Close() error { return f() }
 // reaches everything; a missing module is reported per call.
 func (t *Transport) Reaches(core.Target) bool { return t.Connected() }
 
-func queueFor(to core.Target) string {
-	if to.ID != "" {
-		return instancePrefix + to.ID
-	}
-	return typePrefix + to.Type
-}
-
 // The transport's not-found and timeout errors are core's, so errors.Is
 // and the texts are the same on both transports.
 var (
