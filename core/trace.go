@@ -195,11 +195,17 @@ func (a *App) Tracer() trace.Tracer { return a.tracer }
 // tracerName names the instrumentation scope of every span the framework makes.
 const tracerName = "github.com/mqantgen/mqantgen"
 
-// withParent returns ctx whose current span is t: ctx itself when it
-// already carries t (in-process, the caller's span), else t as a remote
-// parent (it came from another process, or from a request's fields).
+// withParent returns ctx whose current span is t: ctx itself when its
+// OpenTelemetry span is t (in-process, the caller's span), else t as a
+// remote parent (it came from another process, or from a request's
+// fields). A context that carries t without a span (core.ServeContext,
+// ContextWithTrace) gets the remote parent: the tracer starts spans from
+// spans only.
 func withParent(ctx context.Context, t TraceContext) context.Context {
-	if !t.Valid() || TraceFromContext(ctx) == t {
+	if !t.Valid() {
+		return ctx
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && fromSpanContext(sc) == t {
 		return ctx
 	}
 	return trace.ContextWithRemoteSpanContext(ctx, t.SpanContext())
