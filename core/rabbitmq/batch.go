@@ -571,7 +571,7 @@ func (s *session) publishNoReply(q string, items []outItem) {
 // entries of a batch, or the message itself.
 func entries(contentType, corrID string, body []byte) ([]batchEntry, error) {
 	if contentType != batchContentType {
-		return []batchEntry{{id: corrID, body: body}}, nil
+		return []batchEntry{{id: []byte(corrID), body: body}}, nil
 	}
 	return decodeBatch(body)
 }

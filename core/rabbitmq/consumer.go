@@ -429,13 +429,13 @@ func (c *consumer) handBackBatch(a *acker, d amqp.Delivery, at time.Time) {
 			c.s.t.log.Warn("call in a batch not readable; dropped (its caller times out)", "id", c.e.id, "err", err)
 			continue
 		}
-		it := outItem{id: en.id, body: en.body, ms: ms}
+		it := outItem{id: string(en.id), body: en.body, ms: ms}
 		if ms > 0 {
 			left := int64(ms) - waited
 			if left <= 0 {
 				if d.ReplyTo != "" {
 					rep := core.Reply{Err: core.Errorf(core.ErrTimeout, "call: deadline exceeded while its instance stopped")}
-					c.s.reply(d.ReplyTo, en.id, rep, "", core.TraceContext{}, nil)
+					c.s.reply(d.ReplyTo, it.id, rep, "", core.TraceContext{}, nil)
 				}
 				continue
 			}
@@ -477,7 +477,7 @@ func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery, inst, ours bool)
 	g := &deliveryGroup{a: a, tag: d.DeliveryTag}
 	g.left.Store(int32(len(es)))
 	for _, en := range es {
-		s.serveOne(e, a, d, en.id, en.body, inst, ours, g)
+		s.serveOne(e, a, d, string(en.id), en.body, inst, ours, g)
 	}
 }
 

@@ -331,8 +331,7 @@ const batchContentType = "application/x-mqant-batch"
 
 // batchEntry is one call or reply of a batch.
 type batchEntry struct {
-	id   string // made by decodeBatch; decodeBatchRaw leaves it empty
-	raw  []byte // the id as a slice of the batch (decodeBatch and decodeBatchRaw)
+	id   []byte // a slice of the batch: a receiver that only looks it up makes no string
 	body []byte
 }
 
@@ -365,13 +364,7 @@ func appendBatchCall(b []byte, id string, body []byte, ms uint64) ([]byte, error
 // decodeBatch splits a batch into its entries; the envelopes are slices of
 // body, decoded one by one by their receiver. A batch has at least one
 // entry.
-func decodeBatch(body []byte) ([]batchEntry, error) { return splitBatch(body, true) }
-
-// decodeBatchRaw is decodeBatch for a receiver that only looks its
-// entries' ids up (a caller's replies): no string per id.
-func decodeBatchRaw(body []byte) ([]batchEntry, error) { return splitBatch(body, false) }
-
-func splitBatch(body []byte, ids bool) ([]batchEntry, error) {
+func decodeBatch(body []byte) ([]batchEntry, error) {
 	r := &reader{b: body}
 	if v := r.byte(); r.err == nil && v != batchVersion {
 		return nil, fmt.Errorf("batch envelope version %d, want %d", v, batchVersion)
@@ -382,7 +375,7 @@ func splitBatch(body []byte, ids bool) ([]batchEntry, error) {
 	}
 	entries := make([]batchEntry, 0, n)
 	for i := uint64(0); i < n && r.err == nil; i++ {
-		raw := r.bytes()
+		id := r.bytes()
 		size := r.uvarint()
 		if r.err == nil && size > uint64(len(r.b)) {
 			r.err = errShort
@@ -390,11 +383,7 @@ func splitBatch(body []byte, ids bool) ([]batchEntry, error) {
 		if r.err != nil {
 			break
 		}
-		e := batchEntry{raw: raw, body: r.b[:size:size]}
-		if ids {
-			e.id = string(raw)
-		}
-		entries = append(entries, e)
+		entries = append(entries, batchEntry{id: id, body: r.b[:size:size]})
 		r.b = r.b[size:]
 	}
 	if r.err != nil {

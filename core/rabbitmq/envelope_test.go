@@ -177,7 +177,7 @@ func FuzzEnvelope(f *testing.F) {
 			// What decodes re-encodes to the same batch.
 			items := make([]outItem, len(es))
 			for i, e := range es {
-				items[i] = outItem{id: e.id, body: e.body}
+				items[i] = outItem{id: string(e.id), body: e.body}
 			}
 			again, _ := batchBody(items, time.Time{})
 			if string(again) != string(b) {
@@ -254,7 +254,7 @@ func TestBatchEnvelope(t *testing.T) {
 		ms          uint64
 	}{{"p.1", "Login", `{"u":"a"}`, 1500}, {"p.2", "Bind", `[1]`, 0}, {"p.3", "Ping", ``, 200}} {
 		c, err := decodeCall(es[i].body)
-		if err != nil || es[i].id != want.id || c.fn != want.fn || string(c.arg) != want.arg || c.timeoutMs != want.ms {
+		if err != nil || string(es[i].id) != want.id || c.fn != want.fn || string(c.arg) != want.arg || c.timeoutMs != want.ms {
 			t.Errorf("entry %d: id %q %+v %v, want %+v", i, es[i].id, c, err, want)
 		}
 	}
@@ -279,7 +279,7 @@ func TestBatchEnvelope(t *testing.T) {
 		t.Errorf("a batch read as a call: %v", err)
 	}
 	single := items[0].body
-	if es, err := entries("application/x-mqant-call", "id", single); err != nil || len(es) != 1 || es[0].id != "id" || string(es[0].body) != string(single) {
+	if es, err := entries("application/x-mqant-call", "id", single); err != nil || len(es) != 1 || string(es[0].id) != "id" || string(es[0].body) != string(single) {
 		t.Errorf("a single message read as %+v, %v", es, err)
 	}
 	if es, err := entries(batchContentType, "", b); err != nil || len(es) != 3 {

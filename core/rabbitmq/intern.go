@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -34,26 +35,16 @@ func (t *internTable[K]) add(k K, v string) string {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := t.m.Load()
-	if old != nil && len(*old) >= maxInterned {
-		return v
-	}
-	m := make(map[K]string, 1+lenOf(old))
-	if old != nil {
-		for k, v := range *old {
-			m[k] = v
+	m := map[K]string{}
+	if old := t.m.Load(); old != nil {
+		if len(*old) >= maxInterned {
+			return v
 		}
+		m = maps.Clone(*old)
 	}
 	m[k] = v
 	t.m.Store(&m)
 	return v
-}
-
-func lenOf[K comparable](m *map[K]string) int {
-	if m == nil {
-		return 0
-	}
-	return len(*m)
 }
 
 var fnNames internTable[string]

@@ -69,14 +69,15 @@ type nrWaiter struct {
 	id    string
 	to    core.Target
 	ch    chan error
-	watch *pushWatch // a push to an instance queue: followed until settled
+	watch *pushWatch // a push to an instance queue (queue): followed until settled
+	queue string
 }
 
 // settle tells the sender how its no-reply call ended: nil once the broker
 // confirmed it. Each waiter is settled once.
 func (w *nrWaiter) settle(err error) {
 	if w.watch != nil {
-		w.watch.settled(queueFor(w.to), err == nil)
+		w.watch.settled(w.queue, err == nil)
 	}
 	w.ch <- err
 }
@@ -284,12 +285,12 @@ func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.R
 				}
 				continue
 			}
-			es, err := decodeBatchRaw(d.Body)
+			es, err := decodeBatch(d.Body)
 			if err != nil {
 				s.t.log.Warn("reply batch not readable; its callers time out", "err", err)
 			}
 			for _, e := range es {
-				if p := s.takeRaw(e.raw); p != nil {
+				if p := s.takeRaw(e.id); p != nil {
 					p.ch <- decodeReply(e.body)
 				}
 			}
@@ -304,10 +305,10 @@ func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.R
 				s.t.log.Warn("returned batch not readable; its callers time out", "queue", r.RoutingKey, "err", err)
 			}
 			for _, e := range es {
-				if p := s.take(e.id); p != nil {
+				if p := s.takeRaw(e.id); p != nil {
 					p.ch <- core.Reply{Err: notFound(p.to)}
 				} else if r.Headers[handBackHeader] != nil {
-					s.handBackReturned(r, e.id)
+					s.handBackReturned(r, string(e.id))
 				}
 			}
 		}
@@ -475,21 +476,18 @@ func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Conf
 }
 
 func (s *session) publishNR(ctx context.Context, to core.Target, id string, body []byte) error {
+	q := queueFor(to)
+	w := &nrWaiter{id: id, to: to, ch: make(chan error, 1)}
 	if to.ID != "" {
-		q := queueFor(to)
-		if refuse, unserved := s.t.pushes.refuse(q, s.t.instanceQueueExpiry()); refuse {
+		if refused, unserved := s.t.pushes.start(q, s.t.instanceQueueExpiry()); refused {
 			s.t.stats.noReplyUnserved.Add(1)
 			s.t.losses.log(s.t.log, slog.LevelWarn, "no-reply call not sent: its instance queue has had no consumer for longer than its expiry (the process is gone)", q, 1,
 				"unservedFor", unserved.Round(time.Millisecond))
 			return notFound(to)
 		}
+		w.watch, w.queue = &s.t.pushes, q
 	}
-	w := &nrWaiter{id: id, to: to, ch: make(chan error, 1)}
-	if to.ID != "" {
-		w.watch = &s.t.pushes
-		w.watch.started(queueFor(to))
-	}
-	s.noReplies.send(queueFor(to), outItem{id: id, body: body, w: w})
+	s.noReplies.send(q, outItem{id: id, body: body, w: w})
 	timer := time.NewTimer(confirmWait)
 	defer timer.Stop()
 	select {

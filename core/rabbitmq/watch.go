@@ -195,25 +195,34 @@ const maxUnclean = 8
 // x-message-ttl drops what it holds one expiry after it arrived. So while
 // a queue has no consumer, what left it between two checks left by the
 // TTL: each check counts it lost. Once a queue has been without consumer
-// for the expiry, new pushes to it fail at once (pushWatch.refuse) and it
+// for the expiry, new pushes to it fail at once (pushWatch.start) and it
 // is no longer checked until it should have expired.
 const pushProbeEvery = time.Second
 
-// started notes a push to instance queue q about to be published.
-func (w *pushWatch) started(q string) {
+// start notes a push to instance queue q about to be published, unless
+// it is refused: the queue has been without consumer for at least expiry
+// (its process did not come back in time; the queue's TTL would drop the
+// push). unserved is how long it has been without one.
+func (w *pushWatch) start(q string, expiry time.Duration) (refused bool, unserved time.Duration) {
 	w.mu.Lock()
-	if w.qs == nil {
-		w.qs = map[string]*pushTarget{}
-	}
+	defer w.mu.Unlock()
 	p := w.qs[q]
+	if p != nil && p.unserved {
+		if unserved = time.Since(p.since); unserved >= expiry {
+			return true, unserved
+		}
+	}
 	if p == nil {
+		if w.qs == nil {
+			w.qs = map[string]*pushTarget{}
+		}
 		// First probe one period after the first push.
 		p = &pushTarget{probed: time.Now()}
 		w.qs[q] = p
 	}
 	p.inflight++
 	p.starts++
-	w.mu.Unlock()
+	return false, unserved
 }
 
 // settled notes the end of a push to instance queue q: confirmed by the
@@ -228,20 +237,6 @@ func (w *pushWatch) settled(q string, ok bool) {
 		}
 	}
 	w.mu.Unlock()
-}
-
-// refuse reports whether a push to instance queue q is failed at once:
-// the queue has been without consumer for at least expiry (its process
-// did not come back in time; the queue's TTL would drop the push).
-func (w *pushWatch) refuse(q string, expiry time.Duration) (bool, time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	p := w.qs[q]
-	if p == nil || !p.unserved {
-		return false, 0
-	}
-	d := time.Since(p.since)
-	return d >= expiry, d
 }
 
 // due returns the queues to check now, forgetting served, quiet ones.
