@@ -3,6 +3,7 @@ package core
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,4 +77,70 @@ func BenchmarkPrometheusHistogramObserve(b *testing.B) {
 	for b.Loop() {
 		h.Observe((123 * time.Microsecond).Seconds())
 	}
+}
+
+// TestRunningAndInFlightDerived: the handler calls running and the calls
+// in flight are what was begun less what ended, at every step, with calls
+// that never ran (dropped) and failed ones among them; concurrent calls
+// never make them read below zero or above the calls begun.
+func TestRunningAndInFlightDerived(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	rm := newRPCMetrics(reg)
+	mm := rm.forMethod("Probe", "Handler_X")
+	cm := newCallMetrics(reg, &Config{Modules: []*ModuleSettings{{Type: "Probe", ID: "p"}}})
+	check := func(step string, running, inFlight int64) {
+		t.Helper()
+		if got := mm.series.running(); got != running {
+			t.Errorf("%s: running %d, want %d", step, got, running)
+		}
+		if got := cm.inFlight(); got != inFlight {
+			t.Errorf("%s: in flight %d, want %d", step, got, inFlight)
+		}
+	}
+	check("start", 0, 0)
+	cm.begin()
+	cm.begin()
+	s1 := mm.begin(time.Time{})
+	s2 := mm.begin(time.Now())
+	check("two calls begun, two handlers running", 2, 2)
+	mm.observe(s1, nil)
+	cm.end("Probe", nil)
+	check("one ended", 1, 1)
+	mm.observe(s2, Errorf(ErrRemote, "no"))
+	cm.end("Elsewhere", Errorf(ErrTimeout, "late")) // counted as unknown
+	check("both ended", 0, 0)
+	cm.begin()
+	mm.observe(time.Time{}, Errorf(ErrTimeout, "dropped")) // not run: no handler began
+	cm.end("Probe", Errorf(ErrTimeout, "dropped"))
+	check("a dropped call", 0, 0)
+
+	const workers, each = 4, 2000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					cm.begin()
+					mm.observe(mm.begin(time.Time{}), nil)
+					cm.end("Probe", nil)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		if r, f := mm.series.running(), cm.inFlight(); r < 0 || r > workers || f < 0 || f > workers {
+			t.Fatalf("under load: running %d, in flight %d; want 0..%d", r, f, workers)
+		}
+	}
+	check("after the load", 0, 0)
 }

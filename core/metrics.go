@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics of an App, with Prometheus's Go client. Labels are bounded: a
@@ -28,10 +29,34 @@ type rpcMetrics struct {
 }
 
 // methodSeries are the series of a method shared by the instances of its
-// module type in this process: the handlers running, and their durations.
+// module type in this process: the handler calls started, and the
+// durations of those that ended. The calls running are the difference,
+// taken at scrape time: a call costs one add for it, not two.
 type methodSeries struct {
-	running  atomic.Int64
+	started  atomic.Int64
 	duration durations
+}
+
+// running returns the handler calls started and not ended.
+func (s *methodSeries) running() int64 {
+	return begunLessEnded(s.started.Load, func() int64 { return int64(s.duration.count()) })
+}
+
+// begunLessEnded returns the calls begun and not ended, from two counters
+// that only grow, read at scrape time. The begun count is read before and
+// after the ended one: when it did not move, no call began meanwhile, and
+// the result lies between the calls in flight when the reads began and
+// when they ended. Under a flood of calls that keeps moving it, the last
+// reading stands: begun read first, it may miss calls (a call begun and
+// ended between the two reads counts as ended only), never add one.
+func begunLessEnded(begun, ended func() int64) int64 {
+	for i := 0; ; i++ {
+		b := begun()
+		e := ended()
+		if begun() == b || i == 7 {
+			return max(b-e, 0)
+		}
+	}
 }
 
 // durationBounds are the upper bounds of the handler duration histogram's
@@ -68,6 +93,15 @@ func (h *durations) observe(d time.Duration) {
 	}
 	h.buckets[i].Add(1)
 	h.sum.Add(ns)
+}
+
+// count returns the observations made.
+func (h *durations) count() uint64 {
+	var n uint64
+	for i := range h.buckets {
+		n += h.buckets[i].Load()
+	}
+	return n
 }
 
 // metric returns the histogram as a Prometheus constant histogram.
@@ -117,7 +151,7 @@ func (c seriesCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
 	for k, s := range c.m.methods {
-		ch <- prometheus.MustNewConstMetric(c.m.running, prometheus.GaugeValue, float64(s.running.Load()), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(c.m.running, prometheus.GaugeValue, float64(s.running()), k[0], k[1])
 		ch <- s.duration.metric(c.m.duration, k[0], k[1])
 	}
 }
@@ -151,7 +185,7 @@ func (m *rpcMetrics) forMethod(module, method string) *methodMetrics {
 // begin counts a handler call running and returns its start time: start
 // when the caller read the clock just before (an inline call), else now.
 func (mm *methodMetrics) begin(start time.Time) time.Time {
-	mm.series.running.Add(1)
+	mm.series.started.Add(1)
 	if start.IsZero() {
 		return time.Now()
 	}
@@ -171,8 +205,7 @@ func (mm *methodMetrics) observe(start time.Time, err error) (end time.Time) {
 		// end keeps start's wall clock plus the duration.
 		d := time.Since(start)
 		end = start.Add(d)
-		mm.series.duration.observe(d)
-		mm.series.running.Add(-1)
+		mm.series.duration.observe(d) // ends the call in running's count
 	}
 	code := ErrorCode(err)
 	if code >= len(outcomes) {
@@ -202,11 +235,13 @@ func (mm *methodMetrics) notePanic(id, text string) {
 // module label is the target's type when the config names it, "unknown"
 // otherwise: a client's topic chooses the type, so it must not choose a
 // label. Counters are resolved when the App is made: a call costs a map
-// lookup and three atomic adds.
+// lookup and two atomic adds. The calls in flight are the calls begun
+// less those counted, taken at scrape time.
 type callMetrics struct {
-	byType   map[string]*[len(outcomes)]prometheus.Counter
-	unknown  *[len(outcomes)]prometheus.Counter
-	inFlight atomic.Int64
+	byType  map[string]*[len(outcomes)]prometheus.Counter
+	unknown *[len(outcomes)]prometheus.Counter
+	all     []prometheus.Counter // every counter above, for the calls ended
+	begun   atomic.Int64
 }
 
 func newCallMetrics(reg prometheus.Registerer, cfg *Config) *callMetrics {
@@ -220,6 +255,7 @@ func newCallMetrics(reg prometheus.Registerer, cfg *Config) *callMetrics {
 		for i, o := range outcomes {
 			cs[i] = calls.WithLabelValues(typ, o)
 		}
+		m.all = append(m.all, cs[:]...)
 		return &cs
 	}
 	for _, ms := range cfg.Modules {
@@ -231,14 +267,28 @@ func newCallMetrics(reg prometheus.Registerer, cfg *Config) *callMetrics {
 	reg.MustRegister(calls, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mqant_rpc_calls_in_flight",
 		Help: "Calls this process made that wait for their reply.",
-	}, func() float64 { return float64(m.inFlight.Load()) }))
+	}, func() float64 { return float64(m.inFlight()) }))
 	return m
+}
+
+// inFlight returns the calls begun and not ended (counted).
+func (m *callMetrics) inFlight() int64 {
+	return begunLessEnded(m.begun.Load, func() int64 {
+		var ended float64
+		var d dto.Metric
+		for _, c := range m.all {
+			if c.Write(&d) == nil {
+				ended += d.GetCounter().GetValue()
+			}
+		}
+		return int64(ended)
+	})
 }
 
 // begin counts a call in flight; nil counts nothing.
 func (m *callMetrics) begin() {
 	if m != nil {
-		m.inFlight.Add(1)
+		m.begun.Add(1)
 	}
 }
 
@@ -247,7 +297,6 @@ func (m *callMetrics) end(typ string, err error) {
 	if m == nil {
 		return
 	}
-	m.inFlight.Add(-1)
 	cs := m.byType[typ]
 	if cs == nil {
 		cs = m.unknown
