@@ -490,7 +490,7 @@ func (a *App) invoke(ctx context.Context, to Target, req *Request) (rep Reply, e
 		case ok:
 		case !local && a.opts.Remote != nil:
 			// The remote transport waits for the deadline with a timer of
-			// its own (DeadlineOnly): no context timer per call.
+			// its own (DeadlineWait): no context timer per call.
 			lc := withLazyDeadline(ctx, time.Now().Add(a.timeout))
 			defer lc.release()
 			ctx, d = lc, lc.d

@@ -135,17 +135,20 @@ func ReleaseServeContext(ctx context.Context) {
 	}
 }
 
-// DeadlineOnly reports whether ctx can end only at its deadline: the RPC
-// timeout an App gave a call whose context had none, with no parent that
-// can be cancelled. A transport may then wait for that deadline with a
-// timer of its own, which it can reuse, instead of ctx.Done.
-func DeadlineOnly(ctx context.Context) bool {
+// DeadlineWait reports whether a transport may wait for ctx without its
+// Done: ctx is the deadline an App or a transport gave a call, whose timer
+// nobody asked for yet, so it ends at its deadline or when done closes
+// (its parent's Done: nil when the parent cannot end). The transport then
+// waits with a timer of its own, which it can reuse, and on done, where
+// ctx.Done would make a timer context per call and register it with the
+// parent (the gate's calls have the gate's context as parent).
+func DeadlineWait(ctx context.Context) (done <-chan struct{}, ok bool) {
 	if t, ok := ctx.(*traceCtx); ok {
 		ctx = t.Context // a trace changes nothing of how ctx ends
 	}
 	c, ok := ctx.(*lazyDeadline)
-	if !ok || c.Context.Done() != nil {
-		return false
+	if !ok || c.timed.Load() != nil {
+		return nil, false
 	}
-	return c.timed.Load() == nil
+	return c.Context.Done(), true
 }

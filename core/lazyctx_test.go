@@ -55,12 +55,13 @@ func TestLazyDeadline(t *testing.T) {
 	}
 }
 
-// TestDeadlineOnly: a context that only its deadline can end, as a
-// transport serving a call gives its handler, stays one when the handler's
-// trace is put in it (Server.call does, for a call from another process):
-// the handler's own calls over RabbitMQ then wait on a pooled timer, not on
-// a timer context made for Done.
-func TestDeadlineOnly(t *testing.T) {
+// TestDeadlineWait: a context that only its deadline and its parent can
+// end, as an App gives a call without a deadline (the gate's calls, whose
+// parent is the gate's context) and a transport gives its handler, stays
+// one when the handler's trace is put in it (Server.call does, for a call
+// from another process): calls over RabbitMQ then wait on a pooled timer
+// and the parent's Done, not on a timer context made for Done.
+func TestDeadlineWait(t *testing.T) {
 	d := time.Now().Add(time.Hour)
 	lazy, release := DeadlineContext(context.Background(), d)
 	defer release()
@@ -69,23 +70,25 @@ func TestDeadlineOnly(t *testing.T) {
 	cases := []struct {
 		name string
 		ctx  context.Context
-		want bool
+		ok   bool
+		done <-chan struct{}
 	}{
-		{"lazy deadline", lazy, true},
-		{"lazy deadline with a trace", ContextWithTrace(lazy, NewTraceContext()), true},
-		{"background", context.Background(), false},
-		{"cancelable parent", withLazyDeadline(cancelable, d), false},
-		{"cancelable with a trace", ContextWithTrace(cancelable, NewTraceContext()), false},
+		{"lazy deadline", lazy, true, nil},
+		{"lazy deadline with a trace", ContextWithTrace(lazy, NewTraceContext()), true, nil},
+		{"background", context.Background(), false, nil},
+		{"cancelable parent", withLazyDeadline(cancelable, d), true, cancelable.Done()},
+		{"cancelable parent with a trace", ContextWithTrace(withLazyDeadline(cancelable, d), NewTraceContext()), true, cancelable.Done()},
+		{"cancelable with a trace", ContextWithTrace(cancelable, NewTraceContext()), false, nil},
 	}
 	for _, c := range cases {
-		if got := DeadlineOnly(c.ctx); got != c.want {
-			t.Errorf("%s: DeadlineOnly = %v, want %v", c.name, got, c.want)
+		if done, ok := DeadlineWait(c.ctx); ok != c.ok || done != c.done {
+			t.Errorf("%s: DeadlineWait = %v, %v; want %v, %v", c.name, done, ok, c.done, c.ok)
 		}
 	}
-	// Once somebody waited on Done, the timer exists: no longer deadline-only.
+	// Once somebody waited on Done, the timer exists: Done is the way.
 	_ = ContextWithTrace(lazy, NewTraceContext()).Done()
-	if DeadlineOnly(lazy) {
-		t.Error("after Done: DeadlineOnly = true")
+	if _, ok := DeadlineWait(lazy); ok {
+		t.Error("after Done: DeadlineWait ok")
 	}
 }
 
@@ -103,8 +106,8 @@ func TestServeContext(t *testing.T) {
 	if got := TraceFromContext(ctx); got != tc {
 		t.Errorf("TraceFromContext = %v, want %v", got, tc)
 	}
-	if !DeadlineOnly(ctx) {
-		t.Error("DeadlineOnly = false before Done")
+	if _, ok := DeadlineWait(ctx); !ok {
+		t.Error("DeadlineWait not ok before Done")
 	}
 	if ctx.Err() != nil {
 		t.Errorf("Err before the deadline: %v", ctx.Err())

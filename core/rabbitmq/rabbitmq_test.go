@@ -208,9 +208,33 @@ func TestTimeoutsAcrossProcesses(t *testing.T) {
 		t.Errorf("timeout after %v", d)
 	}
 
+	// A call whose context has no deadline but a parent that can end (as
+	// the gate's calls have the gate's context) gets the App's timeout
+	// (10 s here) and ends when its parent does: cancelled once the
+	// handler runs, it returns a timeout caused by Canceled, not the reply
+	// 5 s later.
+	before := p1.SlowRan.Load()
+	parent, cancelParent := context.WithCancel(context.Background())
+	defer cancelParent()
+	res := make(chan error, 1)
+	go func() {
+		_, err := cl.Slow(parent, 5000)
+		res <- err
+	}()
+	pollFor(t, "Slow running", func() bool { return p1.SlowRan.Load() == before+1 })
+	cancelParent()
+	select {
+	case err := <-res:
+		if !errors.Is(err, core.ErrTimeout) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("call whose parent was cancelled: err = %v, want a timeout caused by Canceled", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the call whose parent was cancelled did not return within 3 s")
+	}
+
 	// A call that waits in the queue behind a slow one, on the module's
 	// single goroutine, is dropped by the server when it gets there late.
-	before := p1.SlowRan.Load()
+	before = p1.SlowRan.Load()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

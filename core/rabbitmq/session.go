@@ -338,8 +338,8 @@ func (s *session) call(ctx context.Context, to core.Target, req *core.Request, a
 	s.pending[id] = p
 	s.pmu.Unlock()
 	s.calls.send(q, it)
-	if !it.deadline.IsZero() && core.DeadlineOnly(ctx) {
-		// Only the deadline can end ctx: a pooled timer, not ctx's own.
+	if done, ok := core.DeadlineWait(ctx); ok && !it.deadline.IsZero() {
+		// The deadline or its parent ends ctx: a pooled timer, not ctx's own.
 		t := timers.Get().(*time.Timer)
 		t.Reset(time.Until(it.deadline))
 		select {
@@ -349,6 +349,11 @@ func (s *session) call(ctx context.Context, to core.Target, req *core.Request, a
 			p.recycle()
 			return r, r.Err
 		case <-t.C:
+			timers.Put(t)
+			s.take(id)
+			return core.Reply{}, timeoutError(ctx, to, req.Fn)
+		case <-done:
+			t.Stop()
 			timers.Put(t)
 			s.take(id)
 			return core.Reply{}, timeoutError(ctx, to, req.Fn)
