@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,44 @@ func TestAppendJSONPointerAllocs(t *testing.T) {
 	buf := make([]byte, 0, 256)
 	if allocs := testing.AllocsPerRun(1000, func() { buf, _ = AppendJSON(buf[:0], v) }); allocs != 0 {
 		t.Errorf("AppendJSON of a *struct: %.1f allocations, want 0", allocs)
+	}
+}
+
+// TestSessionDataJSONMatchesCodec: the session snapshot's writer
+// (SessionData.appendJSON, registered for AppendJSON) writes exactly the
+// codec's bytes: omitted and empty fields, nil and empty Settings, more
+// keys than its stack array holds, and strings the codec escapes (HTML,
+// control characters, quotes, invalid UTF-8, U+2028), in keys too, whose
+// order is the codec's.
+func TestSessionDataJSONMatchesCodec(t *testing.T) {
+	pieces := []string{"", "a", "B", "user-1", "<", ">", "&", `"`, `\`, "\n", "\t", "\x01", "\x7f", "é", "日本", "\u2028", "\xff", " ", "z", "~"}
+	r := rand.New(rand.NewPCG(3, 4))
+	str := func() string {
+		var sb strings.Builder
+		for n := r.IntN(4); n > 0; n-- {
+			sb.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		return sb.String()
+	}
+	cases := []*SessionData{nil, {}, {Settings: map[string]string{}}}
+	for range 3000 {
+		s := &SessionData{SessionID: str(), ServerID: str(), ClientID: str(), Network: str(), RemoteAddr: str(), UserID: str()}
+		if n := r.IntN(14) - 1; n >= 0 {
+			s.Settings = make(map[string]string, n)
+			for range n {
+				s.Settings[str()] = str()
+			}
+		}
+		cases = append(cases, s)
+	}
+	for _, s := range cases {
+		want, err := JSON.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AppendJSON([]byte("p:"), s)
+		if err != nil || string(got) != "p:"+string(want) {
+			t.Fatalf("%#v:\n AppendJSON %q (%v)\n codec      %q", s, got, err, want)
+		}
 	}
 }
