@@ -2,7 +2,9 @@ package core
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +114,69 @@ func TestSessionDataJSONMatchesCodec(t *testing.T) {
 		if err != nil || string(got) != "p:"+string(want) {
 			t.Fatalf("%#v:\n AppendJSON %q (%v)\n codec      %q", s, got, err, want)
 		}
+	}
+}
+
+// FuzzDecodeSessionFast: what the session snapshot's fast decoder accepts,
+// it decodes as the codec does; what it refuses, CallResult leaves to the
+// codec. The seeds are the snapshots appendJSON writes and the shapes the
+// fast path must refuse or get right: whitespace, a key twice, null
+// Settings, other spellings, escapes, non-ASCII, trailing bytes.
+func FuzzDecodeSessionFast(f *testing.F) {
+	for _, s := range []*SessionData{
+		{}, {Settings: map[string]string{}},
+		{SessionID: "127.0.0.1:4563-1", ServerID: "127.0.0.1:Gate", ClientID: "c1", Network: "tcp", RemoteAddr: "127.0.0.1:5000",
+			UserID: "alice", Settings: map[string]string{"room": "r1", "": "empty"}},
+		{UserID: "a<b", Settings: map[string]string{"k": "é"}},
+	} {
+		b, _ := AppendJSON(nil, s)
+		f.Add(b)
+	}
+	for _, in := range []string{
+		` { "Userid" : "a" , "Settings" : { "x" : "1" } } `,
+		`{"Settings":{"a":"1"},"Settings":{"b":"2"}}`,
+		`{"Settings":{"a":"1"},"Settings":null}`,
+		`{"Userid":"a","Userid":"b"}`,
+		`{"userid":"a"}`, `{"USERID":"a"}`, `{"Other":"x"}`, `{"Userid":null}`, `{"Userid":1}`,
+		`{"Userid":"a\"b"}`, `{"Userid":"\u0041"}`, `{"Userid":"é"}`, `{"Userid":"a"} x`, `{"Userid":"a",}`,
+		`{"Settings":{"a":1}}`, `{"Settings":[]}`, `null`, `{}`, `{`, `"x"`, `{"Userid":"a\tb"}`,
+	} {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok := decodeSessionFast(data)
+		if !ok {
+			return
+		}
+		var want *SessionData
+		if err := JSON.Unmarshal(data, &want); err != nil {
+			t.Fatalf("%q: fast decoder accepted what the codec refuses (%v)", data, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: fast decoder %#v, codec %#v", data, got, want)
+		}
+	})
+}
+
+// TestCallResultSessionData: a session call's reply from another process
+// decodes to the snapshot it encodes, by the fast path and by the codec
+// (a snapshot with escapes), and a broken one is a bad request.
+func TestCallResultSessionData(t *testing.T) {
+	for _, s := range []*SessionData{
+		{SessionID: "s1", ServerID: "g", UserID: "alice", Settings: map[string]string{"room": "r1"}},
+		{SessionID: "s2", UserID: "a<b>\u2028", Settings: map[string]string{"k\n": "é"}},
+		{},
+	} {
+		raw, err := AppendJSON(nil, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := CallResult[*SessionData](Reply{Raw: raw}, nil)
+		if err != nil || !reflect.DeepEqual(got, s) {
+			t.Errorf("%s: CallResult = %#v, %v; want %#v", raw, got, err, s)
+		}
+	}
+	if _, err := CallResult[*SessionData](Reply{Raw: []byte(`{"Userid":`)}, nil); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("truncated snapshot: err = %v, want ErrBadRequest", err)
 	}
 }

@@ -130,6 +130,13 @@ func CallResult[T any](rep Reply, err error) (T, error) {
 	}
 	if rep.Result == nil && rep.Raw != nil {
 		var v T
+		if p, ok := any(&v).(**SessionData); ok {
+			// A session call's reply from a gate in another process.
+			if s, ok := decodeSessionFast(rep.Raw); ok {
+				*p = s
+				return v, nil
+			}
+		}
 		if err := JSON.Unmarshal(rep.Raw, &v); err != nil {
 			return zero, Errorf(ErrBadRequest, "decode result as %T: %v", zero, err)
 		}

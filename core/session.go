@@ -1,6 +1,9 @@
 package core
 
-import "slices"
+import (
+	"bytes"
+	"slices"
+)
 
 // SessionData is the plain, copyable state of one client connection. The
 // gate that owns the connection holds the authoritative copy; handlers get a
@@ -90,4 +93,151 @@ func (s *SessionData) appendJSON(b []byte) []byte {
 		b = AppendJSONString(b, s.Settings[k])
 	}
 	return append(b, '}', '}')
+}
+
+// decodeSessionFast decodes a session snapshot as appendJSON writes it
+// when every key and string in it is plain ASCII: the known field names
+// spelt exactly, strings without escapes or control characters, Settings an
+// object of such strings or null, whitespace anywhere JSON allows it. Any
+// other input (an escape, a non-ASCII byte, a null field, another key,
+// another spelling, which the codec would match without regard to case)
+// returns false and is left to the codec, so what it accepts it decodes as
+// the codec does (FuzzDecodeSessionFast). A module's session calls to a
+// gate in another process get their reply's snapshot this way: the codec's
+// reflective decoder took 4% of the Login module's CPU in the cluster.
+func decodeSessionFast(data []byte) (*SessionData, bool) {
+	p := sessionParser{data: data}
+	s := &SessionData{}
+	if !p.byte('{') {
+		return nil, false
+	}
+	if p.byte('}') {
+		return s, p.end()
+	}
+	for {
+		key, ok := p.str()
+		if !ok || !p.byte(':') {
+			return nil, false
+		}
+		var f *string
+		switch string(key) {
+		case "Sessionid":
+			f = &s.SessionID
+		case "Serverid":
+			f = &s.ServerID
+		case "ClientID":
+			f = &s.ClientID
+		case "Network":
+			f = &s.Network
+		case "IP":
+			f = &s.RemoteAddr
+		case "Userid":
+			f = &s.UserID
+		case "Settings":
+			if s.Settings, ok = p.settings(s.Settings); !ok {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		if f != nil {
+			v, ok := p.str()
+			if !ok {
+				return nil, false
+			}
+			*f = string(v)
+		}
+		if p.byte('}') {
+			return s, p.end()
+		}
+		if !p.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+type sessionParser struct {
+	data []byte
+	i    int
+}
+
+func (p *sessionParser) space() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes c after optional whitespace.
+func (p *sessionParser) byte(c byte) bool {
+	p.space()
+	if p.i < len(p.data) && p.data[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only whitespace is left.
+func (p *sessionParser) end() bool {
+	p.space()
+	return p.i == len(p.data)
+}
+
+// str reads a string of printable ASCII without escapes.
+func (p *sessionParser) str() ([]byte, bool) {
+	if !p.byte('"') {
+		return nil, false
+	}
+	start := p.i
+	for ; p.i < len(p.data); p.i++ {
+		switch c := p.data[p.i]; {
+		case c == '"':
+			p.i++
+			return p.data[start : p.i-1], true
+		case c < 0x20 || c == '\\' || c >= 0x80:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// settings reads null or an object of such strings, added to m (a key
+// given twice: as the codec does, the second object adds to the first).
+func (p *sessionParser) settings(m map[string]string) (map[string]string, bool) {
+	p.space()
+	if bytes.HasPrefix(p.data[p.i:], []byte("null")) {
+		p.i += 4
+		return nil, true
+	}
+	if !p.byte('{') {
+		return nil, false
+	}
+	if m == nil {
+		m = map[string]string{}
+	}
+	if p.byte('}') {
+		return m, true
+	}
+	for {
+		k, ok := p.str()
+		if !ok || !p.byte(':') {
+			return nil, false
+		}
+		v, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		m[string(k)] = string(v)
+		if p.byte('}') {
+			return m, true
+		}
+		if !p.byte(',') {
+			return nil, false
+		}
+	}
 }

@@ -286,3 +286,44 @@ func TestBatchEnvelope(t *testing.T) {
 		t.Errorf("a batch message read as %d entries, %v", len(es), err)
 	}
 }
+
+type argStruct struct {
+	N    int               `json:"n"`
+	Text string            `json:"text,omitempty"`
+	M    map[string]string `json:"m"`
+}
+
+// TestEncodeArgMatchesCodec: positional arguments written one by one are
+// the codec's encoding of the whole slice, for the values generated
+// clients pass (strings, numbers, byte and string slices, sessions,
+// structs, pointers, nil) and for a nil slice; a value the codec cannot
+// encode fails as it does.
+func TestEncodeArgMatchesCodec(t *testing.T) {
+	n := 3
+	var nilSess *core.SessionData
+	sess := &core.SessionData{SessionID: "s<1>", UserID: "u&", Settings: map[string]string{"b": "2", "a": "\u2028"}}
+	for _, arg := range []any{
+		[]any{"sess-1", "alice"},
+		[]any{"s", "key", "va\"lue\n\xff"},
+		[]any{[]string{"a", "b"}, "topic", []byte("body")},
+		[]any{1, int64(-2), 3.5, true, nil},
+		[]any{sess, nilSess, &argStruct{N: 1, Text: "<x>"}, argStruct{M: map[string]string{"z": "1", "a": "2"}}, &n},
+		[]any{map[string]any{"k": []any{1, "2"}}},
+		[]any{},
+		[]any(nil),
+		"one",
+		&argStruct{N: 2},
+	} {
+		want, werr := core.JSON.Marshal(arg)
+		got, gerr := encodeArg(&core.Request{Arg: arg})
+		if (werr != nil) != (gerr != nil) || string(got) != string(want) {
+			t.Errorf("%#v: encodeArg %q (%v), codec %q (%v)", arg, got, gerr, want, werr)
+		}
+	}
+	if _, err := encodeArg(&core.Request{Arg: []any{"ok", make(chan int)}}); err == nil {
+		t.Error("a channel argument encoded without an error")
+	}
+	if _, err := core.JSON.Marshal([]any{"ok", make(chan int)}); err == nil {
+		t.Error("the codec encodes a channel: the test above proves nothing")
+	}
+}
