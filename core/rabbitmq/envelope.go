@@ -177,6 +177,47 @@ func (r *reader) bytes() []byte {
 	return b
 }
 
+// session reads a call's session snapshot. Its strings are substrings of
+// one copy of the snapshot's bytes: one allocation for all of them, not
+// one each (a handler that keeps one of them keeps the snapshot's bytes,
+// a few hundred at most).
+func (r *reader) session() *core.SessionData {
+	base := r.b
+	at := func(b []byte) [2]int { // b's place in base
+		end := len(base) - len(r.b)
+		return [2]int{end - len(b), end}
+	}
+	var fields [6][2]int
+	for i := range fields {
+		fields[i] = at(r.bytes())
+	}
+	n := r.uvarint()
+	if n > uint64(len(r.b)) { // each pair takes at least two bytes
+		r.err = errShort
+	}
+	if r.err != nil {
+		return nil
+	}
+	var small [8][2][2]int
+	pairs := small[:0]
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		k := at(r.bytes())
+		pairs = append(pairs, [2][2]int{k, at(r.bytes())})
+	}
+	if r.err != nil {
+		return nil
+	}
+	all := string(base[:len(base)-len(r.b)])
+	str := func(f [2]int) string { return all[f[0]:f[1]] }
+	s := &core.SessionData{SessionID: str(fields[0]), ServerID: str(fields[1]), ClientID: str(fields[2]),
+		Network: str(fields[3]), RemoteAddr: str(fields[4]), UserID: str(fields[5]),
+		Settings: make(map[string]string, len(pairs))}
+	for _, p := range pairs {
+		s.Settings[str(p[0])] = str(p[1])
+	}
+	return s
+}
+
 // fn is str for a function name: interned (fnName).
 func (r *reader) fn() string {
 	if b := r.bytes(); r.err == nil {
@@ -225,22 +266,7 @@ func decodeCall(body []byte) (call, error) {
 		}
 	}
 	if flags&flagHasSession != 0 {
-		s := &core.SessionData{}
-		for _, f := range [...]*string{&s.SessionID, &s.ServerID, &s.ClientID, &s.Network, &s.RemoteAddr, &s.UserID} {
-			*f = r.str()
-		}
-		n := r.uvarint()
-		if n > uint64(len(r.b)) { // each pair takes at least two bytes
-			r.err = errShort
-		}
-		if r.err == nil {
-			s.Settings = make(map[string]string, n)
-			for i := uint64(0); i < n && r.err == nil; i++ {
-				k := r.str()
-				s.Settings[k] = r.str()
-			}
-		}
-		c.session = s
+		c.session = r.session()
 	}
 	if r.err != nil {
 		return c, fmt.Errorf("call envelope: %w", r.err)
