@@ -72,6 +72,7 @@ func MapArg[M ~map[string]V, V any](req *core.Request) (M, error) {
 type Slot interface {
 	set(i int, v any) error
 	decode(i int, raw []byte) error
+	str() *string // the target when it is a string; nil otherwise
 }
 
 type slot[T any] struct{ p *T }
@@ -91,6 +92,11 @@ func (s slot[T]) set(i int, v any) error {
 	}
 	*s.p = t
 	return nil
+}
+
+func (s slot[T]) str() *string {
+	p, _ := any(s.p).(*string)
+	return p
 }
 
 func (s slot[T]) decode(i int, raw []byte) error {
@@ -117,6 +123,9 @@ func Args(req *core.Request, slots ...Slot) error {
 	}
 	if req.Arg != nil {
 		return core.Errorf(core.ErrBadRequest, "arguments are %T, want []any", req.Arg)
+	}
+	if plainStringArgs(req.Raw, slots) {
+		return nil
 	}
 	var raw []core.RawMessage
 	if err := core.JSON.Unmarshal(req.Raw, &raw); err != nil {
@@ -152,4 +161,71 @@ func Do(ctx context.Context, cc core.Invoker, to core.Target, req *core.Request)
 // for in-process callers.
 func badBody(err error) error {
 	return &core.Error{Kind: core.ErrBadRequest, Msg: "body must be JSON format", Cause: err}
+}
+
+// plainStringArgs stores the arguments when raw is an array of as many
+// strings as there are slots, each plain printable ASCII without escapes,
+// and every slot takes a string: the ids and values of a session call from
+// another process (Bind's ["sessionID","uid"]), which the codec decoded
+// into raw messages and then each into its string, 4% of a gate's CPU in
+// the cluster. Its strings are substrings of one copy of raw. Anything
+// else returns false, stores nothing, and is left to the codec, which
+// decodes what this accepts to the same strings (FuzzPlainStringArgs).
+func plainStringArgs(raw []byte, slots []Slot) bool {
+	var small [4][2]int
+	spans := small[:0]
+	i := 0
+	space := func() {
+		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+			i++
+		}
+	}
+	next := func(c byte) bool {
+		space()
+		if i < len(raw) && raw[i] == c {
+			i++
+			return true
+		}
+		return false
+	}
+	if len(slots) == 0 || !next('[') {
+		return false
+	}
+	for {
+		if !next('"') {
+			return false
+		}
+		start := i
+		for i < len(raw) && raw[i] != '"' {
+			if c := raw[i]; c < 0x20 || c == '\\' || c >= 0x80 {
+				return false
+			}
+			i++
+		}
+		if i == len(raw) {
+			return false
+		}
+		spans = append(spans, [2]int{start, i})
+		i++
+		if next(']') {
+			break
+		}
+		if !next(',') {
+			return false
+		}
+	}
+	space()
+	if i != len(raw) || len(spans) != len(slots) {
+		return false
+	}
+	for _, s := range slots {
+		if s.str() == nil {
+			return false
+		}
+	}
+	all := string(raw)
+	for k, s := range slots {
+		*s.str() = all[spans[k][0]:spans[k][1]]
+	}
+	return true
 }
