@@ -163,69 +163,22 @@ func badBody(err error) error {
 	return &core.Error{Kind: core.ErrBadRequest, Msg: "body must be JSON format", Cause: err}
 }
 
-// plainStringArgs stores the arguments when raw is an array of as many
-// strings as there are slots, each plain printable ASCII without escapes,
-// and every slot takes a string: the ids and values of a session call from
-// another process (Bind's ["sessionID","uid"]), which the codec decoded
-// into raw messages and then each into its string, 4% of a gate's CPU in
-// the cluster. Its strings are substrings of one copy of raw. Anything
-// else returns false, stores nothing, and is left to the codec, which
-// decodes what this accepts to the same strings (FuzzPlainStringArgs).
+// plainStringArgs stores the arguments when every slot takes a string
+// and raw is an array of as many plain-ASCII strings (core.PlainStrings):
+// the ids and values of a session call from another process (Bind's
+// ["sessionID","uid"]), which the codec decoded into raw messages and then
+// each into its string, 4% of a gate's CPU in the cluster. Anything else
+// returns false, stores nothing, and is left to the codec, which decodes
+// what this accepts to the same strings (FuzzPlainStringArgs).
 func plainStringArgs(raw []byte, slots []Slot) bool {
-	var small [4][2]int
-	spans := small[:0]
-	i := 0
-	space := func() {
-		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
-			i++
-		}
-	}
-	next := func(c byte) bool {
-		space()
-		if i < len(raw) && raw[i] == c {
-			i++
-			return true
-		}
-		return false
-	}
-	if len(slots) == 0 || !next('[') {
-		return false
-	}
-	for {
-		if !next('"') {
-			return false
-		}
-		start := i
-		for i < len(raw) && raw[i] != '"' {
-			if c := raw[i]; c < 0x20 || c == '\\' || c >= 0x80 {
-				return false
-			}
-			i++
-		}
-		if i == len(raw) {
-			return false
-		}
-		spans = append(spans, [2]int{start, i})
-		i++
-		if next(']') {
-			break
-		}
-		if !next(',') {
-			return false
-		}
-	}
-	space()
-	if i != len(raw) || len(spans) != len(slots) {
-		return false
-	}
+	var small [4]*string
+	into := small[:0]
 	for _, s := range slots {
-		if s.str() == nil {
+		p := s.str()
+		if p == nil {
 			return false
 		}
+		into = append(into, p)
 	}
-	all := string(raw)
-	for k, s := range slots {
-		*s.str() = all[spans[k][0]:spans[k][1]]
-	}
-	return true
+	return core.PlainStrings(raw, into)
 }
