@@ -79,6 +79,7 @@ type outItem struct {
 type outbox struct {
 	kind trafficKind
 	ch   *amqp.Channel
+	wire *wireConn // the connection's socket: a message's frames leave in one write
 	// publish builds the message of items and sends it with o.emit.
 	publish func(key string, items []outItem)
 	// take takes a call waiting for its reply (the calls outbox).
@@ -267,7 +268,9 @@ func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before fu
 	if before != nil {
 		before(tag)
 	}
+	o.wire.hold()
 	err := o.ch.Publish("", key, mandatory, false, msg)
+	o.wire.release()
 	o.pub.Unlock()
 	if err != nil {
 		o.confirmed(tag)

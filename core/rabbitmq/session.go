@@ -91,8 +91,9 @@ type nrPublished struct {
 }
 
 func (t *Transport) connect() (*session, error) {
+	var wire *wireConn
 	conn, err := amqp.DialConfig(t.uri, amqp.Config{Heartbeat: heartbeat, Locale: "en_US",
-		Properties: amqp.Table{"connection_name": t.name}, Dial: dialWithDeadlines})
+		Properties: amqp.Table{"connection_name": t.name}, Dial: dialWire(&wire)})
 	if err != nil {
 		return nil, t.scrub(err)
 	}
@@ -128,6 +129,7 @@ func (t *Transport) connect() (*session, error) {
 		return nil, err
 	}
 	s.calls = newOutbox(trafficCall, s.callCh, s.publishCalls)
+	s.calls.wire = wire
 	s.calls.plain = s.publishPlainCalls
 	s.calls.take = s.take
 	s.wg.Add(1)
@@ -145,6 +147,7 @@ func (t *Transport) connect() (*session, error) {
 	nrReturns := s.nrCh.NotifyReturn(make(chan amqp.Return))
 	confirms := s.nrCh.NotifyPublish(make(chan amqp.Confirmation, 1024))
 	s.noReplies = newOutbox(trafficNoReply, s.nrCh, s.publishNoReply)
+	s.noReplies.wire = wire
 	s.wg.Add(1)
 	go s.nrEvents(nrReturns, confirms)
 
@@ -158,6 +161,7 @@ func (t *Transport) connect() (*session, error) {
 		return nil, err
 	}
 	s.replies = newOutbox(trafficReply, s.replyCh, s.publishReplies)
+	s.replies.wire = wire
 	s.replies.plain = s.publishPlainReply
 	s.wg.Add(1)
 	go s.replies.confirms(&s.wg, s.replyCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))

@@ -3,7 +3,6 @@ package rabbitmq
 import (
 	"errors"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -27,25 +26,6 @@ const (
 	probeAfter = 250 * time.Millisecond
 	probeEvery = 250 * time.Millisecond
 )
-
-// deadlineConn sets a write deadline before every write.
-type deadlineConn struct{ net.Conn }
-
-func (c deadlineConn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(b)
-}
-
-// dialWithDeadlines is amqp.DefaultDial plus per-write deadlines.
-func dialWithDeadlines(network, addr string) (net.Conn, error) {
-	c, err := amqp.DefaultDial(30*time.Second)(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return deadlineConn{c}, nil
-}
 
 // watchBlocked follows connection.blocked/unblocked: while the broker
 // blocks publishing (a memory or disk alarm), calls fail at once instead
