@@ -79,7 +79,6 @@ type outItem struct {
 type outbox struct {
 	kind trafficKind
 	ch   *amqp.Channel
-	wire *wireConn // the connection's socket: a message's frames leave in one write
 	// publish builds the message of items and sends it with o.emit.
 	publish func(key string, items []outItem)
 	// take takes a call waiting for its reply (the calls outbox).
@@ -268,9 +267,7 @@ func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before fu
 	if before != nil {
 		before(tag)
 	}
-	o.wire.hold()
 	err := o.ch.Publish("", key, mandatory, false, msg)
-	o.wire.release()
 	o.pub.Unlock()
 	if err != nil {
 		o.confirmed(tag)
@@ -487,11 +484,13 @@ func (s *session) sendCalls(q string, items []outItem, plain bool) {
 		}
 	}
 	var err error
+	s.wire.hold() // the message's frames in one write (wire.go)
 	if plain {
 		err = s.plainCallCh.Publish("", q, true, false, msg)
 	} else {
 		err = s.calls.emit(q, msg, true, nil)
 	}
+	s.wire.release()
 	if err != nil {
 		for _, it := range live {
 			if p := s.take(it.id); p != nil {
@@ -515,6 +514,10 @@ func (s *session) sendReplies(to string, items []outItem, plain bool) {
 		body, _ := batchBody(items, time.Time{})
 		msg.ContentType, msg.Body = batchContentType, body
 	}
+	// The replies' frames and the acknowledgements their calls' end
+	// sends at once (an idle consumer's) leave in one write (wire.go).
+	s.wire.hold()
+	defer s.wire.release()
 	var err error
 	if plain {
 		err = s.plainCh.Publish("", to, false, false, msg)
@@ -549,11 +552,13 @@ func (s *session) publishNoReply(q string, items []outItem) {
 		ws[i] = items[i].w
 	}
 	m := &nrPublished{id: msg.CorrelationId, queue: q, ws: ws}
+	s.wire.hold()
 	err := s.noReplies.emit(q, msg, true, func(tag uint64) {
 		s.nrMu.Lock()
 		s.nrWait[tag] = m
 		s.nrMu.Unlock()
 	})
+	s.wire.release()
 	if err != nil {
 		s.nrMu.Lock()
 		for tag, w := range s.nrWait {

@@ -136,3 +136,7 @@ func CallArgs(contentType, corrID string, body []byte) ([]string, error) {
 	}
 	return args, nil
 }
+
+// WireWrites returns how many writes t's current connection made to its
+// socket.
+func WireWrites(t *Transport) int64 { return t.current().wire.writes.Load() }

@@ -17,6 +17,7 @@ import (
 type session struct {
 	t    *Transport
 	conn *amqp.Connection
+	wire *wireConn // conn's socket: holds writes while a message is published
 
 	// callCh publishes calls that want a reply and consumes their replies
 	// (direct reply-to needs both on one channel); plainCallCh, not in
@@ -97,7 +98,7 @@ func (t *Transport) connect() (*session, error) {
 	if err != nil {
 		return nil, t.scrub(err)
 	}
-	s := &session{t: t, conn: conn, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrPublished{},
+	s := &session{t: t, conn: conn, wire: wire, pending: map[string]*pendingCall{}, nrWait: map[uint64]*nrPublished{},
 		nrRet: map[string]bool{}, consumers: map[string]*consumer{}, lost: make(chan struct{})}
 	ok := false
 	defer func() {
@@ -129,7 +130,6 @@ func (t *Transport) connect() (*session, error) {
 		return nil, err
 	}
 	s.calls = newOutbox(trafficCall, s.callCh, s.publishCalls)
-	s.calls.wire = wire
 	s.calls.plain = s.publishPlainCalls
 	s.calls.take = s.take
 	s.wg.Add(1)
@@ -147,7 +147,6 @@ func (t *Transport) connect() (*session, error) {
 	nrReturns := s.nrCh.NotifyReturn(make(chan amqp.Return))
 	confirms := s.nrCh.NotifyPublish(make(chan amqp.Confirmation, 1024))
 	s.noReplies = newOutbox(trafficNoReply, s.nrCh, s.publishNoReply)
-	s.noReplies.wire = wire
 	s.wg.Add(1)
 	go s.nrEvents(nrReturns, confirms)
 
@@ -161,7 +160,6 @@ func (t *Transport) connect() (*session, error) {
 		return nil, err
 	}
 	s.replies = newOutbox(trafficReply, s.replyCh, s.publishReplies)
-	s.replies.wire = wire
 	s.replies.plain = s.publishPlainReply
 	s.wg.Add(1)
 	go s.replies.confirms(&s.wg, s.replyCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))

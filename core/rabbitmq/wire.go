@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -32,6 +33,8 @@ type wireConn struct {
 	holds int
 	held  []byte
 	err   error // a write of held bytes failed: so does every later one
+
+	writes atomic.Int64 // writes to the socket, for tests
 }
 
 // maxHeld bounds the bytes held: a write that would pass it goes out at
@@ -71,6 +74,7 @@ func (c *wireConn) Write(b []byte) (int, error) {
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return 0, err
 	}
+	c.writes.Add(1)
 	return c.Conn.Write(b)
 }
 
@@ -82,6 +86,7 @@ func (c *wireConn) Write(b []byte) (int, error) {
 func (c *wireConn) writeHeld() error {
 	err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err == nil {
+		c.writes.Add(1)
 		_, err = c.Conn.Write(c.held)
 	}
 	if cap(c.held) > 64<<10 {
