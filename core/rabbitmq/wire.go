@@ -23,9 +23,12 @@ import (
 // wait in a buffer; release writes what waits at once. Writes of other
 // goroutines made meanwhile (another channel's publish, an ack, a
 // heartbeat) wait with them, in order, for the few microseconds a
-// publish takes to copy its frames. Release always writes out: holds that
-// overlap never keep a byte back beyond the end of the publish that held
-// it, and maxHeld bounds what one hold may gather.
+// publish takes to copy its frames. The session holds around what it
+// publishes (batch.go), and around a reply's afters too: the delivery's
+// acknowledgement an idle consumer sends then leaves with its reply.
+// Release always writes out: holds that overlap never keep a byte back
+// beyond the end of the publish that held it, and maxHeld bounds what
+// one hold may gather.
 type wireConn struct {
 	net.Conn
 
@@ -101,8 +104,8 @@ func (c *wireConn) writeHeld() error {
 	return err
 }
 
-// hold makes writes wait until the matching release. Nil-safe: an
-// outbox of a test without a connection has no wire.
+// hold makes writes wait until the matching release. Nil-safe: a
+// session a test builds without a connection has no wire.
 func (c *wireConn) hold() {
 	if c == nil {
 		return
