@@ -71,7 +71,7 @@ type outItem struct {
 	w        *nrWaiter    // a no-reply call waiting for its confirm
 	fn       string       // replies: the call's function, for logs
 	trace    core.TraceContext
-	after    func() // replies: runs once published (or failed)
+	r        *responder // replies: its done runs once published (or failed)
 }
 
 // outbox sends the items of one kind (calls, no-reply calls, replies) of a
@@ -334,8 +334,8 @@ func (o *outbox) fail(items []outItem, err error) {
 			}
 		case it.w != nil:
 			it.w.settle(err)
-		case it.after != nil:
-			it.after()
+		case it.r != nil:
+			it.r.done()
 		}
 	}
 }
@@ -532,8 +532,8 @@ func (s *session) sendReplies(to string, items []outItem, plain bool) {
 		s.t.counted(trafficReply, len(items), plain)
 	}
 	for _, it := range items {
-		if it.after != nil {
-			it.after()
+		if it.r != nil {
+			it.r.done()
 		}
 	}
 }

@@ -563,7 +563,7 @@ func (r *responder) Respond(rep core.Reply) {
 		// Acknowledged once the reply is out, as before batching: a
 		// reply still queued when the process dies leaves its call
 		// unacknowledged, redelivered and refused (at most once).
-		r.s.reply(r.replyTo, r.id, rep, r.fn, r.trace, r.done)
+		r.s.reply(r.replyTo, r.id, rep, r.fn, r.trace, r)
 		return
 	}
 	r.done()

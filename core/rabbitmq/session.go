@@ -395,9 +395,10 @@ var timers = sync.Pool{New: func() any {
 
 // reply publishes the reply of a call this process served, batched with
 // the other replies to the same caller (publishReplies logs a failure).
-// after (if any) runs once the reply is published or failed.
-func (s *session) reply(to, corrID string, rep core.Reply, fn string, trace core.TraceContext, after func()) {
-	s.replies.send(to, outItem{id: corrID, body: encodeReply(rep), fn: fn, trace: trace, after: after})
+// r (if any) is the call's responder: its done runs once the reply is
+// published or failed.
+func (s *session) reply(to, corrID string, rep core.Reply, fn string, trace core.TraceContext, r *responder) {
+	s.replies.send(to, outItem{id: corrID, body: encodeReply(rep), fn: fn, trace: trace, r: r})
 }
 
 // handBackHeader marks a call handed back by a stopping instance.

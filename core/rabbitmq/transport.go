@@ -423,11 +423,19 @@ func (t *Transport) Invoke(ctx context.Context, to core.Target, req *core.Reques
 	if err != nil {
 		return core.Reply{}, core.Errorf(core.ErrBadRequest, "encode argument of %s: %v", req.Fn, err)
 	}
-	id := t.prefix + strconv.FormatUint(t.seq.Add(1), 36)
+	id := t.callID()
 	if req.NoReply {
 		return core.Reply{}, s.publishNR(ctx, to, id, encodeCall(req, 0, arg))
 	}
 	return s.call(ctx, to, req, arg, id)
+}
+
+// callID returns a new call id: the process's prefix and a sequence
+// number, in one allocation.
+func (t *Transport) callID() string {
+	var buf [64]byte
+	b := append(buf[:0], t.prefix...)
+	return string(strconv.AppendUint(b, t.seq.Add(1), 36))
 }
 
 // Close implements core.Transport: stops reconnecting, closes the
