@@ -476,8 +476,22 @@ func (s *session) serve(e *endpoint, a *acker, d amqp.Delivery, inst, ours bool)
 	}
 	g := &deliveryGroup{a: a, tag: d.DeliveryTag}
 	g.left.Store(int32(len(es)))
+	// The calls' ids as substrings of one string: one allocation per
+	// batch, not one per call.
+	var ids strings.Builder
+	n := 0
 	for _, en := range es {
-		s.serveOne(e, a, d, string(en.id), en.body, inst, ours, g)
+		n += len(en.id)
+	}
+	ids.Grow(n)
+	for _, en := range es {
+		ids.Write(en.id)
+	}
+	all, off := ids.String(), 0
+	for _, en := range es {
+		id := all[off : off+len(en.id)]
+		off += len(en.id)
+		s.serveOne(e, a, d, id, en.body, inst, ours, g)
 	}
 }
 
