@@ -313,6 +313,12 @@ func TestEncodeArgMatchesCodec(t *testing.T) {
 		[]any(nil),
 		"one",
 		&argStruct{N: 2},
+		argStruct{Text: "va\"l<ue>"},
+		(*argStruct)(nil),
+		nilSess,
+		sess,
+		map[string]any{"k": 1},
+		42,
 	} {
 		want, werr := core.JSON.Marshal(arg)
 		got, gerr := encodeArg(&core.Request{Arg: arg})
