@@ -60,13 +60,13 @@ type call struct {
 
 var errShort = errors.New("truncated")
 
-// encodeArg returns the wire form of a request's argument: the raw bytes
-// when it came encoded, the JSON of the typed value otherwise (a []any of
-// positional arguments becomes a JSON array).
-func encodeArg(req *core.Request) ([]byte, error) {
+// appendArg appends the wire form of a request's argument to b: the raw
+// bytes when it came encoded, the JSON of the typed value otherwise (a
+// []any of positional arguments becomes a JSON array).
+func appendArg(b []byte, req *core.Request) ([]byte, error) {
 	switch a := req.Arg.(type) {
 	case nil:
-		return req.Raw, nil
+		return append(b, req.Raw...), nil
 	case []any:
 		// Positional arguments (a session call's ids and values): each
 		// through AppendJSON, which writes strings and generated flat
@@ -75,8 +75,7 @@ func encodeArg(req *core.Request) ([]byte, error) {
 		if a == nil {
 			break
 		}
-		b := make([]byte, 1, 64)
-		b[0] = '['
+		b = append(b, '[')
 		for i, v := range a {
 			if i > 0 {
 				b = append(b, ',')
@@ -88,10 +87,10 @@ func encodeArg(req *core.Request) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	}
-	// AppendJSON writes into one buffer of its own (the codec's Marshal
-	// copies its pooled stream's out) and uses a generated writer when the
-	// type has one. The same bytes (TestEncodeArgMatchesCodec).
-	return core.AppendJSON(make([]byte, 0, 128), req.Arg)
+	// AppendJSON writes into b (the codec's Marshal copies its pooled
+	// stream's bytes out) and uses a generated writer when the type has
+	// one. The same bytes (TestEncodeArgMatchesCodec).
+	return core.AppendJSON(b, req.Arg)
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -99,8 +98,27 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// encodeCall returns the call envelope of req with arg, its argument's
+// wire form.
 func encodeCall(req *core.Request, timeoutMs uint64, arg []byte) []byte {
-	b := make([]byte, 0, 32+traceLen+len(req.Fn)+len(arg))
+	return append(callHeader(req, timeoutMs, len(arg)), arg...)
+}
+
+// encodeCallArg returns the call envelope of req, its argument written
+// in place (appendArg): one allocation, the argument not encoded on its
+// own first.
+func encodeCallArg(req *core.Request, timeoutMs uint64) ([]byte, error) {
+	room := len(req.Raw)
+	if req.Arg != nil {
+		room = 128
+	}
+	return appendArg(callHeader(req, timeoutMs, room), req)
+}
+
+// callHeader returns the call envelope of req up to its argument, with
+// room for argLen more bytes.
+func callHeader(req *core.Request, timeoutMs uint64, argLen int) []byte {
+	b := make([]byte, 0, 32+traceLen+len(req.Fn)+argLen)
 	var flags byte
 	if req.NoReply {
 		flags |= flagNoReply
@@ -131,7 +149,7 @@ func encodeCall(req *core.Request, timeoutMs uint64, arg []byte) []byte {
 			b = appendStr(appendStr(b, k), s.Settings[k])
 		}
 	}
-	return append(b, arg...)
+	return b
 }
 
 // reader decodes the envelopes' fields, remembering the first error.

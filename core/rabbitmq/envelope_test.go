@@ -321,12 +321,12 @@ func TestEncodeArgMatchesCodec(t *testing.T) {
 		42,
 	} {
 		want, werr := core.JSON.Marshal(arg)
-		got, gerr := encodeArg(&core.Request{Arg: arg})
+		got, gerr := appendArg(nil, &core.Request{Arg: arg})
 		if (werr != nil) != (gerr != nil) || string(got) != string(want) {
-			t.Errorf("%#v: encodeArg %q (%v), codec %q (%v)", arg, got, gerr, want, werr)
+			t.Errorf("%#v: appendArg %q (%v), codec %q (%v)", arg, got, gerr, want, werr)
 		}
 	}
-	if _, err := encodeArg(&core.Request{Arg: []any{"ok", make(chan int)}}); err == nil {
+	if _, err := appendArg(nil, &core.Request{Arg: []any{"ok", make(chan int)}}); err == nil {
 		t.Error("a channel argument encoded without an error")
 	}
 	if _, err := core.JSON.Marshal([]any{"ok", make(chan int)}); err == nil {

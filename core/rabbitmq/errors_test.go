@@ -145,3 +145,25 @@ func TestRemoteTimeoutIsDeadlineExceeded(t *testing.T) {
 		t.Fatalf("after the wire %q matches %s, before %s", got, kindsOf(got), kindsOf(sent))
 	}
 }
+
+// TestUnencodableArgument: an argument the codec cannot encode fails its
+// call at once with ErrBadRequest, with a reply wanted or not, and leaves
+// nothing behind: the next call works.
+func TestUnencodableArgument(t *testing.T) {
+	c := startCluster(t, 5*time.Second, "u1")
+	ctx := context.Background()
+	for _, noReply := range []bool{false, true} {
+		start := time.Now()
+		_, err := c.apps["caller"].Invoke(ctx, core.Target{Type: rpctest.Probe_Type},
+			&core.Request{Fn: "Echo", Arg: make(chan int), NoReply: noReply})
+		if !errors.Is(err, core.ErrBadRequest) || time.Since(start) > time.Second {
+			t.Errorf("noReply %v: %v after %v, want ErrBadRequest at once", noReply, err, time.Since(start))
+		}
+	}
+	if r, err := c.client().Echo(ctx, nil, &rpctest.EchoRequest{Text: "after"}); err != nil || r.Text != "after" {
+		t.Fatalf("the call after: %+v, %v", r, err)
+	}
+	if n := rabbitmq.Pending(c.trs["caller"]); n != 0 {
+		t.Errorf("%d calls still pending", n)
+	}
+}

@@ -140,3 +140,11 @@ func CallArgs(contentType, corrID string, body []byte) ([]string, error) {
 // WireWrites returns how many writes t's current connection made to its
 // socket.
 func WireWrites(t *Transport) int64 { return t.current().wire.writes.Load() }
+
+// Pending returns how many calls t's current session waits a reply for.
+func Pending(t *Transport) int {
+	s := t.current()
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return len(s.pending)
+}

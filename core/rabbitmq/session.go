@@ -321,7 +321,7 @@ func (s *session) callEvents(replies <-chan amqp.Delivery, returns <-chan amqp.R
 // taken again when the call goes out (publishCalls), so time spent queued
 // behind other publishes counts; a call whose deadline has passed is never
 // published.
-func (s *session) call(ctx context.Context, to core.Target, req *core.Request, arg []byte, id string) (core.Reply, error) {
+func (s *session) call(ctx context.Context, to core.Target, req *core.Request, id string) (core.Reply, error) {
 	q := queueFor(to)
 	p := pendingCalls.Get().(*pendingCall)
 	p.id, p.to, p.fn, p.queue = id, to, req.Fn, q
@@ -334,7 +334,12 @@ func (s *session) call(ctx context.Context, to core.Target, req *core.Request, a
 		}
 		it.ms, it.deadline = uint64(max(left.Milliseconds(), 1)), d
 	}
-	it.body = encodeCall(req, it.ms, arg)
+	body, err := encodeCallArg(req, it.ms)
+	if err != nil {
+		p.recycle()
+		return core.Reply{}, argError(req, err)
+	}
+	it.body = body
 	p.sent = time.Now()
 	s.pmu.Lock()
 	s.pending[id] = p

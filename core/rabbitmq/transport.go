@@ -419,15 +419,19 @@ func (t *Transport) Invoke(ctx context.Context, to core.Target, req *core.Reques
 	if reason, blocked := t.Blocked(); blocked {
 		return core.Reply{}, core.Errorf(core.ErrTransport, "rabbitmq: the broker blocks publishing (%s)", reason)
 	}
-	arg, err := encodeArg(req)
-	if err != nil {
-		return core.Reply{}, core.Errorf(core.ErrBadRequest, "encode argument of %s: %v", req.Fn, err)
-	}
-	id := t.callID()
 	if req.NoReply {
-		return core.Reply{}, s.publishNR(ctx, to, id, encodeCall(req, 0, arg))
+		body, err := encodeCallArg(req, 0)
+		if err != nil {
+			return core.Reply{}, argError(req, err)
+		}
+		return core.Reply{}, s.publishNR(ctx, to, t.callID(), body)
 	}
-	return s.call(ctx, to, req, arg, id)
+	return s.call(ctx, to, req, t.callID())
+}
+
+// argError is the error of a call whose argument does not encode.
+func argError(req *core.Request, err error) error {
+	return core.Errorf(core.ErrBadRequest, "encode argument of %s: %v", req.Fn, err)
 }
 
 // callID returns a new call id: the process's prefix and a sequence
