@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -81,10 +82,28 @@ func (c *wireConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// Read reads the socket. Once a write of held bytes failed and closed it,
+// the read error says so: amqp091-go ends the connection with its
+// reader's error, which the session logs as the reason it was lost, and
+// "use of closed network connection" would hide the cause.
+func (c *wireConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.mu.Lock()
+		werr := c.err
+		c.mu.Unlock()
+		if werr != nil {
+			return n, fmt.Errorf("a write to the broker failed: %w", werr)
+		}
+	}
+	return n, err
+}
+
 // writeHeld writes the held bytes. The writers of those bytes were told
 // they were written, so a failure cannot go back to them: it closes the
 // socket, which ends amqp091-go's reader and with it the connection (the
-// session fails its calls and reconnects), and fails every later write.
+// session fails its calls and reconnects), and fails every later write;
+// later reads give its error (Read).
 // c.mu is held.
 func (c *wireConn) writeHeld() error {
 	err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))

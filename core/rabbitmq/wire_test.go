@@ -135,7 +135,8 @@ func TestWireHoldsWrites(t *testing.T) {
 
 // TestWireHeldWriteFailure: a write of held bytes that fails closes the
 // socket (so amqp091-go's reader ends the connection and the session
-// reconnects) and fails every later write, loudly.
+// reconnects) and fails every later write and read with the write's
+// error, loudly.
 func TestWireHeldWriteFailure(t *testing.T) {
 	client, server := tcpPair(t)
 	cc := &countingConn{Conn: client}
@@ -157,8 +158,10 @@ func TestWireHeldWriteFailure(t *testing.T) {
 	if n, err := server.Read(make([]byte, 16)); err != io.EOF {
 		t.Fatalf("peer read %d bytes, %v; want EOF", n, err)
 	}
-	if _, err := client.Read(make([]byte, 1)); err == nil {
-		t.Fatal("the failed socket is still open")
+	// amqp091-go's reader sees why: the write's error, not only that
+	// the socket is closed.
+	if _, err := w.Read(make([]byte, 1)); !errors.Is(err, broken) {
+		t.Fatalf("a read of the failed socket: %v, want the write's error %v", err, broken)
 	}
 }
 
