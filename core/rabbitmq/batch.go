@@ -560,15 +560,21 @@ func (s *session) publishNoReply(q string, items []outItem) {
 	})
 	s.wire.release()
 	if err != nil {
+		// The calls are this path's to settle only while m still waits:
+		// a lost connection's failAll may have settled them already.
+		mine := false
 		s.nrMu.Lock()
 		for tag, w := range s.nrWait {
 			if w == m {
 				delete(s.nrWait, tag)
+				mine = true
 			}
 		}
 		s.nrMu.Unlock()
-		for _, w := range ws {
-			w.settle(core.Errorf(core.ErrTransport, "rabbitmq: publish to %s: %v", w.to, err))
+		if mine {
+			for _, w := range ws {
+				w.settle(core.Errorf(core.ErrTransport, "rabbitmq: publish to %s: %v", w.to, err))
+			}
 		}
 		return
 	}

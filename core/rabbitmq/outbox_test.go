@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"errors"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -153,4 +154,37 @@ func TestOutboxWithoutPlainAlwaysConfirms(t *testing.T) {
 	forgotten(t, o, "k")
 	o.send("k", outItem{id: "e"})
 	sent(t, msgs, false, "e")
+}
+
+// A no-reply call settles once. A lost connection's failAll and the
+// publish that failed with it may both try: the second neither blocks
+// (its sender may be the goroutine that reads the first) nor counts the
+// push again.
+func TestNoReplySettledOnce(t *testing.T) {
+	w := &pushWatch{qs: map[string]*pushTarget{}}
+	w.start("mqant.i.x", time.Minute)
+	nw := &nrWaiter{id: "c1", ch: make(chan error, 1), watch: w, queue: "mqant.i.x"}
+	first := errors.New("connection lost")
+	nw.settle(first)
+	done := make(chan struct{})
+	go func() {
+		nw.settle(errors.New("publish failed"))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second settle blocked its sender")
+	}
+	if err := <-nw.ch; err != first {
+		t.Errorf("the sender got %v, want the first settle's %v", err, first)
+	}
+	select {
+	case err := <-nw.ch:
+		t.Errorf("a second outcome reached the sender: %v", err)
+	default:
+	}
+	if p := w.qs["mqant.i.x"]; p.inflight != 0 {
+		t.Errorf("the watch counts %d pushes in flight after one push settled, want 0", p.inflight)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -72,11 +73,17 @@ type nrWaiter struct {
 	ch    chan error
 	watch *pushWatch // a push to an instance queue (queue): followed until settled
 	queue string
+	done  atomic.Bool
 }
 
 // settle tells the sender how its no-reply call ended: nil once the broker
-// confirmed it. Each waiter is settled once.
+// confirmed it. The first settle counts; a later one (a lost connection's
+// failAll racing a failed publish) is ignored: a second send on ch could
+// block its sender forever, and the watch would count the push twice.
 func (w *nrWaiter) settle(err error) {
+	if !w.done.CompareAndSwap(false, true) {
+		return
+	}
 	if w.watch != nil {
 		w.watch.settled(w.queue, err == nil)
 	}
