@@ -82,6 +82,12 @@ func SetListenWait(d time.Duration) time.Duration {
 	return time.Duration(listenWait.Swap(int64(d)))
 }
 
+// SetHeartbeat swaps the AMQP heartbeat new connections ask for,
+// returning the old.
+func SetHeartbeat(d time.Duration) time.Duration {
+	return time.Duration(heartbeat.Swap(int64(d)))
+}
+
 func SetTakeoverAfter(d time.Duration) time.Duration {
 	return time.Duration(takeoverAfter.Swap(int64(d)))
 }

@@ -64,6 +64,13 @@ type syncBuf = syncbuf.Buffer
 // Probe instance id given.
 func startCluster(t *testing.T, timeout time.Duration, probeIDs ...string) *cluster {
 	t.Helper()
+	return startClusterVia(t, timeout, nil, probeIDs...)
+}
+
+// startClusterVia is startCluster with the broker URIs of some processes
+// (by process id) other than the broker's own.
+func startClusterVia(t *testing.T, timeout time.Duration, uris map[string]string, probeIDs ...string) *cluster {
+	t.Helper()
 	cfg := &core.Config{RPC: core.RPCConfig{Timeout: timeout}, Rabbitmq: &core.RabbitmqConfig{URI: broker.URI}}
 	cfg.Modules = append(cfg.Modules, &core.ModuleSettings{Type: "Idle", ID: "caller", Host: "127.0.0.1", ProcessID: "caller"})
 	for _, id := range probeIDs {
@@ -83,7 +90,11 @@ func startCluster(t *testing.T, timeout time.Duration, probeIDs ...string) *clus
 				return p
 			})
 		}
-		tr := rabbitmq.New(broker.URI, log.With("process", pid))
+		uri := broker.URI
+		if u, ok := uris[pid]; ok {
+			uri = u
+		}
+		tr := rabbitmq.New(uri, log.With("process", pid))
 		tr.DrainTimeout = 2 * time.Second
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := tr.WaitReady(ctx)

@@ -99,9 +99,8 @@ type nrPublished struct {
 }
 
 func (t *Transport) connect() (*session, error) {
-	var wire *wireConn
-	conn, err := amqp.DialConfig(t.uri, amqp.Config{Heartbeat: heartbeat, Locale: "en_US",
-		Properties: amqp.Table{"connection_name": t.name}, Dial: dialWire(&wire)})
+	conn, wire, err := dialBroker(t.uri, amqp.Config{Heartbeat: time.Duration(heartbeat.Load()), Locale: "en_US",
+		Properties: amqp.Table{"connection_name": t.name}})
 	if err != nil {
 		return nil, t.scrub(err)
 	}

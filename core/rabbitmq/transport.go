@@ -221,13 +221,16 @@ func (t *Transport) current() *session {
 }
 
 // heartbeat is the AMQP heartbeat asked for: the broker notices a dead
-// connection (and frees its exclusive consumers) within about two.
-const heartbeat = 5 * time.Second
+// connection (and frees its exclusive consumers) within about two, and so
+// does this process (wire.go). Tests shorten it.
+var heartbeat = newDuration(defaultHeartbeat)
+
+const defaultHeartbeat = 5 * time.Second
 
 // takeoverAfter is how long the instance queue may stay consumed by
 // another connection after a reconnect before this process concludes that
 // another process took its instance id over.
-var takeoverAfter = newDuration(2*heartbeat + time.Second)
+var takeoverAfter = newDuration(2*defaultHeartbeat + time.Second)
 
 func newDuration(d time.Duration) *atomic.Int64 {
 	var a atomic.Int64

@@ -3,6 +3,8 @@ package rabbitmq
 import (
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,11 +41,124 @@ type wireConn struct {
 	err   error // a write of held bytes failed: so does every later one
 
 	writes atomic.Int64 // writes to the socket, for tests
+
+	// With ownReads: how long a read may wait for a frame (0 while the
+	// handshake's deadline holds), and when the read deadline was last
+	// moved (unix nanoseconds).
+	readLimit atomic.Int64
+	readSet   atomic.Int64
+	// closeBy is the deadline amqp091-go set for the whole connection
+	// (unix nanoseconds; 0: none), as CloseDeadline does: no read or write
+	// deadline of ours goes past it.
+	closeBy atomic.Int64
+}
+
+// SetDeadline is amqp091-go's deadline for the connection: the handshake's
+// (cleared once open) and CloseDeadline's. Later writes and own reads keep
+// their deadlines within it.
+func (c *wireConn) SetDeadline(t time.Time) error {
+	if t.IsZero() {
+		c.closeBy.Store(0)
+	} else {
+		c.closeBy.Store(t.UnixNano())
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+// within returns d, or the connection's deadline when that comes first.
+func (c *wireConn) within(d time.Time) time.Time {
+	if by := c.closeBy.Load(); by != 0 && by < d.UnixNano() {
+		return time.Unix(0, by)
+	}
+	return d
 }
 
 // maxHeld bounds the bytes held: a write that would pass it goes out at
 // once with what was held before it.
 const maxHeld = 256 << 10
+
+// dialBroker opens a connection to the broker at url over a wireConn.
+//
+// For a plain amqp:// URL without options it opens the AMQP connection
+// itself (amqp.Open) over ownReads, which keeps the read deadline that
+// amqp091-go's heartbeater would otherwise keep. amqp091-go's reader hands
+// the socket to that goroutine after every frame it reads when the socket
+// can set a read deadline: one goroutine wake-up per frame, often the
+// wake-up of an idle thread as well, for a deadline that moves by
+// microseconds. ownReads has no SetReadDeadline: its reads move the
+// deadline themselves, at most every quarter of its span. The heartbeater
+// still sends the heartbeats of an idle connection. Any other URL (amqps,
+// query options) goes through amqp.DialConfig as given, and the
+// heartbeater keeps the deadline there.
+func dialBroker(url string, cfg amqp.Config) (*amqp.Connection, *wireConn, error) {
+	var wire *wireConn
+	cfg.Dial = dialWire(&wire)
+	uri, err := amqp.ParseURI(url)
+	if err != nil || uri.Scheme != "amqp" || strings.Contains(url, "?") {
+		conn, err := amqp.DialConfig(url, cfg)
+		return conn, wire, err
+	}
+	// What amqp.DialConfig sets up from such a URL.
+	cfg.SASL = []amqp.Authentication{uri.PlainAuth()}
+	cfg.Vhost = uri.Vhost
+	cfg.FrameSize = 131072 // amqp091-go's default, RabbitMQ's frame_max
+	nc, err := cfg.Dial("tcp", net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port)))
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := amqp.Open(ownReads{wire}, cfg)
+	if err != nil {
+		_ = nc.Close()
+		return nil, nil, err
+	}
+	wire.keepReadDeadline(conn.Config.Heartbeat)
+	return conn, wire, nil
+}
+
+// ownReads is a wireConn as amqp.Open sees it: without SetReadDeadline,
+// its reads keep the read deadline (dialBroker).
+type ownReads struct{ c *wireConn }
+
+// keepReadDeadline starts the read deadline of a connection whose
+// negotiated heartbeat is hb: a read fails once nothing came from the
+// broker for between 1.5 and 2 heartbeats (amqp091-go's heartbeater allows
+// 1.5). Set now as well, for the read already waiting.
+func (c *wireConn) keepReadDeadline(hb time.Duration) {
+	if hb <= 0 {
+		return
+	}
+	limit := 2 * hb
+	now := time.Now()
+	c.readSet.Store(now.UnixNano())
+	c.readLimit.Store(int64(limit))
+	_ = c.Conn.SetReadDeadline(now.Add(limit))
+}
+
+func (o ownReads) Read(p []byte) (int, error) {
+	c := o.c
+	limit := time.Duration(c.readLimit.Load())
+	if limit > 0 && c.closeBy.Load() == 0 { // closing: CloseDeadline's deadline stands
+		now := time.Now()
+		if now.UnixNano()-c.readSet.Load() >= int64(limit/4) {
+			c.readSet.Store(now.UnixNano())
+			if err := c.Conn.SetReadDeadline(now.Add(limit)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	n, err := c.Read(p)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() && limit > 0 && c.closeBy.Load() == 0 {
+		err = fmt.Errorf("nothing from the broker in %v (heartbeat %v): %w", limit*3/4, limit/2, err)
+	}
+	return n, err
+}
+
+func (o ownReads) Write(p []byte) (int, error) { return o.c.Write(p) }
+func (o ownReads) Close() error                { return o.c.Close() }
+
+func (o ownReads) SetDeadline(t time.Time) error { return o.c.SetDeadline(t) }
+func (o ownReads) LocalAddr() net.Addr           { return o.c.LocalAddr() }
+func (o ownReads) RemoteAddr() net.Addr          { return o.c.RemoteAddr() }
 
 // dialWire returns a dialer for amqp.Config: amqp.DefaultDial with a
 // wireConn around the socket, which it also stores in *wire.
@@ -75,7 +190,7 @@ func (c *wireConn) Write(b []byte) (int, error) {
 		}
 		return len(b), nil
 	}
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+	if err := c.Conn.SetWriteDeadline(c.within(time.Now().Add(writeTimeout))); err != nil {
 		return 0, err
 	}
 	c.writes.Add(1)
@@ -106,7 +221,7 @@ func (c *wireConn) Read(p []byte) (int, error) {
 // later reads give its error (Read).
 // c.mu is held.
 func (c *wireConn) writeHeld() error {
-	err := c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	err := c.Conn.SetWriteDeadline(c.within(time.Now().Add(writeTimeout)))
 	if err == nil {
 		c.writes.Add(1)
 		_, err = c.Conn.Write(c.held)

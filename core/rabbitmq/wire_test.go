@@ -240,3 +240,77 @@ func TestWireConcurrentHolds(t *testing.T) {
 		t.Fatal("the reader did not see the end of the stream")
 	}
 }
+
+// TestOwnReadsDeadline: ownReads fails a read once nothing came for its
+// span, saying so; data that keeps coming keeps it alive; and once
+// amqp091-go sets the connection's deadline (CloseDeadline), reads no
+// longer move it, however much data comes.
+func TestOwnReadsDeadline(t *testing.T) {
+	const hb = 40 * time.Millisecond // span 80 ms, moved every 20 ms
+	client, server := tcpPair(t)
+	w := &wireConn{Conn: client}
+	r := ownReads{w}
+	if _, ok := any(r).(interface{ SetReadDeadline(time.Time) error }); ok {
+		t.Fatal("ownReads has SetReadDeadline: amqp091-go would hand it to its heartbeater after every frame")
+	}
+	w.keepReadDeadline(hb)
+
+	// A peer that writes every 10 ms for 300 ms: no read times out.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if _, err := server.Write([]byte{'x'}); err != nil {
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64)
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		if _, err := r.Read(buf); err != nil {
+			t.Fatalf("a read failed while the peer kept writing: %v", err)
+		}
+	}
+
+	// The connection's deadline, in 100 ms: reads that keep getting data
+	// still fail once it passes.
+	if err := r.SetDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var err error
+	for err == nil && time.Since(start) < 2*time.Second {
+		_, err = r.Read(buf)
+	}
+	close(stop)
+	wg.Wait()
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("reads past the connection's deadline: %v, want a timeout", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("reads went on %v past a deadline 100 ms away", took)
+	}
+
+	// A silent peer: the read fails within the span and says why.
+	client2, _ := tcpPair(t)
+	w2 := &wireConn{Conn: client2}
+	w2.keepReadDeadline(hb)
+	start = time.Now()
+	_, err = ownReads{w2}.Read(buf)
+	if err == nil || !strings.Contains(err.Error(), "nothing from the broker") {
+		t.Fatalf("a read from a silent peer: %v, want the broker named silent", err)
+	}
+	if took := time.Since(start); took < 60*time.Millisecond || took > time.Second {
+		t.Errorf("a silent peer failed the read after %v, want 60-80 ms", took)
+	}
+}

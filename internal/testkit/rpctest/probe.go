@@ -37,10 +37,11 @@ type EchoReply struct {
 type Probe struct {
 	core.BaseModule
 
-	Served  atomic.Int64 // calls run, all handlers
-	SlowRan atomic.Int64 // Slow calls that started running
-	mu      sync.Mutex
-	notes   []string
+	Served   atomic.Int64 // calls run, all handlers
+	SlowRan  atomic.Int64 // Slow calls that started running
+	SlowDone atomic.Int64 // Slow calls that returned
+	mu       sync.Mutex
+	notes    []string
 }
 
 // Notes returns the texts Note received.
@@ -101,6 +102,7 @@ func (p *Probe) Bytes(ctx context.Context, b []byte, tag string) ([]byte, error)
 //mqant:rpc
 func (p *Probe) Slow(ctx context.Context, ms int) (string, error) {
 	p.SlowRan.Add(1)
+	defer p.SlowDone.Add(1)
 	select {
 	case <-time.After(time.Duration(ms) * time.Millisecond):
 		return "slept", nil
