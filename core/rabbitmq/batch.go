@@ -542,6 +542,21 @@ func (s *session) sendReplies(to string, items []outItem, plain bool) {
 // channel: one confirm (and a return, when nobody serves q) settles every
 // call in the message.
 func (s *session) publishNoReply(q string, items []outItem) {
+	// A call whose sender gave up while it queued is not sent: the sender
+	// was told it failed. items is this publish's own: filtered in place.
+	live := items[:0]
+	for _, it := range items {
+		if it.w.abandoned.Load() {
+			it.w.settle(errAbandoned)
+			continue
+		}
+		live = append(live, it)
+	}
+	if len(live) == 0 {
+		s.noReplies.idle(q)
+		return
+	}
+	items = live
 	msg := amqp.Publishing{ContentType: "application/x-mqant-call", CorrelationId: items[0].id, Body: items[0].body}
 	if len(items) > 1 {
 		body, _ := batchBody(items, time.Time{})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -382,5 +383,57 @@ func TestReplyAndAckInOneWrite(t *testing.T) {
 	// the acknowledgement goes on its own.
 	if w := rabbitmq.WireWrites(c.trs["w1"]) - before; w > calls*5/4 {
 		t.Errorf("the serving process made %d writes for %d calls, want about one per call", w, calls)
+	}
+}
+
+// TestAbandonedNoReplyNotSent: a no-reply call whose sender gave up while
+// it queued (its deadline, or no confirm) is not sent; the calls around it
+// are, in order.
+func TestAbandonedNoReplyNotSent(t *testing.T) {
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
+	c := startCluster(t, 10*time.Second)
+	tr := c.trs["caller"]
+	conn, err := amqp.Dial(broker.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("batch.abandoned", false, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dels, err := ch.Consume(q.Name, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"0", "1", "2", "3", "4"}
+	errs := rabbitmq.SendNoReplyAbandoning(tr, q.Name, "Note", args, map[int]bool{1: true, 3: true})()
+	for i, err := range errs {
+		if abandoned := i == 1 || i == 3; abandoned != (err != nil) {
+			t.Errorf("call %d: %v (abandoned: %v)", i, err, abandoned)
+		}
+	}
+	// No-reply calls keep their order: once the last is here, an abandoned
+	// one that was sent would be too.
+	var got []string
+	deadline := time.After(30 * time.Second)
+	for len(got) == 0 || got[len(got)-1] != "4" {
+		select {
+		case d := <-dels:
+			a, err := rabbitmq.CallArgs(d.ContentType, d.CorrelationId, d.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, a...)
+		case <-deadline:
+			t.Fatalf("the last call did not arrive; got %v", got)
+		}
+	}
+	if strings.Join(got, ",") != "0,2,4" {
+		t.Errorf("the broker got calls %v, want 0,2,4: the abandoned ones are not sent", got)
 	}
 }

@@ -125,6 +125,32 @@ func SendNoReplyQueued(t *Transport, q, fn string, args []string) func() []error
 	}
 }
 
+// SendNoReplyAbandoning queues no-reply calls of fn to queue q as if a
+// message to q were awaiting its confirm, marks the ones abandon names as
+// given up by their senders (as publishNR does at their deadline), then
+// ends that pretend flight, which publishes what queued. The returned
+// function waits for the calls' outcomes.
+func SendNoReplyAbandoning(t *Transport, q, fn string, args []string, abandon map[int]bool) func() []error {
+	o := t.current().noReplies
+	o.mu.Lock()
+	qq := o.keys[q]
+	if qq == nil {
+		qq = &outQueue{}
+		o.keys[q] = qq
+	}
+	qq.unconfirmed++
+	o.mu.Unlock()
+	wait := SendNoReplyQueued(t, q, fn, args)
+	o.mu.Lock()
+	for i, it := range qq.items { // all queued, in the order sent
+		if abandon[i] {
+			it.w.abandoned.Store(true)
+		}
+	}
+	o.release(q)
+	return wait
+}
+
 // CallArgs decodes the calls an AMQP message carries (one, or a batch)
 // and returns their arguments.
 func CallArgs(contentType, corrID string, body []byte) ([]string, error) {

@@ -74,7 +74,15 @@ type nrWaiter struct {
 	watch *pushWatch // a push to an instance queue (queue): followed until settled
 	queue string
 	done  atomic.Bool
+	// abandoned: the sender gave up waiting (its context ended, or no
+	// confirm came): a call still queued then is not sent.
+	abandoned atomic.Bool
 }
+
+// errAbandoned settles a no-reply call that was never sent because its
+// sender had given up on it first (nobody reads it: the sender has its own
+// error).
+var errAbandoned = core.Errorf(core.ErrTransport, "rabbitmq: no-reply call not sent: its sender gave up")
 
 // settle tells the sender how its no-reply call ended: nil once the broker
 // confirmed it. The first settle counts; a later one (a lost connection's
@@ -513,8 +521,10 @@ func (s *session) publishNR(ctx context.Context, to core.Target, id string, body
 	case err := <-w.ch:
 		return err
 	case <-ctx.Done():
+		w.abandoned.Store(true)
 		return timeoutError(ctx, to, "(no reply)")
 	case <-timer.C:
+		w.abandoned.Store(true)
 		return core.Errorf(core.ErrTransport, "rabbitmq: no confirm from the broker for a call to %s", to)
 	}
 }
