@@ -38,6 +38,7 @@ type acker struct {
 	regNext  uint64
 	early    map[uint64]struct{}
 	inflight map[uint64]struct{}  // registered, not complete
+	kept     map[uint64]struct{}  // forgotten: never acknowledged, left for the channel's close to requeue
 	low      uint64               // every tag below low is registered and complete
 	done     map[uint64]time.Time // complete, not yet acknowledged
 	idle     chan struct{}        // signalled when inflight empties
@@ -48,7 +49,7 @@ const staleAfter = 50 * time.Millisecond
 
 func newAcker(s *session, ch *amqp.Channel) *acker {
 	a := &acker{ch: ch, ack: ch.Ack, s: s, stop: make(chan struct{}), regNext: 1, low: 1, early: map[uint64]struct{}{},
-		inflight: map[uint64]struct{}{}, done: map[uint64]time.Time{}, idle: make(chan struct{}, 1),
+		inflight: map[uint64]struct{}{}, kept: map[uint64]struct{}{}, done: map[uint64]time.Time{}, idle: make(chan struct{}, 1),
 		wake: make(chan struct{}, 1)}
 	s.wg.Add(1)
 	go a.loop()
@@ -79,12 +80,7 @@ func (a *acker) complete(tag uint64) {
 	a.mu.Lock()
 	delete(a.inflight, tag)
 	a.done[tag] = time.Now()
-	for a.low < a.regNext {
-		if _, running := a.inflight[a.low]; running {
-			break
-		}
-		a.low++
-	}
+	a.advance()
 	empty := len(a.inflight) == 0
 	a.mu.Unlock()
 	if empty {
@@ -107,6 +103,39 @@ func (a *acker) complete(tag uint64) {
 	}
 }
 
+// advance moves low past the tags now complete; a kept one stops it, so
+// no multiple-ack ever covers it. a.mu is held.
+func (a *acker) advance() {
+	for a.low < a.regNext {
+		if _, running := a.inflight[a.low]; running {
+			break
+		}
+		if _, kept := a.kept[a.low]; kept {
+			break
+		}
+		a.low++
+	}
+}
+
+// forget ends a registered call that is not to be acknowledged (a call
+// that could not be handed back at a stop: the channel's close requeues
+// it). It no longer counts as running, so a stop does not wait for it,
+// and no acknowledgement covers it; completions above it are acknowledged
+// one by one once stale.
+func (a *acker) forget(tag uint64) {
+	a.mu.Lock()
+	delete(a.inflight, tag)
+	a.kept[tag] = struct{}{}
+	empty := len(a.inflight) == 0
+	a.mu.Unlock()
+	if empty {
+		select {
+		case a.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // running returns how many registered calls have not completed.
 func (a *acker) running() int {
 	a.mu.Lock()
@@ -118,7 +147,7 @@ func (a *acker) running() int {
 func (a *acker) size() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.early) + len(a.inflight) + len(a.done)
+	return len(a.early) + len(a.inflight) + len(a.kept) + len(a.done)
 }
 
 // waitIdle waits until no registered call is running, or the deadline.

@@ -93,3 +93,42 @@ func TestAckerConcurrentFlushes(t *testing.T) {
 		t.Errorf("%d deliveries never acknowledged", len(b.unacked))
 	}
 }
+
+// TestAckerForget: a call forgotten because it could not be handed back at
+// a stop no longer counts as running (the stop does not wait out its drain
+// time for it), and no acknowledgement covers it, so the channel's close
+// requeues it; the calls around it are acknowledged.
+func TestAckerForget(t *testing.T) {
+	s := &session{t: &Transport{log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lost: make(chan struct{})}
+	a := newAcker(s, nil)
+	b := &brokerAcks{unacked: map[uint64]bool{}}
+	a.ack = b.ack
+	defer func() {
+		close(a.stop)
+		s.wg.Wait()
+	}()
+	for tag := uint64(1); tag <= 3; tag++ {
+		b.mu.Lock()
+		b.unacked[tag] = true
+		b.mu.Unlock()
+		a.register(tag)
+	}
+	a.forget(2)
+	a.complete(1)
+	a.complete(3)
+	if !a.waitIdle(time.Now().Add(5 * time.Second)) {
+		t.Fatal("a forgotten call still counts as running")
+	}
+	a.flush(true)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	if !b.unacked[2] {
+		t.Error("the forgotten call was acknowledged: the channel's close would not requeue it")
+	}
+	if b.unacked[1] || b.unacked[3] {
+		t.Errorf("completed calls left unacknowledged: %v", b.unacked)
+	}
+}

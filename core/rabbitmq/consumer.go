@@ -405,7 +405,8 @@ func (c *consumer) handBack(a *acker, d amqp.Delivery, at time.Time) {
 	}
 	if err := c.s.republish(d); err != nil {
 		c.s.t.log.Warn("call could not be handed back; the broker redelivers it", "id", c.e.id, "err", err)
-		return // left unacknowledged: the channel's close requeues it
+		a.forget(d.DeliveryTag) // left unacknowledged: the channel's close requeues it
+		return
 	}
 	a.complete(d.DeliveryTag)
 }
@@ -454,7 +455,8 @@ func (c *consumer) handBackBatch(a *acker, d amqp.Delivery, at time.Time) {
 	}
 	if err := c.s.republish(d); err != nil {
 		c.s.t.log.Warn("calls could not be handed back; the broker redelivers them", "id", c.e.id, "err", err)
-		return // left unacknowledged: the channel's close requeues it
+		a.forget(d.DeliveryTag) // left unacknowledged: the channel's close requeues it
+		return
 	}
 	a.complete(d.DeliveryTag)
 }
