@@ -76,6 +76,15 @@ type Endpoint interface {
 	Serve(ctx context.Context, req *Request, resp Responder)
 }
 
+// QueueingEndpoint is an Endpoint whose ServeNoWait never waits for room
+// in a Sync method's queue (the Server's): a transport's delivery loop,
+// which holds the calls of many methods, calls it, so that a backlog of
+// one Sync method never holds up the others' calls.
+type QueueingEndpoint interface {
+	Endpoint
+	ServeNoWait(ctx context.Context, req *Request, resp Responder)
+}
+
 // InlineEndpoint is an Endpoint that can also run a call in the caller's
 // goroutine, saving the hand-off to a worker and back (the Server does, for
 // its concurrent methods). ok false: the call must go through Serve (a

@@ -86,6 +86,12 @@ type Server struct {
 	pool     *workerPool
 	syncQ    chan task
 	syncDone chan struct{}
+	// Sync calls ServeNoWait found no room for in syncQ, in arrival order;
+	// the sync loop moves them into syncQ as it frees room. ovWake tells
+	// a loop waiting on an empty syncQ that the overflow has calls.
+	ovMu     sync.Mutex
+	overflow []task
+	ovWake   chan struct{}
 	inflight sync.WaitGroup
 	closed   bool // guarded by mu
 	quit     chan struct{}
@@ -99,11 +105,15 @@ func NewServer(typ, id string, inv Invoker, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{typ: typ, id: id, inv: inv, log: log, methods: map[string]*methodEntry{},
-		syncQ: make(chan task, 1024), syncDone: make(chan struct{}), quit: make(chan struct{})}
+		syncQ: make(chan task, syncQueue), syncDone: make(chan struct{}), ovWake: make(chan struct{}, 1), quit: make(chan struct{})}
 	s.pool = newWorkerPool(s.run, 30*time.Second)
 	go s.syncLoop()
 	return s
 }
+
+// syncQueue bounds the Sync calls waiting for the module's goroutine: an
+// in-process caller past it waits for room (ServeNoWait's do not).
+const syncQueue = 1024
 
 // ID returns the instance id the server answers to.
 func (s *Server) ID() string { return s.id }
@@ -143,6 +153,20 @@ func (s *Server) Has(fn string) bool {
 
 // Serve implements Endpoint.
 func (s *Server) Serve(ctx context.Context, req *Request, resp Responder) {
+	s.serve(ctx, req, resp, true)
+}
+
+// ServeNoWait is Serve for a transport's delivery loop, which must never
+// wait for a Sync method's queue: a call finding it full queues behind it
+// in arrival order instead, and the loop goes on to the next call, which
+// may be a concurrent method's. What it holds is bounded by the transport
+// (a broker's prefetch), not by the Sync queue. It implements
+// QueueingEndpoint.
+func (s *Server) ServeNoWait(ctx context.Context, req *Request, resp Responder) {
+	s.serve(ctx, req, resp, false)
+}
+
+func (s *Server) serve(ctx context.Context, req *Request, resp Responder, wait bool) {
 	if err := ctx.Err(); err != nil {
 		// The caller gave up before the call started.
 		respond(resp, s.drop(req, err))
@@ -165,10 +189,54 @@ func (s *Server) Serve(ctx context.Context, req *Request, resp Responder) {
 	}
 	t := task{m: m, ctx: ctx, req: req, resp: resp}
 	if m.desc.Sync {
-		s.syncQ <- t
+		if wait {
+			s.syncQ <- t
+		} else {
+			s.queueSync(t)
+		}
 		return
 	}
 	s.pool.Submit(t)
+}
+
+// queueSync puts t in syncQ, or behind the calls already in the overflow
+// when syncQ is full or the overflow is not empty (their order holds).
+func (s *Server) queueSync(t task) {
+	s.ovMu.Lock()
+	defer s.ovMu.Unlock()
+	if len(s.overflow) == 0 {
+		select {
+		case s.syncQ <- t:
+			return
+		default:
+		}
+	}
+	s.overflow = append(s.overflow, t)
+	select {
+	case s.ovWake <- struct{}{}:
+	default:
+	}
+}
+
+// refill moves overflow calls into syncQ while it has room.
+func (s *Server) refill() {
+	s.ovMu.Lock()
+	defer s.ovMu.Unlock()
+	n := 0
+	for n < len(s.overflow) {
+		select {
+		case s.syncQ <- s.overflow[n]:
+			s.overflow[n] = task{}
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	s.overflow = s.overflow[n:]
+	if len(s.overflow) == 0 {
+		s.overflow = nil // a burst does not keep its array
+	}
 }
 
 // ServeInline runs a concurrent (RegisterGO) method in the caller's
@@ -224,6 +292,9 @@ func (s *Server) syncLoop() {
 		select {
 		case t := <-s.syncQ:
 			s.run(t)
+			s.refill()
+		case <-s.ovWake:
+			s.refill()
 		case <-s.quit:
 			return
 		}

@@ -546,7 +546,7 @@ func (s *session) serveOne(e *endpoint, a *acker, d amqp.Delivery, id string, bo
 	// The server answers even no-reply calls here, so the delivery is
 	// acknowledged after the handler ran; the responder sends nothing back.
 	rr.req = core.Request{Fn: c.fn, Session: c.session, Raw: c.arg, Trace: c.trace}
-	e.ep.Serve(ctx, &rr.req, r)
+	e.serve(ctx, &rr.req, r)
 }
 
 // responder publishes a call's reply and then acknowledges the call.

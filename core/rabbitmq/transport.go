@@ -73,8 +73,10 @@ type Transport struct {
 type endpoint struct {
 	typ, id string
 	ep      core.Endpoint
-	calls   *callLog // calls from the instance queue that reached ep
-	closed  bool     // its closer ran; guarded by Transport.mu
+	// serve is ep's ServeNoWait when it has one, else its Serve.
+	serve  func(context.Context, *core.Request, core.Responder)
+	calls  *callLog // calls from the instance queue that reached ep
+	closed bool     // its closer ran; guarded by Transport.mu
 
 	// first gets the outcome of its first start: nil, or errDuplicate.
 	first     chan error
@@ -347,7 +349,13 @@ func (t *Transport) supervise() {
 // process already serves instance id, Listen fails (and the App does not
 // start). Closing the endpoint stops it gracefully (consumer.stop).
 func (t *Transport) Listen(typ, id string, ep core.Endpoint) (io.Closer, error) {
-	e := &endpoint{typ: typ, id: id, ep: ep, calls: newCallLog(), first: make(chan error, 1)}
+	e := &endpoint{typ: typ, id: id, ep: ep, serve: ep.Serve, calls: newCallLog(), first: make(chan error, 1)}
+	// A delivery carries up to maxBatchItems calls, so the prefetch no
+	// longer keeps what a consumer holds within a Sync method's queue:
+	// the delivery loop must not wait for it (core.QueueingEndpoint).
+	if q, ok := ep.(core.QueueingEndpoint); ok {
+		e.serve = q.ServeNoWait
+	}
 	t.mu.Lock()
 	if _, dup := t.endpoints[id]; dup {
 		t.mu.Unlock()
