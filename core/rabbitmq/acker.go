@@ -84,10 +84,7 @@ func (a *acker) complete(tag uint64) {
 	empty := len(a.inflight) == 0
 	a.mu.Unlock()
 	if empty {
-		select {
-		case a.idle <- struct{}{}:
-		default:
-		}
+		a.signalIdle()
 		// Nothing else runs, so nothing would join this ack: send it
 		// here, sparing the loop a wake-up per call at low load.
 		select {
@@ -129,10 +126,15 @@ func (a *acker) forget(tag uint64) {
 	empty := len(a.inflight) == 0
 	a.mu.Unlock()
 	if empty {
-		select {
-		case a.idle <- struct{}{}:
-		default:
-		}
+		a.signalIdle()
+	}
+}
+
+// signalIdle tells a stop waiting in waitIdle that no call runs.
+func (a *acker) signalIdle() {
+	select {
+	case a.idle <- struct{}{}:
+	default:
 	}
 }
 

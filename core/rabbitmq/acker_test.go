@@ -39,6 +39,20 @@ func (b *brokerAcks) ack(tag uint64, multiple bool) error {
 	return nil
 }
 
+// newCheckedAcker returns an acker of a session without a connection whose
+// acknowledgements brokerAcks checks; it stops when the test ends.
+func newCheckedAcker(t *testing.T) (*acker, *brokerAcks) {
+	s := &session{t: &Transport{log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lost: make(chan struct{})}
+	a := newAcker(s, nil)
+	b := &brokerAcks{unacked: map[uint64]bool{}}
+	a.ack = b.ack
+	t.Cleanup(func() {
+		close(a.stop)
+		s.wg.Wait()
+	})
+	return a, b
+}
+
 // TestAckerConcurrentFlushes: calls completing on many goroutines, some
 // slow enough for their acknowledgement to go alone (stale), never make the
 // acker acknowledge a tag twice: two flushes interleaved used to send a
@@ -46,14 +60,7 @@ func (b *brokerAcks) ack(tag uint64, multiple bool) error {
 // closed the consumer channel (seen in BenchmarkRabbitFramework at 64
 // callers once replies went out sooner).
 func TestAckerConcurrentFlushes(t *testing.T) {
-	s := &session{t: &Transport{log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lost: make(chan struct{})}
-	a := newAcker(s, nil)
-	b := &brokerAcks{unacked: map[uint64]bool{}}
-	a.ack = b.ack
-	defer func() {
-		close(a.stop)
-		s.wg.Wait()
-	}()
+	a, b := newCheckedAcker(t)
 	const n, workers = 20000, 16
 	var next sync.Mutex
 	tag := uint64(0)
@@ -99,14 +106,7 @@ func TestAckerConcurrentFlushes(t *testing.T) {
 // time for it), and no acknowledgement covers it, so the channel's close
 // requeues it; the calls around it are acknowledged.
 func TestAckerForget(t *testing.T) {
-	s := &session{t: &Transport{log: slog.New(slog.NewTextHandler(io.Discard, nil))}, lost: make(chan struct{})}
-	a := newAcker(s, nil)
-	b := &brokerAcks{unacked: map[uint64]bool{}}
-	a.ack = b.ack
-	defer func() {
-		close(a.stop)
-		s.wg.Wait()
-	}()
+	a, b := newCheckedAcker(t)
 	for tag := uint64(1); tag <= 3; tag++ {
 		b.mu.Lock()
 		b.unacked[tag] = true

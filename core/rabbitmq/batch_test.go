@@ -202,22 +202,20 @@ func TestBatchToUnservedTypeFails(t *testing.T) {
 	}
 }
 
-// TestOrderPerSenderAndQueue: no-reply calls one process sends to one
-// queue arrive in the order it sent them, across batches.
-func TestOrderPerSenderAndQueue(t *testing.T) {
-	leakcheck.Check(t, "internal/testkit/rabbittest.")
-	c := startCluster(t, 10*time.Second)
-	tr := c.trs["caller"]
+// rawQueue declares an auto-delete queue on a connection of its own and
+// consumes it, with no framework: what the broker delivers to it.
+func rawQueue(t *testing.T, name string) (amqp.Queue, <-chan amqp.Delivery) {
+	t.Helper()
 	conn, err := amqp.Dial(broker.URI)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ch.QueueDeclare("batch.order", false, true, false, false, nil)
+	q, err := ch.QueueDeclare(name, false, true, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +223,16 @@ func TestOrderPerSenderAndQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return q, dels
+}
+
+// TestOrderPerSenderAndQueue: no-reply calls one process sends to one
+// queue arrive in the order it sent them, across batches.
+func TestOrderPerSenderAndQueue(t *testing.T) {
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
+	c := startCluster(t, 10*time.Second)
+	tr := c.trs["caller"]
+	q, dels := rawQueue(t, "batch.order")
 	const n = 2000
 	args := make([]string, n)
 	for i := range args {
@@ -393,23 +401,7 @@ func TestAbandonedNoReplyNotSent(t *testing.T) {
 	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	c := startCluster(t, 10*time.Second)
 	tr := c.trs["caller"]
-	conn, err := amqp.Dial(broker.URI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ch.QueueDeclare("batch.abandoned", false, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dels, err := ch.Consume(q.Name, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q, dels := rawQueue(t, "batch.abandoned")
 	args := []string{"0", "1", "2", "3", "4"}
 	errs := rabbitmq.SendNoReplyAbandoning(tr, q.Name, "Note", args, map[int]bool{1: true, 3: true})()
 	for i, err := range errs {
