@@ -86,6 +86,8 @@ type outbox struct {
 	// plain, when set, publishes a lone message to a key with nothing in
 	// flight on the channel without confirms.
 	plain func(key string, items []outItem)
+	// nacked, when set, is told of each message the broker refused.
+	nacked func(sent sentTag)
 
 	pub sync.Mutex // makes "next delivery tag + publish" one step
 
@@ -98,11 +100,25 @@ type outbox struct {
 	// time a confirm takes (the quiet time before the next may be plain).
 	lastPlain time.Time
 	rtt       time.Duration
+	// refusedAt is when the broker last refused a message. For
+	// refusedConfirmAll after it every message goes with a confirm: the
+	// broker drops a refused message sent without one, and nobody knows.
+	refusedAt time.Time
 }
 
+// refusedConfirmAll is how long an outbox sends nothing plain after a nack.
+const refusedConfirmAll = time.Minute
+
+// sentTag is a published message until its confirm.
 type sentTag struct {
 	key string
 	at  time.Time // when sent, for an outbox with plain
+	n   int       // the calls or replies it carries
+	// The call ids of a calls outbox's message: id when it carries one,
+	// ids when a batch. A reply's function (the first's) for logs.
+	id  string
+	ids []string
+	fn  string
 }
 
 // outQueue is one routing key's. The publisher of the key (one at a time:
@@ -147,7 +163,7 @@ func (o *outbox) send(key string, it outItem) {
 	var now time.Time
 	if o.plain != nil {
 		now = time.Now()
-		if now.Sub(o.lastPlain) < o.rtt {
+		if now.Sub(o.lastPlain) < o.rtt || now.Sub(o.refusedAt) < refusedConfirmAll {
 			inFlight++
 		} else {
 			plain = q.unconfirmed == 0
@@ -251,14 +267,25 @@ func (o *outbox) takeBatch(q *outQueue) []outItem {
 	return items[:n]
 }
 
-// emit publishes msg to key and notes its delivery tag; before (if any)
-// runs with the tag before the publish. A failed publish leaves the
-// window at once.
-func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before func(tag uint64)) error {
+// emit publishes msg, carrying items, to key and notes its delivery tag;
+// before (if any) runs with the tag before the publish. A failed publish
+// leaves the window at once.
+func (o *outbox) emit(key string, msg amqp.Publishing, items []outItem, mandatory bool, before func(tag uint64)) error {
+	sent := sentTag{key: key, n: len(items)}
+	switch {
+	case o.kind == trafficCall && len(items) == 1:
+		sent.id = items[0].id
+	case o.kind == trafficCall:
+		sent.ids = make([]string, len(items))
+		for i := range items {
+			sent.ids[i] = items[i].id
+		}
+	case o.kind == trafficReply:
+		sent.fn = items[0].fn
+	}
 	o.pub.Lock()
 	tag := o.ch.GetNextPublishSeqNo()
 	o.mu.Lock()
-	sent := sentTag{key: key}
 	if o.plain != nil { // the confirm's time decides when a message may go plain
 		sent.at = time.Now()
 	}
@@ -270,14 +297,15 @@ func (o *outbox) emit(key string, msg amqp.Publishing, mandatory bool, before fu
 	err := o.ch.Publish("", key, mandatory, false, msg)
 	o.pub.Unlock()
 	if err != nil {
-		o.confirmed(tag)
+		o.confirmed(tag, true) // the caller fails what it carried
 	}
 	return err
 }
 
 // confirmed ends the flight of the message with this delivery tag: what
-// queued goes out next. Tags the outbox did not send are ignored.
-func (o *outbox) confirmed(tag uint64) {
+// queued goes out next. ack is false when the broker refused the message
+// (a nack): o.nacked is told. Tags the outbox did not send are ignored.
+func (o *outbox) confirmed(tag uint64, ack bool) {
 	o.mu.Lock()
 	sent, ok := o.tags[tag]
 	delete(o.tags, tag)
@@ -288,7 +316,13 @@ func (o *outbox) confirmed(tag uint64) {
 	if o.plain != nil {
 		o.rtt += (time.Since(sent.at) - o.rtt) / 8
 	}
+	if !ack {
+		o.refusedAt = time.Now()
+	}
 	o.release(sent.key)
+	if !ack && o.nacked != nil {
+		o.nacked(sent)
+	}
 }
 
 // release frees a place in key's window. Called with o.mu held; it
@@ -344,7 +378,7 @@ func (o *outbox) fail(items []outItem, err error) {
 func (o *outbox) confirms(wg *sync.WaitGroup, confirms <-chan amqp.Confirmation) {
 	defer wg.Done()
 	for c := range confirms {
-		o.confirmed(c.DeliveryTag)
+		o.confirmed(c.DeliveryTag, c.Ack)
 	}
 }
 
@@ -488,7 +522,7 @@ func (s *session) sendCalls(q string, items []outItem, plain bool) {
 	if plain {
 		err = s.plainCallCh.Publish("", q, true, false, msg)
 	} else {
-		err = s.calls.emit(q, msg, true, nil)
+		err = s.calls.emit(q, msg, live, true, nil)
 	}
 	s.wire.release()
 	if err != nil {
@@ -522,7 +556,7 @@ func (s *session) sendReplies(to string, items []outItem, plain bool) {
 	if plain {
 		err = s.plainCh.Publish("", to, false, false, msg)
 	} else {
-		err = s.replies.emit(to, msg, false, nil)
+		err = s.replies.emit(to, msg, items, false, nil)
 	}
 	if err != nil {
 		for _, it := range items {
@@ -568,7 +602,7 @@ func (s *session) publishNoReply(q string, items []outItem) {
 	}
 	m := &nrPublished{id: msg.CorrelationId, queue: q, ws: ws}
 	s.wire.hold()
-	err := s.noReplies.emit(q, msg, true, func(tag uint64) {
+	err := s.noReplies.emit(q, msg, items, true, func(tag uint64) {
 		s.nrMu.Lock()
 		s.nrWait[tag] = m
 		s.nrMu.Unlock()

@@ -18,6 +18,14 @@ type Stats struct {
 	// NoReplyNacked: no-reply calls the broker refused; the sender got
 	// core.ErrTransport.
 	NoReplyNacked int64
+	// CallsNacked: calls with a reply the broker refused; the caller got
+	// core.ErrTransport at once. A lone call sent without a confirm (to a
+	// queue with nothing in flight) cannot be refused so: the broker drops
+	// it and its caller times out. After a refusal, every call goes with
+	// a confirm for a minute.
+	CallsNacked int64
+	// RepliesNacked: replies the broker refused; their callers time out.
+	RepliesNacked int64
 	// NoReplyExpired: no-reply calls this sender had published into an
 	// instance queue that expired with them in it (its process never came
 	// back in time): lost, after their publish was confirmed. Counted at
@@ -47,7 +55,7 @@ type Stats struct {
 }
 
 type stats struct {
-	noReplyReturned, noReplyNacked, noReplyExpired, noReplyUnserved, waited, redeliveredRefused, redeliveredRun, droppedAtStop,
+	noReplyReturned, noReplyNacked, callsNacked, repliesNacked, noReplyExpired, noReplyUnserved, waited, redeliveredRefused, redeliveredRun, droppedAtStop,
 	connects atomic.Int64
 	// traffic counts AMQP messages published and the framework items
 	// (calls, replies) they carried, per kind (batch.go).
@@ -58,6 +66,7 @@ type stats struct {
 func (t *Transport) Stats() Stats {
 	s := &t.stats
 	return Stats{NoReplyReturned: s.noReplyReturned.Load(), NoReplyNacked: s.noReplyNacked.Load(),
+		CallsNacked: s.callsNacked.Load(), RepliesNacked: s.repliesNacked.Load(),
 		NoReplyExpired: s.noReplyExpired.Load(), NoReplyUnserved: s.noReplyUnserved.Load(), Waited: s.waited.Load(),
 		RedeliveredRefused: s.redeliveredRefused.Load(), RedeliveredRun: s.redeliveredRun.Load(),
 		DroppedAtStop: s.droppedAtStop.Load()}

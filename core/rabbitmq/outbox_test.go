@@ -34,7 +34,7 @@ func recordingOutbox(plain bool) (*outbox, chan sentMsg) {
 	o = newOutbox(trafficReply, nil, func(key string, items []outItem) {
 		tag := tags.Add(1)
 		o.mu.Lock()
-		o.tags[tag] = sentTag{key: key, at: time.Now()}
+		o.tags[tag] = sentTag{key: key, at: time.Now(), n: len(items)}
 		o.mu.Unlock()
 		msgs <- sentMsg{ids: ids(items), tag: tag}
 	})
@@ -108,7 +108,7 @@ func TestOutboxPlainWhenQuiet(t *testing.T) {
 	send("c")
 	send("d")
 	queued(t, msgs)
-	o.confirmed(b.tag)
+	o.confirmed(b.tag, true)
 	cd := sent(t, msgs, false, "c", "d")
 
 	// "cd" in flight and the plain "a" recent: "e" queues.
@@ -119,9 +119,9 @@ func TestOutboxPlainWhenQuiet(t *testing.T) {
 	o.mu.Lock()
 	o.lastPlain = time.Now().Add(-3 * time.Hour)
 	o.mu.Unlock()
-	o.confirmed(cd.tag)
+	o.confirmed(cd.tag, true)
 	e := sent(t, msgs, false, "e")
-	o.confirmed(e.tag)
+	o.confirmed(e.tag, true)
 	forgotten(t, o, "k")
 
 	// Quiet again for longer than a confirm takes, nothing in flight: plain.
@@ -135,6 +135,48 @@ func TestOutboxPlainWhenQuiet(t *testing.T) {
 	}
 }
 
+// A message the broker refuses is told to o.nacked, and for a while after
+// it nothing goes plain: a refused plain message is dropped unseen.
+func TestOutboxNackTold(t *testing.T) {
+	o, msgs := recordingOutbox(true)
+	nacks := make(chan sentTag, 4)
+	o.nacked = func(s sentTag) { nacks <- s }
+	o.mu.Lock()
+	o.rtt = time.Hour // the plain "a" counts as in flight: "b" confirms
+	o.mu.Unlock()
+	o.send("k", outItem{id: "a"})
+	sent(t, msgs, true, "a")
+	o.send("k", outItem{id: "b"})
+	b := sent(t, msgs, false, "b")
+	o.confirmed(b.tag, false)
+	select {
+	case s := <-nacks:
+		if s.key != "k" || s.n != 1 {
+			t.Errorf("told of a refusal of %d items to %q, want 1 to k", s.n, s.key)
+		}
+	default:
+		t.Fatal("a nack was not told")
+	}
+	forgotten(t, o, "k")
+	// Quiet for longer than a confirm takes, nothing in flight: plain,
+	// were it not for the refusal.
+	o.mu.Lock()
+	o.lastPlain = time.Now().Add(-3 * time.Hour)
+	o.mu.Unlock()
+	o.send("k", outItem{id: "c"})
+	c := sent(t, msgs, false, "c")
+	o.confirmed(c.tag, true)
+	forgotten(t, o, "k")
+	if len(nacks) != 0 {
+		t.Error("an acknowledged message was told as refused")
+	}
+	o.mu.Lock()
+	o.refusedAt = time.Now().Add(-refusedConfirmAll)
+	o.mu.Unlock()
+	o.send("k", outItem{id: "d"})
+	sent(t, msgs, true, "d")
+}
+
 func TestOutboxWithoutPlainAlwaysConfirms(t *testing.T) {
 	o, msgs := recordingOutbox(false)
 	o.send("k", outItem{id: "a"})
@@ -144,13 +186,13 @@ func TestOutboxWithoutPlainAlwaysConfirms(t *testing.T) {
 	o.send("k", outItem{id: "b"})
 	o.send("k", outItem{id: "c"})
 	queued(t, msgs)
-	o.confirmed(a.tag)
+	o.confirmed(a.tag, true)
 	bc := sent(t, msgs, false, "b", "c")
 	o.send("k", outItem{id: "d"})
 	queued(t, msgs)
-	o.confirmed(bc.tag)
+	o.confirmed(bc.tag, true)
 	d := sent(t, msgs, false, "d")
-	o.confirmed(d.tag)
+	o.confirmed(d.tag, true)
 	forgotten(t, o, "k")
 	o.send("k", outItem{id: "e"})
 	sent(t, msgs, false, "e")

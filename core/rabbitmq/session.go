@@ -146,6 +146,7 @@ func (t *Transport) connect() (*session, error) {
 	s.calls = newOutbox(trafficCall, s.callCh, s.publishCalls)
 	s.calls.plain = s.publishPlainCalls
 	s.calls.take = s.take
+	s.calls.nacked = s.callsRefused
 	s.wg.Add(1)
 	go s.calls.confirms(&s.wg, s.callCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))
 
@@ -175,6 +176,7 @@ func (t *Transport) connect() (*session, error) {
 	}
 	s.replies = newOutbox(trafficReply, s.replyCh, s.publishReplies)
 	s.replies.plain = s.publishPlainReply
+	s.replies.nacked = s.repliesRefused
 	s.wg.Add(1)
 	go s.replies.confirms(&s.wg, s.replyCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))
 	s.wg.Add(1)
@@ -447,6 +449,31 @@ func (s *session) handBackReturned(r amqp.Return, id string) {
 	s.reply(r.ReplyTo, id, core.Reply{Err: notFound(to)}, "", core.TraceContext{}, nil)
 }
 
+// callsRefused fails the calls of a message the broker refused (a nack:
+// a queue at its length limit with overflow reject-publish, or an
+// internal error) at once, rather than at their deadline.
+func (s *session) callsRefused(sent sentTag) {
+	s.t.stats.callsNacked.Add(int64(sent.n))
+	s.t.losses.log(s.t.log, slog.LevelWarn, "call not delivered: the broker refused it (a queue length limit with overflow reject-publish?)", sent.key, sent.n)
+	refuse := func(id string) {
+		if p := s.take(id); p != nil {
+			p.ch <- core.Reply{Err: core.Errorf(core.ErrTransport, "rabbitmq: the broker refused the call %s.%s", p.to, p.fn)}
+		}
+	}
+	if sent.id != "" {
+		refuse(sent.id)
+	}
+	for _, id := range sent.ids {
+		refuse(id)
+	}
+}
+
+// repliesRefused logs replies the broker refused: their callers time out.
+func (s *session) repliesRefused(sent sentTag) {
+	s.t.stats.repliesNacked.Add(int64(sent.n))
+	s.t.losses.log(s.t.log, slog.LevelWarn, "reply not delivered: the broker refused it; its caller will time out", replyTo, sent.n, "fn", sent.fn)
+}
+
 // nrEvents matches confirms to no-reply calls, noting returns first.
 func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Confirmation) {
 	defer s.wg.Done()
@@ -465,7 +492,7 @@ func (s *session) nrEvents(returns <-chan amqp.Return, confirms <-chan amqp.Conf
 				confirms = nil
 				continue
 			}
-			s.noReplies.confirmed(c.DeliveryTag)
+			s.noReplies.confirmed(c.DeliveryTag, true) // a nack is told below
 			s.nrMu.Lock()
 			m := s.nrWait[c.DeliveryTag]
 			delete(s.nrWait, c.DeliveryTag)

@@ -1,0 +1,103 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/internal/testkit/rpctest"
+)
+
+// A broker that refuses messages (a queue at its length limit with
+// overflow reject-publish nacks every publish to it) is told to the
+// callers at once with core.ErrTransport, counted and logged: not left
+// to their deadline. The first lone call goes without a confirm (nothing
+// was in flight), so the broker drops it and it times out; after the
+// first refusal every call goes with a confirm and fails at once.
+func TestRefusedCallsFailAtOnce(t *testing.T) {
+	c := startCluster(t, 30*time.Second, "rf1")
+	cl := c.client()
+	req := &rpctest.EchoRequest{Text: "refused"}
+	if _, err := cl.Echo(context.Background(), nil, req); err != nil {
+		t.Fatal(err)
+	}
+	const policy = "refuse-probe"
+	if _, err := broker.Ctl("set_policy", policy, `^mqant\.t\.Probe$`, `{"max-length":0,"overflow":"reject-publish"}`, "--apply-to", "queues"); err != nil {
+		t.Fatal(err)
+	}
+	cleared := false
+	clear := func() {
+		if !cleared {
+			cleared = true
+			_, _ = broker.Ctl("clear_policy", policy)
+		}
+	}
+	t.Cleanup(clear)
+
+	refused := func(err error) bool {
+		return errors.Is(err, core.ErrTransport) && strings.Contains(err.Error(), "refused")
+	}
+	// Rounds of concurrent calls until the broker has refused one: the
+	// policy takes a moment to reach the queue, and concurrent calls go
+	// with a confirm.
+	pollFor(t, "a call refused by the broker", func() bool {
+		var wg sync.WaitGroup
+		errs := make([]error, 16)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_, errs[i] = cl.Echo(ctx, nil, req)
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if refused(err) {
+				return true
+			}
+		}
+		return false
+	})
+	// Now a lone call goes with a confirm too, and is refused well before
+	// its deadline (a timeout would be core.ErrTimeout).
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, err := cl.Echo(ctx, nil, req)
+		cancel()
+		if !refused(err) {
+			t.Fatalf("lone call %d after a refusal: %v, want core.ErrTransport (refused)", i, err)
+		}
+	}
+	// A no-reply call is refused the same way.
+	if err := cl.NoteNR(context.Background(), "refused"); !errors.Is(err, core.ErrTransport) {
+		t.Errorf("no-reply call to a refusing queue: %v, want core.ErrTransport", err)
+	}
+	tr := c.trs["caller"]
+	if st := tr.Stats(); st.CallsNacked < 4 || st.NoReplyNacked != 1 {
+		t.Errorf("stats: %d calls nacked, %d no-reply nacked; want >= 4 and 1", st.CallsNacked, st.NoReplyNacked)
+	}
+	if v := brokerMetric(t, c.apps["caller"], "mqant_broker_calls_nacked_total"); v < 4 {
+		t.Errorf("mqant_broker_calls_nacked_total = %v, want >= 4", v)
+	}
+	if logs := c.logs.String(); !strings.Contains(logs, "call not delivered: the broker refused it") {
+		t.Errorf("no log line of the refused calls:\n%s", logs)
+	}
+	for _, n := range c.probes["rf1"].Notes() {
+		if n == "refused" {
+			t.Errorf("the probe ran a refused no-reply call")
+		}
+	}
+
+	// Once the queue takes messages again, calls go through.
+	clear()
+	pollFor(t, "calls served again", func() bool {
+		_, err := cl.Echo(context.Background(), nil, req)
+		return err == nil
+	})
+}
