@@ -59,6 +59,14 @@ const (
 	window = 1
 )
 
+// maxQueued bounds the calls (with or without a reply) that wait for one
+// routing key while its message in flight awaits the broker's confirm: a
+// broker that stops confirming (a stuck queue) must not grow a sender's
+// memory without end. A call beyond it fails at once with
+// core.ErrTransport. Replies are not bounded here: the prefetch bounds
+// the calls they answer.
+var maxQueued = 1 << 15
+
 // outItem is one call or reply waiting for its routing key.
 type outItem struct {
 	id   string // call id (the correlation id)
@@ -88,6 +96,9 @@ type outbox struct {
 	plain func(key string, items []outItem)
 	// nacked, when set, is told of each message the broker refused.
 	nacked func(sent sentTag)
+	// full, when set, is told of a call failed because maxQueued wait
+	// for key already.
+	full func(key string)
 
 	pub sync.Mutex // makes "next delivery tag + publish" one step
 
@@ -170,6 +181,15 @@ func (o *outbox) send(key string, it outItem) {
 		}
 	}
 	if q.publishing || len(q.items) > 0 || (q.unconfirmed > 0 && inFlight >= window) {
+		if n := len(q.items); n >= maxQueued && o.kind != trafficReply {
+			o.mu.Unlock()
+			o.fail([]outItem{it}, core.Errorf(core.ErrTransport,
+				"rabbitmq: %d calls to %s wait for the broker to confirm the last message sent there", n, key))
+			if o.full != nil {
+				o.full(key)
+			}
+			return
+		}
 		if q.items == nil {
 			q.items, q.spare = q.spare, nil
 		}

@@ -180,3 +180,11 @@ func Pending(t *Transport) int {
 	defer s.pmu.Unlock()
 	return len(s.pending)
 }
+
+// SetMaxQueued swaps the bound on calls waiting for one routing key,
+// returning the old.
+func SetMaxQueued(n int) int {
+	old := maxQueued
+	maxQueued = n
+	return old
+}

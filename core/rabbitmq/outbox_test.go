@@ -3,9 +3,12 @@ package rabbitmq
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mqantgen/mqantgen/core"
 )
 
 // The outbox's choice between the plain channel and the confirm channel,
@@ -175,6 +178,62 @@ func TestOutboxNackTold(t *testing.T) {
 	o.mu.Unlock()
 	o.send("k", outItem{id: "d"})
 	sent(t, msgs, true, "d")
+}
+
+// While a key's message awaits its confirm, at most maxQueued calls wait
+// for it; the next fails at once with core.ErrTransport and is told to
+// o.full. Replies are not bounded (the prefetch bounds them).
+func TestOutboxBounded(t *testing.T) {
+	old := maxQueued
+	maxQueued = 2
+	t.Cleanup(func() { maxQueued = old })
+	o, msgs := recordingOutbox(false)
+	o.kind = trafficNoReply
+	full := make(chan string, 4)
+	o.full = func(key string) { full <- key }
+	nr := func(id string) outItem { return outItem{id: id, w: &nrWaiter{id: id, ch: make(chan error, 1)}} }
+	a := nr("a")
+	o.send("k", a)
+	sa := sent(t, msgs, false, "a")
+	b, c, d := nr("b"), nr("c"), nr("d")
+	o.send("k", b)
+	o.send("k", c)
+	o.send("k", d)
+	queued(t, msgs)
+	select {
+	case err := <-d.w.ch:
+		if !errors.Is(err, core.ErrTransport) || !strings.Contains(err.Error(), "2 calls to k wait") {
+			t.Errorf("the call past the bound got %v, want core.ErrTransport saying 2 calls wait", err)
+		}
+	default:
+		t.Fatal("the call past the bound was not failed at once")
+	}
+	if len(full) != 1 || <-full != "k" {
+		t.Error("o.full was not told once of key k")
+	}
+	for _, it := range []outItem{b, c} {
+		if len(it.w.ch) != 0 {
+			t.Errorf("call %s within the bound was settled before it was sent", it.id)
+		}
+	}
+	// Once the confirm comes, what waited goes; a call fits again.
+	o.confirmed(sa.tag, true)
+	bc := sent(t, msgs, false, "b", "c")
+	e := nr("e")
+	o.send("k", e)
+	queued(t, msgs)
+	if len(e.w.ch) != 0 {
+		t.Error("a call within the bound after the confirm was failed")
+	}
+	// Replies are never failed for want of room.
+	o.kind = trafficReply
+	o.send("k", outItem{id: "r1"})
+	o.send("k", outItem{id: "r2"})
+	if len(full) != 0 {
+		t.Error("a reply was refused for want of room")
+	}
+	o.confirmed(bc.tag, true)
+	sent(t, msgs, false, "e", "r1", "r2")
 }
 
 func TestOutboxWithoutPlainAlwaysConfirms(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/mqantgen/mqantgen/core"
+	"github.com/mqantgen/mqantgen/core/rabbitmq"
+	"github.com/mqantgen/mqantgen/internal/testkit/leakcheck"
 	"github.com/mqantgen/mqantgen/internal/testkit/rpctest"
 )
 
@@ -100,4 +102,57 @@ func TestRefusedCallsFailAtOnce(t *testing.T) {
 		_, err := cl.Echo(context.Background(), nil, req)
 		return err == nil
 	})
+}
+
+// A broker that stops confirming (here: the network to it goes silent)
+// does not grow the sender's memory without end: past maxQueued calls
+// waiting for one queue, new calls fail at once with core.ErrTransport and
+// the log says why; the calls that waited fail when the connection is
+// found dead, and calls work again over a new one.
+func TestStalledBrokerBoundsQueuedCalls(t *testing.T) {
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
+	const bound = 8
+	defer rabbitmq.SetMaxQueued(rabbitmq.SetMaxQueued(bound))
+	defer rabbitmq.SetHeartbeat(rabbitmq.SetHeartbeat(2 * time.Second))
+	px := startSilencer(t, broker.Port)
+	c := startClusterVia(t, 30*time.Second, map[string]string{"caller": px.URI}, "st1")
+	t.Cleanup(px.close)
+	cl := c.client()
+	if !echoOK(cl) {
+		t.Fatal("no call through the proxy before the fault")
+	}
+	px.silence()
+	// The first no-reply call goes out and never gets its confirm; bound
+	// calls wait behind it, and the rest fail at once.
+	const n = 30
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() { errs <- cl.NoteNR(context.Background(), "stalled") }()
+	}
+	full := func(err error) bool {
+		return errors.Is(err, core.ErrTransport) && strings.Contains(err.Error(), "wait for the broker to confirm")
+	}
+	shed, lost := 0, 0
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			switch {
+			case full(err):
+				shed++
+			case errors.Is(err, core.ErrTransport):
+				lost++ // waited, and failed with the connection
+			default:
+				t.Errorf("no-reply call to a stalled broker: %v, want core.ErrTransport", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d no-reply calls still wait, 30 s after the broker stalled", n-i, n)
+		}
+	}
+	if shed != n-1-bound || lost != 1+bound {
+		t.Errorf("%d calls failed at once and %d with the connection; want %d and %d", shed, lost, n-1-bound, 1+bound)
+	}
+	if !strings.Contains(c.logs.String(), "too many calls wait for the broker to confirm") {
+		t.Errorf("the log does not say why calls were failed at once:\n%s", c.logs.String())
+	}
+	pollWithin(t, 15*time.Second, "calls work again over a new connection", func() bool { return echoOK(cl) })
 }

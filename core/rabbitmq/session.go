@@ -147,6 +147,7 @@ func (t *Transport) connect() (*session, error) {
 	s.calls.plain = s.publishPlainCalls
 	s.calls.take = s.take
 	s.calls.nacked = s.callsRefused
+	s.calls.full = s.outboxFull
 	s.wg.Add(1)
 	go s.calls.confirms(&s.wg, s.callCh.NotifyPublish(make(chan amqp.Confirmation, 1024)))
 
@@ -162,6 +163,7 @@ func (t *Transport) connect() (*session, error) {
 	nrReturns := s.nrCh.NotifyReturn(make(chan amqp.Return))
 	confirms := s.nrCh.NotifyPublish(make(chan amqp.Confirmation, 1024))
 	s.noReplies = newOutbox(trafficNoReply, s.nrCh, s.publishNoReply)
+	s.noReplies.full = s.outboxFull
 	s.wg.Add(1)
 	go s.nrEvents(nrReturns, confirms)
 
@@ -466,6 +468,11 @@ func (s *session) callsRefused(sent sentTag) {
 	for _, id := range sent.ids {
 		refuse(id)
 	}
+}
+
+// outboxFull logs a call failed because too many wait for queue q.
+func (s *session) outboxFull(q string) {
+	s.t.losses.log(s.t.log, slog.LevelWarn, "call not sent: too many calls wait for the broker to confirm (is the queue stuck?)", q, 1)
 }
 
 // repliesRefused logs replies the broker refused: their callers time out.
