@@ -130,6 +130,10 @@ type sentTag struct {
 	id  string
 	ids []string
 	fn  string
+	// handBack: calls a stopping instance handed back to their queue
+	// (session.republish), outside the window; replyTo is their callers'.
+	handBack bool
+	replyTo  string
 }
 
 // outQueue is one routing key's. The publisher of the key (one at a time:
@@ -303,6 +307,11 @@ func (o *outbox) emit(key string, msg amqp.Publishing, items []outItem, mandator
 	case o.kind == trafficReply:
 		sent.fn = items[0].fn
 	}
+	return o.emitSent(msg, mandatory, sent, before)
+}
+
+// emitSent publishes msg to sent.key and notes sent under its delivery tag.
+func (o *outbox) emitSent(msg amqp.Publishing, mandatory bool, sent sentTag, before func(tag uint64)) error {
 	o.pub.Lock()
 	tag := o.ch.GetNextPublishSeqNo()
 	o.mu.Lock()
@@ -314,7 +323,7 @@ func (o *outbox) emit(key string, msg amqp.Publishing, items []outItem, mandator
 	if before != nil {
 		before(tag)
 	}
-	err := o.ch.Publish("", key, mandatory, false, msg)
+	err := o.ch.Publish("", sent.key, mandatory, false, msg)
 	o.pub.Unlock()
 	if err != nil {
 		o.confirmed(tag, true) // the caller fails what it carried
@@ -329,8 +338,11 @@ func (o *outbox) confirmed(tag uint64, ack bool) {
 	o.mu.Lock()
 	sent, ok := o.tags[tag]
 	delete(o.tags, tag)
-	if !ok {
+	if !ok || sent.handBack {
 		o.mu.Unlock()
+		if !ack && sent.handBack && o.nacked != nil {
+			o.nacked(sent)
+		}
 		return
 	}
 	if o.plain != nil {

@@ -180,6 +180,39 @@ func TestOutboxNackTold(t *testing.T) {
 	sent(t, msgs, true, "d")
 }
 
+// Calls a stopping instance handed back are outside the window: their
+// confirm frees no place, and their nack is told to o.nacked.
+func TestOutboxHandBackNack(t *testing.T) {
+	o, msgs := recordingOutbox(false)
+	o.kind = trafficCall
+	nacks := make(chan sentTag, 4)
+	o.nacked = func(s sentTag) { nacks <- s }
+	o.send("k", outItem{id: "a"})
+	a := sent(t, msgs, false, "a")
+	o.mu.Lock()
+	o.tags[1000] = sentTag{key: "k", handBack: true, replyTo: "r", ids: []string{"x", "y"}, n: 2}
+	o.tags[1001] = sentTag{key: "k", handBack: true, replyTo: "r", ids: []string{"z"}, n: 1}
+	o.mu.Unlock()
+	o.confirmed(1000, false)
+	o.confirmed(1001, true)
+	select {
+	case s := <-nacks:
+		if !s.handBack || s.replyTo != "r" || !slices.Equal(s.ids, []string{"x", "y"}) {
+			t.Errorf("told of %+v, want the hand-back of x and y to r", s)
+		}
+	default:
+		t.Fatal("the nack of a hand-back was not told")
+	}
+	if len(nacks) != 0 {
+		t.Error("an acknowledged hand-back was told as refused")
+	}
+	// "a" still holds the window.
+	o.send("k", outItem{id: "b"})
+	queued(t, msgs)
+	o.confirmed(a.tag, true)
+	sent(t, msgs, false, "b")
+}
+
 // While a key's message awaits its confirm, at most maxQueued calls wait
 // for it; the next fails at once with core.ErrTransport and is told to
 // o.full. Replies are not bounded (the prefetch bounds them).

@@ -432,12 +432,19 @@ var handedBack = amqp.Table{handBackHeader: true}
 // republish hands a call that never started back to the queue it came
 // from as a new message. Mandatory: when no instance is left there, the
 // broker returns it and callEvents answers its caller.
+//
+// The delivery is acknowledged once the publish is written, not confirmed:
+// should the broker refuse it (a nack), callsRefused answers its callers.
 func (s *session) republish(d amqp.Delivery) error {
-	// Under the outbox's lock: its delivery tags stay in step.
-	s.calls.pub.Lock()
-	defer s.calls.pub.Unlock()
-	return s.callCh.Publish("", d.RoutingKey, true, false, amqp.Publishing{Headers: handedBack, ContentType: d.ContentType,
-		CorrelationId: d.CorrelationId, ReplyTo: d.ReplyTo, Expiration: d.Expiration, Body: d.Body})
+	sent := sentTag{key: d.RoutingKey, handBack: true, replyTo: d.ReplyTo}
+	if es, err := entries(d.ContentType, d.CorrelationId, d.Body); err == nil {
+		sent.n = len(es)
+		for _, e := range es {
+			sent.ids = append(sent.ids, string(e.id))
+		}
+	}
+	return s.calls.emitSent(amqp.Publishing{Headers: handedBack, ContentType: d.ContentType,
+		CorrelationId: d.CorrelationId, ReplyTo: d.ReplyTo, Expiration: d.Expiration, Body: d.Body}, true, sent, nil)
 }
 
 // handBackReturned answers the caller of a handed-back call (id) that
@@ -457,6 +464,15 @@ func (s *session) handBackReturned(r amqp.Return, id string) {
 func (s *session) callsRefused(sent sentTag) {
 	s.t.stats.callsNacked.Add(int64(sent.n))
 	s.t.losses.log(s.t.log, slog.LevelWarn, "call not delivered: the broker refused it (a queue length limit with overflow reject-publish?)", sent.key, sent.n)
+	if sent.handBack { // other processes' calls: answer them
+		if sent.replyTo != "" {
+			for _, id := range sent.ids {
+				s.reply(sent.replyTo, id, core.Reply{Err: core.Errorf(core.ErrTransport,
+					"rabbitmq: the broker refused the call when its stopping instance handed it back to %s", sent.key)}, "", core.TraceContext{}, nil)
+			}
+		}
+		return
+	}
 	refuse := func(id string) {
 		if p := s.take(id); p != nil {
 			p.ch <- core.Reply{Err: core.Errorf(core.ErrTransport, "rabbitmq: the broker refused the call %s.%s", p.to, p.fn)}

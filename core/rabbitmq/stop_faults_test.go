@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +65,21 @@ func newTransport(t *testing.T, logs *syncBuf, name string) *rabbitmq.Transport 
 	return tr
 }
 
+// asyncInvoker returns a function that calls fn of module type typ
+// through caller with timeout, answering on the channel it returns.
+func asyncInvoker(caller *rabbitmq.Transport, typ string) func(fn string, timeout time.Duration) chan error {
+	return func(fn string, timeout time.Duration) chan error {
+		errc := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			_, err := caller.Invoke(ctx, core.Target{Type: typ}, &core.Request{Fn: fn})
+			errc <- err
+		}()
+		return errc
+	}
+}
+
 // A graceful stop hands back the calls from the type queue that never
 // started: not a redelivered one (its first instance died with it, it may
 // have run: it is refused, not run again elsewhere), and each with what is
@@ -72,17 +88,7 @@ func newTransport(t *testing.T, logs *syncBuf, name string) *rabbitmq.Transport 
 func TestGracefulStopHandsBackOnlyFreshCallsWithTheirTimeLeft(t *testing.T) {
 	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	logs := &syncBuf{}
-	caller := newTransport(t, logs, "caller")
-	invoke := func(fn string, timeout time.Duration) chan error {
-		errc := make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			_, err := caller.Invoke(ctx, core.Target{Type: "Blk"}, &core.Request{Fn: fn})
-			errc <- err
-		}()
-		return errc
-	}
+	invoke := asyncInvoker(newTransport(t, logs, "caller"), "Blk")
 	result := func(what string, errc chan error) error {
 		select {
 		case err := <-errc:
@@ -229,5 +235,112 @@ func TestGracefulStopBoundedByDrain(t *testing.T) {
 		t.Logf("stop with a handler that never returns took %v (drain 500ms)", time.Since(t0))
 	case <-time.After(3 * time.Second):
 		t.Error("stop waits for a handler that never returns, beyond its drain time")
+	}
+}
+
+// A call a stopping instance hands back to a queue that refuses it (a
+// nack: here a reject-publish length limit) is answered at once with
+// core.ErrTransport, not left to its caller's deadline: the stopping
+// instance acknowledged its delivery when the hand-back was written.
+func TestHandBackRefusedAnswered(t *testing.T) {
+	leakcheck.Check(t, "internal/testkit/rabbittest.")
+	logs := &syncBuf{}
+	invoke := asyncInvoker(newTransport(t, logs, "caller"), "Hbk")
+	b1 := newTransport(t, logs, "b1")
+	ep1 := newBlockEP()
+	cl1, err := b1.Listen("Hbk", "b1", ep1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blockErr := invoke("Block", 30*time.Second)
+	select {
+	case <-ep1.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b1 never got the blocking call")
+	}
+	// b2 keeps the queue (auto-delete) when b1 stops.
+	b2 := newTransport(t, logs, "b2")
+	ep2 := newBlockEP()
+	cl2, err := b2.Listen("Hbk", "b2", ep2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	// Y reaches b1 (its prefetch) or b2, in turn; until one waits at b1,
+	// b2 runs them.
+	const yTimeout = 20 * time.Second
+	var yErr chan error
+	raw, err := amqp.Dial(broker.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	probe, err := raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "a call waiting at b1", func() bool {
+		n, _ := ep2.ran("Y")
+		yErr = invoke("Y", yTimeout)
+		pollFor(t, "Y delivered", func() bool {
+			dq, err := probe.QueueDeclarePassive("mqant.t.Hbk", false, true, false, false, nil)
+			return err == nil && dq.Messages == 0
+		})
+		select {
+		case <-yErr: // b2 ran it; again
+			return false
+		case <-time.After(300 * time.Millisecond):
+			m, _ := ep2.ran("Y")
+			return m == n
+		}
+	})
+
+	ranBefore, _ := ep2.ran("Y")
+	const policy = "refuse-hbk"
+	if _, err := broker.Ctl("set_policy", policy, `^mqant\.t\.Hbk`, `{"max-length":0,"overflow":"reject-publish"}`, "--apply-to", "queues"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = broker.Ctl("clear_policy", policy) })
+	// A queue of its own tells when the policy is in force: a publish to
+	// it is refused.
+	conf, err := raw.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conf.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	confirms := conf.NotifyPublish(make(chan amqp.Confirmation, 1))
+	if _, err := conf.QueueDeclare("mqant.t.Hbk.policy", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "the policy in force", func() bool {
+		if err := conf.Publish("", "mqant.t.Hbk.policy", false, false, amqp.Publishing{Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		return !(<-confirms).Ack
+	})
+
+	closed := make(chan struct{})
+	go func() { _ = cl1.Close(); close(closed) }()
+	pollFor(t, "b1 stopping", rabbitmq.ConsumerStopping(b1, "b1"))
+	close(ep1.release)
+	if err := <-blockErr; err != nil {
+		t.Errorf("the blocking call: %v", err)
+	}
+	select {
+	case err := <-yErr:
+		if !errors.Is(err, core.ErrTransport) || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("a handed-back call the broker refused: %v, want core.ErrTransport (refused)", err)
+		}
+	case <-time.After(yTimeout):
+		t.Fatal("a handed-back call the broker refused got no answer before its deadline")
+	}
+	<-closed
+	if n, _ := ep2.ran("Y"); n != ranBefore {
+		t.Errorf("b2 ran the refused call %d times", n-ranBefore)
+	}
+	if !strings.Contains(logs.String(), "call not delivered: the broker refused it") {
+		t.Errorf("the refusal is not logged:\n%s", logs.String())
 	}
 }
