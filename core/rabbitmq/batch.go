@@ -185,7 +185,7 @@ func (o *outbox) send(key string, it outItem) {
 		}
 	}
 	if q.publishing || len(q.items) > 0 || (q.unconfirmed > 0 && inFlight >= window) {
-		if n := len(q.items); n >= maxQueued && o.kind != trafficReply {
+		if n := len(q.items); o.kind != trafficReply && n >= maxQueued {
 			o.mu.Unlock()
 			o.fail([]outItem{it}, core.Errorf(core.ErrTransport,
 				"rabbitmq: %d calls to %s wait for the broker to confirm the last message sent there", n, key))

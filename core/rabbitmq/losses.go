@@ -18,8 +18,9 @@ type Stats struct {
 	// NoReplyNacked: no-reply calls the broker refused; the sender got
 	// core.ErrTransport.
 	NoReplyNacked int64
-	// CallsNacked: calls with a reply the broker refused; the caller got
-	// core.ErrTransport at once. A lone call sent without a confirm (to a
+	// CallsNacked: calls the broker refused, sent by this process or
+	// handed back by one of its stopping instances; a caller waiting for
+	// a reply got core.ErrTransport at once. A lone call sent without a confirm (to a
 	// queue with nothing in flight) cannot be refused so: the broker drops
 	// it and its caller times out. After a refusal, every call goes with
 	// a confirm for a minute.

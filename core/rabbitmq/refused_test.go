@@ -112,8 +112,9 @@ func TestRefusedCallsFailAtOnce(t *testing.T) {
 func TestStalledBrokerBoundsQueuedCalls(t *testing.T) {
 	leakcheck.Check(t, "internal/testkit/rabbittest.")
 	const bound = 8
-	defer rabbitmq.SetMaxQueued(rabbitmq.SetMaxQueued(bound))
-	defer rabbitmq.SetHeartbeat(rabbitmq.SetHeartbeat(2 * time.Second))
+	// Restored after the cluster stopped (cleanups run last first).
+	oldBound, oldHB := rabbitmq.SetMaxQueued(bound), rabbitmq.SetHeartbeat(2*time.Second)
+	t.Cleanup(func() { rabbitmq.SetMaxQueued(oldBound); rabbitmq.SetHeartbeat(oldHB) })
 	px := startSilencer(t, broker.Port)
 	c := startClusterVia(t, 30*time.Second, map[string]string{"caller": px.URI}, "st1")
 	t.Cleanup(px.close)
@@ -121,35 +122,47 @@ func TestStalledBrokerBoundsQueuedCalls(t *testing.T) {
 	if !echoOK(cl) {
 		t.Fatal("no call through the proxy before the fault")
 	}
+	req := &rpctest.EchoRequest{Text: "stalled"}
 	px.silence()
 	// The first no-reply call goes out and never gets its confirm; bound
-	// calls wait behind it, and the rest fail at once.
+	// calls wait behind it, and the rest fail at once. Calls with a reply
+	// do the same on their own channel, but those that find nothing in
+	// flight for a confirm's time go without one (lost with the
+	// connection), so how many is up to the scheduler.
 	const n = 30
-	errs := make(chan error, n)
+	nrErrs, callErrs := make(chan error, n), make(chan error, n)
 	for i := 0; i < n; i++ {
-		go func() { errs <- cl.NoteNR(context.Background(), "stalled") }()
+		go func() { nrErrs <- cl.NoteNR(context.Background(), "stalled") }()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err := cl.Echo(ctx, nil, req)
+			callErrs <- err
+		}()
 	}
-	full := func(err error) bool {
-		return errors.Is(err, core.ErrTransport) && strings.Contains(err.Error(), "wait for the broker to confirm")
-	}
-	shed, lost := 0, 0
-	for i := 0; i < n; i++ {
-		select {
-		case err := <-errs:
-			switch {
-			case full(err):
-				shed++
-			case errors.Is(err, core.ErrTransport):
-				lost++ // waited, and failed with the connection
-			default:
-				t.Errorf("no-reply call to a stalled broker: %v, want core.ErrTransport", err)
+	count := func(what string, errs chan error) (shed, lost int) {
+		for i := 0; i < n; i++ {
+			select {
+			case err := <-errs:
+				switch {
+				case errors.Is(err, core.ErrTransport) && strings.Contains(err.Error(), "wait for the broker to confirm"):
+					shed++
+				case errors.Is(err, core.ErrTransport):
+					lost++ // waited, and failed with the connection
+				default:
+					t.Errorf("%s to a stalled broker: %v, want core.ErrTransport", what, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%d of %d %ss still wait, 30 s after the broker stalled", n-i, n, what)
 			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%d of %d no-reply calls still wait, 30 s after the broker stalled", n-i, n)
 		}
+		return shed, lost
 	}
-	if shed != n-1-bound || lost != 1+bound {
-		t.Errorf("%d calls failed at once and %d with the connection; want %d and %d", shed, lost, n-1-bound, 1+bound)
+	if shed, lost := count("no-reply call", nrErrs); shed != n-1-bound || lost != 1+bound {
+		t.Errorf("no-reply calls: %d failed at once and %d with the connection; want %d and %d", shed, lost, n-1-bound, 1+bound)
+	}
+	if shed, lost := count("call", callErrs); shed == 0 || lost < 1+bound {
+		t.Errorf("calls: %d failed at once and %d with the connection; want some at once and at least %d with it", shed, lost, 1+bound)
 	}
 	if !strings.Contains(c.logs.String(), "too many calls wait for the broker to confirm") {
 		t.Errorf("the log does not say why calls were failed at once:\n%s", c.logs.String())

@@ -466,10 +466,16 @@ func (s *session) callsRefused(sent sentTag) {
 	s.t.losses.log(s.t.log, slog.LevelWarn, "call not delivered: the broker refused it (a queue length limit with overflow reject-publish?)", sent.key, sent.n)
 	if sent.handBack { // other processes' calls: answer them
 		if sent.replyTo != "" {
-			for _, id := range sent.ids {
-				s.reply(sent.replyTo, id, core.Reply{Err: core.Errorf(core.ErrTransport,
-					"rabbitmq: the broker refused the call when its stopping instance handed it back to %s", sent.key)}, "", core.TraceContext{}, nil)
-			}
+			// Not on this goroutine, the reader of the channel's confirms:
+			// a reply may publish, and a publish may wait for the socket.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				for _, id := range sent.ids {
+					s.reply(sent.replyTo, id, core.Reply{Err: core.Errorf(core.ErrTransport,
+						"rabbitmq: the broker refused the call when its stopping instance handed it back to %s", sent.key)}, "", core.TraceContext{}, nil)
+				}
+			}()
 		}
 		return
 	}
