@@ -20,10 +20,10 @@ type Stats struct {
 	NoReplyNacked int64
 	// CallsNacked: calls the broker refused, sent by this process or
 	// handed back by one of its stopping instances; a caller waiting for
-	// a reply got core.ErrTransport at once. A lone call sent without a confirm (to a
-	// queue with nothing in flight) cannot be refused so: the broker drops
-	// it and its caller times out. After a refusal, every call goes with
-	// a confirm for a minute.
+	// a reply got core.ErrTransport at once. A lone call sent without a
+	// confirm (to a queue with nothing in flight) cannot be refused so:
+	// the broker drops it and its caller times out. After a refusal,
+	// every call goes with a confirm for a minute.
 	CallsNacked int64
 	// RepliesNacked: replies the broker refused; their callers time out.
 	RepliesNacked int64
@@ -59,7 +59,7 @@ type stats struct {
 	noReplyReturned, noReplyNacked, callsNacked, repliesNacked, noReplyExpired, noReplyUnserved, waited, redeliveredRefused, redeliveredRun, droppedAtStop,
 	connects atomic.Int64
 	// traffic counts AMQP messages published and the framework items
-	// (calls, replies) they carried, per kind (batch.go).
+	// (calls, replies) they carried, per kind (publish.go).
 	traffic [trafficKinds]struct{ messages, items, batches, batched, plain atomic.Int64 }
 }
 
