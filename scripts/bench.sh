@@ -13,6 +13,7 @@
 #   gate in-process: Echo, Login, Say       100 x 8, 100 x 1, 1000 x 1 (+ Echo at half load)
 #   gate, per-call metrics off: Echo        100 x 8, 1000 x 1 (what metrics cost)
 #   cluster (gate | modules | RabbitMQ): Login  100 x 8, 100 x 1, broker messages per call
+#   the same, the broker in SCHED_BATCH         (reported beside the goals: see REPORT.md)
 #   mosquitto                               100 x 8, 1000 x 1
 #
 # then side by side (PAIRS slots of short runs back to back, every server
@@ -91,11 +92,17 @@ gatemicro="go test -run NONE -bench GateRoundTrip -benchmem -count 1 ./gate"
 # Persistent sessions: memory per kept push, a push to a clean vs a
 # persistent session (issue 13).
 persistmicro="go test -run NONE -bench BenchmarkSessionQueue|BenchmarkPush(Clean|Persistent) -benchmem -count 1 ./gate"
+# The 64-caller RabbitMQ benchmarks again with the test process and its
+# broker in SCHED_BATCH (chrt -b; the broker inherits it): a woken process
+# no longer preempts the running one. Renamed ...SchedBatch, reported
+# beside the goal's figures.
+batchmicro="go test -run NONE -bench Rabbit(Framework|Bare)/conc=64$ -benchmem -count 1 ./core/rabbitmq"
 for i in $(seq "$RUNS"); do
 	echo "bench: microbenchmarks, run $i/$RUNS (${SECONDS}s)" >&2
 	$micro >>"$raw"
 	$gatemicro >>"$raw"
 	$persistmicro >>"$raw"
+	chrt -b 0 $batchmicro | sed -E 's#^BenchmarkRabbit(Framework|Bare)/#BenchmarkRabbit\1SchedBatch/#' >>"$raw"
 done
 
 # --- end to end ---
@@ -160,11 +167,44 @@ chmod +x "$work/mark.sh"
 mosq_conf="$work/mosquitto.conf"
 printf 'allow_anonymous true\npersistence false\nlistener %s 127.0.0.1\nmax_queued_messages 100000\n' "$MOSQ_PORT" >"$mosq_conf"
 
+cluster() { # cluster LABEL ROUND: gate and modules in their own processes, one broker; Login at 100 x 8 and 100 x 1
+	local label=$1 r=$2 mods f m0 c0 o0 m1 c1 o1 wm0 wc0 wm1 wc1 own
+	start modules $ADMIN_MODS bin/benchserver -rabbit "$URI" -role modules -tcp "" -admin 127.0.0.1:$ADMIN_MODS
+	mods=$srv
+	start gate-cluster $PORT bin/benchserver -rabbit "$URI" -role gate -tcp 127.0.0.1:$PORT -admin 127.0.0.1:$ADMIN_GATE
+	for f in 8 1; do
+		# The counters are read around the whole run (set-up, warm-up and
+		# the drain of the last calls included) and, by mqantbench -mark,
+		# at the start and end of its measured time (the goal's figure).
+		rm -f "$work/mark.start" "$work/mark.end"
+		wm0= wc0= wm1= wc1=
+		read -r m0 c0 o0 <<<"$(counters)"
+		load "$label/100/$f" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight $f "${LOGIN[@]}" \
+			-mark "$work/mark.sh"
+		read -r m1 c1 o1 <<<"$(counters)"
+		read -r wc0 wm0 <"$work/mark.start" || true
+		read -r wc1 wm1 <"$work/mark.end" || true
+		if [[ "$m0 $c0 $m1 $c1 ${wm0:-x} ${wc0:-x} ${wm1:-x} ${wc1:-x}" =~ ^[0-9]+(\ [0-9]+){7}$ ]]; then
+			own=-1
+			if [[ "$o0 $o1" =~ ^[0-9]+\ [0-9]+$ ]]; then own=$((o1 - o0)); fi
+			echo "{\"label\":\"broker/$label/100/$f\",\"round\":$r,\"broker_messages\":$((m1 - m0)),\"calls\":$((c1 - c0)),\"own_messages\":$own,\"window_own_messages\":$((wm1 - wm0)),\"window_calls\":$((wc1 - wc0))}" >>"$e2e"
+		else
+			echo "bench: broker or call counters unreadable ($m0 $c0 / $m1 $c1; measured time: ${wm0:-} ${wc0:-} / ${wm1:-} ${wc1:-})" >&2
+		fi
+	done
+	stop "$srv" "$mods"
+}
+
 echo "bench: starting RabbitMQ for the cluster runs (${SECONDS}s)" >&2
 taskset -c 0 bin/rabbitbroker -dir "$work/broker" -port $BROKER_PORT -stats 127.0.0.1:$BROKER_STATS >"$work/broker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1200); do (exec 3<>/dev/tcp/127.0.0.1/$BROKER_STATS) 2>/dev/null && break; sleep 0.1; done
 waitport $BROKER_STATS broker
+# The broker's Erlang VM, for its scheduling policy (chrt) in the cluster runs.
+beam=$(pgrep -f "beam.smp.*$work/broker/home" | head -n 1 || true)
+if [ -z "$beam" ]; then
+	echo "bench: the broker's beam.smp process not found" >&2; exit 1
+fi
 
 for r in $(seq "$ROUNDS"); do
 	echo "bench: end-to-end round $r/$ROUNDS (${SECONDS}s)" >&2
@@ -192,31 +232,12 @@ for r in $(seq "$ROUNDS"); do
 	load "gate-nometrics/100/8" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight 8 "${ECHO[@]}"
 	stop "$srv"
 
-	# The cluster: modules and gate in their own processes, one broker.
-	start modules $ADMIN_MODS bin/benchserver -rabbit "$URI" -role modules -tcp "" -admin 127.0.0.1:$ADMIN_MODS
-	mods=$srv
-	start gate-cluster $PORT bin/benchserver -rabbit "$URI" -role gate -tcp 127.0.0.1:$PORT -admin 127.0.0.1:$ADMIN_GATE
-	for f in 8 1; do
-		# The counters are read around the whole run (set-up, warm-up and
-		# the drain of the last calls included) and, by mqantbench -mark,
-		# at the start and end of its measured time (the goal's figure).
-		rm -f "$work/mark.start" "$work/mark.end"
-		wm0= wc0= wm1= wc1=
-		read -r m0 c0 o0 <<<"$(counters)"
-		load "cluster-login/100/$f" "$r" -url tcp://127.0.0.1:$PORT -conns 100 -inflight $f "${LOGIN[@]}" \
-			-mark "$work/mark.sh"
-		read -r m1 c1 o1 <<<"$(counters)"
-		read -r wc0 wm0 <"$work/mark.start" || true
-		read -r wc1 wm1 <"$work/mark.end" || true
-		if [[ "$m0 $c0 $m1 $c1 ${wm0:-x} ${wc0:-x} ${wm1:-x} ${wc1:-x}" =~ ^[0-9]+(\ [0-9]+){7}$ ]]; then
-			own=-1
-			if [[ "$o0 $o1" =~ ^[0-9]+\ [0-9]+$ ]]; then own=$((o1 - o0)); fi
-			echo "{\"label\":\"broker/cluster-login/100/$f\",\"round\":$r,\"broker_messages\":$((m1 - m0)),\"calls\":$((c1 - c0)),\"own_messages\":$own,\"window_own_messages\":$((wm1 - wm0)),\"window_calls\":$((wc1 - wc0))}" >>"$e2e"
-		else
-			echo "bench: broker or call counters unreadable ($m0 $c0 / $m1 $c1; measured time: ${wm0:-} ${wc0:-} / ${wm1:-} ${wc1:-})" >&2
-		fi
-	done
-	stop "$srv" "$mods"
+	# The cluster: modules and gate in their own processes, one broker;
+	# then the same with the broker in SCHED_BATCH.
+	cluster cluster-login "$r"
+	chrt -a -b -p 0 "$beam" >/dev/null
+	cluster cluster-brokerbatch-login "$r"
+	chrt -a -o -p 0 "$beam" >/dev/null
 
 	start mosquitto $MOSQ_PORT /usr/sbin/mosquitto -c "$mosq_conf"
 	load "mosquitto/100/8" "$r" -mode rt -url tcp://127.0.0.1:$MOSQ_PORT -conns 100 -inflight 8 -sources 2 -payload '{"n":1,"text":"hello"}'

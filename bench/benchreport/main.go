@@ -39,6 +39,8 @@ var microGoals = []microGoal{
 		"BenchmarkCallInProc", "BenchmarkChanRoundTrip", "ns/op", "<= 3x", func(r float64) bool { return r <= 3 }},
 	{"RabbitMQ, 64 concurrent callers: framework calls/s / bare per-message amqp091-go loop calls/s",
 		"BenchmarkRabbitFramework/conc=64", "BenchmarkRabbitBare/conc=64", "calls/s", ">= 3x", func(r float64) bool { return r >= 3 }},
+	{"RabbitMQ, 64 concurrent callers, the test process and its broker in SCHED_BATCH (chrt -b): framework calls/s / bare loop calls/s",
+		"BenchmarkRabbitFrameworkSchedBatch/conc=64", "BenchmarkRabbitBareSchedBatch/conc=64", "calls/s", "(reported)", nil},
 	{"RabbitMQ, 1 caller: framework p50 latency / bare loop p50 latency, calls alternated in one run (BenchmarkRabbitPaired)",
 		"BenchmarkRabbitPaired", "", "p50-ratio", "<= 1.2x", func(r float64) bool { return r <= 1.2 }},
 	{"RabbitMQ, 1 caller: framework p50 latency / bare loop p50 latency, separate runs",

@@ -29,12 +29,15 @@ BenchmarkRabbitBare/conc=1-2         3606   308027 ns/op   3246 calls/s   300.0 
 BenchmarkRabbitBare/conc=64-2       21699    55492 ns/op  18000 calls/s  3399 p50-us
 BenchmarkRabbitPaired-2              1800   650000 ns/op   375.0 fw-p50-us   300.0 bare-p50-us   1.25 p50-ratio
 ok  	github.com/mqantgen/mqantgen/core/rabbitmq	20.1s
+BenchmarkRabbitFrameworkSchedBatch/conc=64-2  16836    68620 ns/op  45000 calls/s  4127 p50-us
+BenchmarkRabbitBareSchedBatch/conc=64-2       21699    55492 ns/op  15000 calls/s  3399 p50-us
+ok  	github.com/mqantgen/mqantgen/core/rabbitmq	8.1s
 `
 
 func TestParse(t *testing.T) {
 	runs := parse(strings.NewReader(microOutput))
-	if len(runs) != 3 {
-		t.Fatalf("%d result blocks, want 3", len(runs))
+	if len(runs) != 4 {
+		t.Fatalf("%d result blocks, want 4", len(runs))
 	}
 	if got := runs[0]["BenchmarkRabbitFramework/conc=64"]["calls/s"]; got != 60000 {
 		t.Errorf("conc=64 calls/s %v, want 60000 (the -2 suffix cut, the subbenchmark kept)", got)
@@ -82,6 +85,11 @@ func TestMicroGoals(t *testing.T) {
 	}
 	if sep.Check != nil {
 		t.Error("the separate-run p50 ratio is reported, not a goal")
+	}
+	// The SCHED_BATCH runs are their own block, and reported.
+	batch := goalByName(t, "RabbitMQ, 64 concurrent callers, the test process and its broker in SCHED_BATCH")
+	if got := batch.values(runs); fmt.Sprint(got) != "[3]" || batch.Check != nil {
+		t.Errorf("SCHED_BATCH ratios %v (reported: %v), want [3], reported", got, batch.Check == nil)
 	}
 	allocs := goalByName(t, "allocations per request")
 	if got := allocs.values(runs); fmt.Sprint(got) != "[2]" {
@@ -135,8 +143,12 @@ func sampleE2E() string {
 			e2eLine("mosquitto/100/8", r, 100000, 4), e2eLine("mosquitto/1000/1", r, 30000, 20),
 			fmt.Sprintf(`{"label":"broker/cluster-login/100/8","round":%d,"broker_messages":%d,"calls":1000,"own_messages":%d,"window_own_messages":%d,"window_calls":800}`, r, 100*r, 161*r-162, 60*r), // round 1: -1, not exported
 		)
+		// The broker in SCHED_BATCH: 1.2 of the default policy at 100 x 8,
+		// 1.25 at 100 x 1 (round 1 only).
+		lines = append(lines, e2eLine("cluster-brokerbatch-login/100/8", r, 30000*k, 25),
+			fmt.Sprintf(`{"label":"broker/cluster-brokerbatch-login/100/8","round":%d,"broker_messages":100,"calls":1000,"own_messages":100,"window_own_messages":%d,"window_calls":800}`, r, 80*r))
 		if r == 1 {
-			lines = append(lines, e2eLine("cluster-login/100/1", r, 2000, 8))
+			lines = append(lines, e2eLine("cluster-login/100/1", r, 2000, 8), e2eLine("cluster-brokerbatch-login/100/1", r, 2500, 6.5))
 		}
 	}
 	// Three side-by-side slots: Echo at 0.6, 0.8, 0.7 and Login at 0.5,
@@ -211,6 +223,13 @@ func TestE2EGoals(t *testing.T) {
 	// and 120/800, median 0.1125; over the whole run 0.1 and 0.2.
 	check("cluster Login, 100 x 8: broker messages per framework call, measured time", 0.1125, 0.075, 0.15, 2, "yes")
 	check("cluster Login, 100 x 8: broker messages per framework call, whole run", 0.15, 0.1, 0.2, 2, "")
+	// The broker in SCHED_BATCH, reported: 30000/166667 = 0.18, 80/800
+	// and 160/800 broker messages per call.
+	check("cluster Login, the broker in SCHED_BATCH, 100 x 1: p50 latency", 6.5, 6.5, 6.5, 1, "")
+	check("cluster Login, the broker in SCHED_BATCH / its default policy, 100 x 1", 1.25, 1.25, 1.25, 1, "")
+	check("cluster Login, the broker in SCHED_BATCH / its default policy, 100 x 8", 1.2, 1.2, 1.2, 2, "")
+	check("cluster Login, the broker in SCHED_BATCH / in-process Login, 100 x 8", 0.18, 0.18, 0.18, 2, "")
+	check("cluster Login, the broker in SCHED_BATCH, 100 x 8: broker messages per framework call", 0.15, 0.1, 0.2, 2, "")
 	check("gate with metrics / without, 100 x 8, side by side", 1, 0.9, 1, 3, "yes")
 	check("gate with per-call metrics / without (Options.NoMetrics), 1000 x 1, side by side", 1, 1, 1, 3, "yes")
 	check("gate with metrics / without, 100 x 8, in separate runs", 1, 1, 1, 2, "")
@@ -248,7 +267,7 @@ func TestE2EGoals(t *testing.T) {
 			t.Errorf("throughput.svg has no legend entry for %s", s.prefix)
 		}
 	}
-	if n := strings.Count(string(plot), "<rect x="); n != 8+18 {
-		t.Errorf("throughput.svg has %d bars and legend boxes, want 8 legend boxes + 18 bars (echoserver and gate-nometrics: 1 load, cluster and mosquitto: 2)", n)
+	if n := strings.Count(string(plot), "<rect x="); n != 9+20 {
+		t.Errorf("throughput.svg has %d bars and legend boxes, want 9 legend boxes + 20 bars (echoserver and gate-nometrics: 1 load, both clusters and mosquitto: 2)", n)
 	}
 }
