@@ -136,6 +136,9 @@ func TestMovedSessionKeepsDropsAndExpires(t *testing.T) {
 	loginJoin(alice, "alice", "room")
 	loginJoin(bob, "bob", "room")
 	alice.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnJoin" && strings.Contains(m.Payload, "bob") }, "alice hears bob join")
+	// Her PUBACK of that push must reach gate1 first: a push still
+	// unacknowledged stays in the queue and would be dropped in m0's place.
+	poll(t, "alice acked every push", func() bool { n, ok := g1.KeptPushes("alice-phone"); return ok && n == 0 })
 	cc.Cut()
 	poll(t, "alice away on gate1", func() bool { return g1.Stats().SessionsAway == 1 })
 	for i := range 3 {

@@ -154,6 +154,9 @@ func TestPersistentSessionOverflow(t *testing.T) {
 	loginJoin(alice, "alice", "room")
 	loginJoin(bob, "bob", "room")
 	alice.WaitOne(func(m msg) bool { return m.Topic == "Chat/OnJoin" && strings.Contains(m.Payload, "bob") }, "alice hears bob join")
+	// Her PUBACK of that push must reach the gate first: a push still
+	// unacknowledged stays in the queue and would be dropped in m0's place.
+	poll(t, "alice acked every push", func() bool { n, ok := d.Gate.KeptPushes("alice-phone"); return ok && n == 0 })
 	cc.Cut()
 	poll(t, "alice away", func() bool { return d.Gate.Stats().SessionsAway == 1 })
 	for i := range 5 {
