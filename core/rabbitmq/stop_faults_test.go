@@ -3,6 +3,7 @@ package rabbitmq_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -51,6 +52,27 @@ func (b *blockEP) ran(fn string) (int, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.runs[fn], b.left[fn]
+}
+
+// listenBlock serves instance id of typ on tr with a new blockEP.
+func listenBlock(t *testing.T, tr *rabbitmq.Transport, typ, id string) (*blockEP, io.Closer) {
+	t.Helper()
+	ep := newBlockEP()
+	cl, err := tr.Listen(typ, id, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep, cl
+}
+
+// waitBlocked waits until ep holds a Block call.
+func waitBlocked(t *testing.T, ep *blockEP, who string) {
+	t.Helper()
+	select {
+	case <-ep.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never got the blocking call", who)
+	}
 }
 
 func newTransport(t *testing.T, logs *syncBuf, name string) *rabbitmq.Transport {
@@ -128,17 +150,9 @@ func TestGracefulStopHandsBackOnlyFreshCallsWithTheirTimeLeft(t *testing.T) {
 	}
 
 	b1 := newTransport(t, logs, "b1")
-	ep1 := newBlockEP()
-	cl1, err := b1.Listen("Blk", "b1", ep1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep1, cl1 := listenBlock(t, b1, "Blk", "b1")
 	blockErr := invoke("Block", 20*time.Second)
-	select {
-	case <-ep1.blocked:
-	case <-time.After(10 * time.Second):
-		t.Fatal("b1 never got the blocking call")
-	}
+	waitBlocked(t, ep1, "b1")
 	blockedAt := time.Now()
 	const yTimeout = 6 * time.Second
 	yErr := invoke("Y", yTimeout)
@@ -155,11 +169,7 @@ func TestGracefulStopHandsBackOnlyFreshCallsWithTheirTimeLeft(t *testing.T) {
 	})
 
 	b2 := newTransport(t, logs, "b2")
-	ep2 := newBlockEP()
-	cl2, err := b2.Listen("Blk", "b2", ep2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep2, cl2 := listenBlock(t, b2, "Blk", "b2")
 	defer cl2.Close()
 
 	stopping := rabbitmq.ConsumerStopping(b1, "b1")
@@ -247,24 +257,12 @@ func TestHandBackRefusedAnswered(t *testing.T) {
 	logs := &syncBuf{}
 	invoke := asyncInvoker(newTransport(t, logs, "caller"), "Hbk")
 	b1 := newTransport(t, logs, "b1")
-	ep1 := newBlockEP()
-	cl1, err := b1.Listen("Hbk", "b1", ep1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep1, cl1 := listenBlock(t, b1, "Hbk", "b1")
 	blockErr := invoke("Block", 30*time.Second)
-	select {
-	case <-ep1.blocked:
-	case <-time.After(10 * time.Second):
-		t.Fatal("b1 never got the blocking call")
-	}
+	waitBlocked(t, ep1, "b1")
 	// b2 keeps the queue (auto-delete) when b1 stops.
 	b2 := newTransport(t, logs, "b2")
-	ep2 := newBlockEP()
-	cl2, err := b2.Listen("Hbk", "b2", ep2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep2, cl2 := listenBlock(t, b2, "Hbk", "b2")
 	defer cl2.Close()
 	// Y reaches b1 (its prefetch) or b2, in turn; until one waits at b1,
 	// b2 runs them.
