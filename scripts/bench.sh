@@ -14,6 +14,7 @@
 #   gate, per-call metrics off: Echo        100 x 8, 1000 x 1 (what metrics cost)
 #   cluster (gate | modules | RabbitMQ): Login  100 x 8, 100 x 1, broker messages per call
 #   the same, the broker in SCHED_BATCH         (reported beside the goals: see REPORT.md)
+#   the same, the broker on CPU 1               (reported: what a core of its own gives)
 #   mosquitto                               100 x 8, 1000 x 1
 #
 # then side by side (PAIRS slots of short runs back to back, every server
@@ -233,17 +234,24 @@ for r in $(seq "$ROUNDS"); do
 	stop "$srv"
 
 	# The cluster: modules and gate in their own processes, one broker;
-	# and the same with the broker in SCHED_BATCH, first in even rounds
-	# (the VM's slow and quick periods favour neither).
-	if ((r % 2)); then
-		cluster cluster-login "$r"
-	fi
-	chrt -a -b -p 0 "$beam" >/dev/null
-	cluster cluster-brokerbatch-login "$r"
-	chrt -a -o -p 0 "$beam" >/dev/null
-	if ((r % 2 == 0)); then
-		cluster cluster-login "$r"
-	fi
+	# the same with the broker in SCHED_BATCH, and with the broker on CPU 1
+	# (beside the load tool). The order turns with the round, so the VM's
+	# slow and quick periods favour none of the three.
+	for k in 0 1 2; do
+		case $(((r - 1 + k) % 3)) in
+		0) cluster cluster-login "$r" ;;
+		1)
+			chrt -a -b -p 0 "$beam" >/dev/null
+			cluster cluster-brokerbatch-login "$r"
+			chrt -a -o -p 0 "$beam" >/dev/null
+			;;
+		2)
+			taskset -a -p -c 1 "$beam" >/dev/null
+			cluster cluster-brokercpu1-login "$r"
+			taskset -a -p -c 0 "$beam" >/dev/null
+			;;
+		esac
+	done
 
 	start mosquitto $MOSQ_PORT /usr/sbin/mosquitto -c "$mosq_conf"
 	load "mosquitto/100/8" "$r" -mode rt -url tcp://127.0.0.1:$MOSQ_PORT -conns 100 -inflight 8 -sources 2 -payload '{"n":1,"text":"hello"}'

@@ -185,6 +185,9 @@ var e2eGoals = []e2eGoal{
 	{name: "cluster Login, the broker in SCHED_BATCH / its default policy, 100 x 8", goal: "(reported)", value: ratio("cluster-brokerbatch-login/100/8", "cluster-login/100/8")},
 	{name: "cluster Login, the broker in SCHED_BATCH / in-process Login, 100 x 8", goal: "(reported)", value: ratio("cluster-brokerbatch-login/100/8", "gate-login/100/8")},
 	{name: "cluster Login, the broker in SCHED_BATCH, 100 x 8: broker messages per framework call, measured time", goal: "(reported)", value: perCall("broker/cluster-brokerbatch-login/100/8", true)},
+	{name: "cluster Login, the broker on CPU 1 (beside the load tool, not the gate and modules), 100 x 1: p50 latency", goal: "(reported)", value: p50("cluster-brokercpu1-login/100/1"), unit: " ms"},
+	{name: "cluster Login, the broker on CPU 1 / on CPU 0 with the gate and modules, 100 x 1", goal: "(reported)", value: ratio("cluster-brokercpu1-login/100/1", "cluster-login/100/1")},
+	{name: "cluster Login, the broker on CPU 1 / in-process Login, 100 x 8", goal: "(reported)", value: ratio("cluster-brokercpu1-login/100/8", "gate-login/100/8")},
 	{name: "gate with per-call metrics / without (Options.NoMetrics), 1000 x 1, side by side", goal: ">= 0.95", ok: atLeast(0.95), value: ratio("pair/gate-echo/1000/1", "pair/gate-nometrics/1000/1")},
 	{name: "gate with metrics / without, 100 x 8, side by side", goal: ">= 0.95", ok: atLeast(0.95), value: ratio("pair/gate-echo/100/8", "pair/gate-nometrics/100/8")},
 	{name: "gate with metrics / without, 1000 x 1, in separate runs of a round", goal: "(reported)", value: ratio("gate-echo/1000/1", "gate-nometrics/1000/1")},
@@ -275,6 +278,7 @@ var e2eServers = []struct{ prefix, desc, color string }{
 	{"gate-say", "gate + the demo's `Chat/Handler_Say`, rooms of 10 (says/s; each say reaches 10 members)", "#8250df"},
 	{"cluster-login", "gate and modules in two processes, one RabbitMQ broker: Login", "#cf222e"},
 	{"cluster-brokerbatch-login", "the same cluster, the broker's threads in SCHED_BATCH (`chrt -a -b -p 0`: a woken broker no longer preempts the gate or the modules on their shared CPU)", "#ff8182"},
+	{"cluster-brokercpu1-login", "the same cluster, the broker moved to CPU 1 beside the load tool (`taskset -a -p -c 1`): what a core of its own gives", "#ffb3b8"},
 	{"mosquitto", "Debian's mosquitto, broker round trips (subscribe to your own topic, publish, receive)", "#d4a017"},
 }
 

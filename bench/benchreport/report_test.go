@@ -147,8 +147,12 @@ func sampleE2E() string {
 		// 1.25 at 100 x 1 (round 1 only).
 		lines = append(lines, e2eLine("cluster-brokerbatch-login/100/8", r, 30000*k, 25),
 			fmt.Sprintf(`{"label":"broker/cluster-brokerbatch-login/100/8","round":%d,"broker_messages":100,"calls":1000,"own_messages":100,"window_own_messages":%d,"window_calls":800}`, r, 80*r))
+		// The broker on CPU 1: 0.3 and 0.36 of in-process Login at 100 x 8,
+		// 1.5 of the broker on CPU 0 at 100 x 1 (round 1 only).
+		lines = append(lines, e2eLine("cluster-brokercpu1-login/100/8", r, 50000*k*(1+0.2*float64(r-1)), 12))
 		if r == 1 {
-			lines = append(lines, e2eLine("cluster-login/100/1", r, 2000, 8), e2eLine("cluster-brokerbatch-login/100/1", r, 2500, 6.5))
+			lines = append(lines, e2eLine("cluster-login/100/1", r, 2000, 8), e2eLine("cluster-brokerbatch-login/100/1", r, 2500, 6.5),
+				e2eLine("cluster-brokercpu1-login/100/1", r, 3000, 5.5))
 		}
 	}
 	// Three side-by-side slots: Echo at 0.6, 0.8, 0.7 and Login at 0.5,
@@ -230,6 +234,10 @@ func TestE2EGoals(t *testing.T) {
 	check("cluster Login, the broker in SCHED_BATCH / its default policy, 100 x 8", 1.2, 1.2, 1.2, 2, "")
 	check("cluster Login, the broker in SCHED_BATCH / in-process Login, 100 x 8", 0.18, 0.18, 0.18, 2, "")
 	check("cluster Login, the broker in SCHED_BATCH, 100 x 8: broker messages per framework call", 0.15, 0.1, 0.2, 2, "")
+	// The broker on CPU 1, reported: 50000/166667 = 0.3 and 120000/333333 = 0.36.
+	check("cluster Login, the broker on CPU 1 (beside the load tool, not the gate and modules), 100 x 1: p50 latency", 5.5, 5.5, 5.5, 1, "")
+	check("cluster Login, the broker on CPU 1 / on CPU 0 with the gate and modules, 100 x 1", 1.5, 1.5, 1.5, 1, "")
+	check("cluster Login, the broker on CPU 1 / in-process Login, 100 x 8", 0.33, 0.3, 0.36, 2, "")
 	check("gate with metrics / without, 100 x 8, side by side", 1, 0.9, 1, 3, "yes")
 	check("gate with per-call metrics / without (Options.NoMetrics), 1000 x 1, side by side", 1, 1, 1, 3, "yes")
 	check("gate with metrics / without, 100 x 8, in separate runs", 1, 1, 1, 2, "")
@@ -267,7 +275,7 @@ func TestE2EGoals(t *testing.T) {
 			t.Errorf("throughput.svg has no legend entry for %s", s.prefix)
 		}
 	}
-	if n := strings.Count(string(plot), "<rect x="); n != 9+20 {
-		t.Errorf("throughput.svg has %d bars and legend boxes, want 9 legend boxes + 20 bars (echoserver and gate-nometrics: 1 load, both clusters and mosquitto: 2)", n)
+	if n := strings.Count(string(plot), "<rect x="); n != 10+22 {
+		t.Errorf("throughput.svg has %d bars and legend boxes, want 10 legend boxes + 22 bars (echoserver and gate-nometrics: 1 load, the three clusters and mosquitto: 2)", n)
 	}
 }
